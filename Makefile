@@ -1,0 +1,48 @@
+# Every target installs the project into .venv on first use, so each works on a fresh clone.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+RUN_PY := $(BIN)/python -m harness
+
+export NO_ALBUMENTATIONS_UPDATE := 1
+
+EXTRA := $(if $(OUT),--out $(OUT)) $(if $(RESUME),--resume $(RESUME)) $(if $(FORCE),--force)
+
+.PHONY: help install strong-scaling weak-scaling report verify compare bench test lint clean
+
+help:
+	@echo "make strong-scaling [CONFIG=configs/strong_scaling.yaml] [OUT=dir]"
+	@echo "make weak-scaling   [CONFIG=configs/weak_scaling.yaml] [OUT=dir]"
+	@echo "make report RUN=results/<name>/<run>   re-render a run's report from its parquet"
+	@echo "make verify CONFIG=configs/quick_strong.yaml   identical outputs across strategies"
+	@echo "make test    lint + the test suite"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+strong-scaling: $(STAMP)
+	$(RUN_PY) run $(or $(CONFIG),configs/strong_scaling.yaml) $(EXTRA)
+
+weak-scaling: $(STAMP)
+	$(RUN_PY) run $(or $(CONFIG),configs/weak_scaling.yaml) $(EXTRA)
+
+report: $(STAMP)
+	@test -n "$(RUN)" || { echo "make report: set RUN=results/<name>/<run id> (a run folder holding runs.parquet)" >&2; exit 2; }
+	$(RUN_PY) report $(RUN)
+
+verify: $(STAMP)
+	$(RUN_PY) verify $(or $(CONFIG),configs/quick_strong.yaml)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf .cache $(VENV) results/*/*/scratch

@@ -1,0 +1,27 @@
+"""P_1 (study §4.2.1, Algorithm 2): the main process reads every image once, then
+Pool(W).starmap over tasks that carry the image data (pickled into every task)."""
+
+from __future__ import annotations
+
+from multiprocessing.context import BaseContext
+
+from experiments.workload import Job, Phases, augment_and_save, init_process, list_images, read_rgb, timed
+
+NAME = "P_1"
+SUMMARY = "main reads each image once; Pool.starmap over tasks carrying the pixels"
+SAVING_ONLY = False
+MIN_WORKERS = 1
+
+
+def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
+    phases = Phases()
+    images = []
+    for path in list_images(job.input_dir):
+        image, read = timed(read_rgb, path)
+        images.append(image)
+        phases.read += read
+    args = [(image, job, i, k) for i, image in enumerate(images) for k in range(job.augmentations)]
+    with ctx.Pool(workers, initializer=init_process, initargs=(job.cv2_threads,)) as pool:
+        results = pool.starmap(augment_and_save, args)
+    phases.merge(results)
+    return phases

@@ -1,0 +1,22 @@
+"""P_2 (study §4.2.2, Algorithm 3): Pool(W).starmap over file paths; every task reads its own image."""
+
+from __future__ import annotations
+
+from multiprocessing.context import BaseContext
+
+from experiments.workload import Job, Phases, init_process, list_images, read_augment_save
+
+NAME = "P_2"
+SUMMARY = "Pool.starmap over file paths; each task reads its own image"
+SAVING_ONLY = False
+MIN_WORKERS = 1
+
+
+def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
+    paths = list_images(job.input_dir)
+    args = [(path, job, i, k) for i, path in enumerate(paths) for k in range(job.augmentations)]
+    with ctx.Pool(workers, initializer=init_process, initargs=(job.cv2_threads,)) as pool:
+        results = pool.starmap(read_augment_save, args)
+    phases = Phases()
+    phases.merge(results)
+    return phases

@@ -1,0 +1,82 @@
+"""P_Q (study §4.2.3, Algorithm 4): max(1, ceil(sqrt(W)) - 1) saver processes fed through
+Manager queues; the other W - savers processes augment. Saving only, as in the study."""
+
+from __future__ import annotations
+
+import math
+import time
+from multiprocessing.context import BaseContext
+from pathlib import Path
+
+import numpy as np
+
+from experiments.workload import (
+    Job,
+    Phases,
+    augment,
+    init_process,
+    list_images,
+    output_path,
+    read_rgb,
+    save,
+    timed,
+)
+
+NAME = "P_Q"
+SUMMARY = "savers fed through Manager queues; W - savers processes augment (saving only)"
+SAVING_ONLY = True
+MIN_WORKERS = 2
+
+
+def savers_for(workers: int) -> int:
+    """The study's rule: #savers = max(1, ceil(sqrt(#workers)) - 1)."""
+    return max(1, math.ceil(math.sqrt(workers)) - 1)
+
+
+def save_from_queue(queue, totals, cv2_threads: int) -> None:  # noqa: ANN001 (proxies)
+    init_process(cv2_threads)
+    spent = 0.0
+    while (item := queue.get()) is not None:
+        image, path = item
+        t0 = time.perf_counter()
+        save(image, Path(path))
+        spent += time.perf_counter() - t0
+    totals.put(spent)
+
+
+def augment_to_queue(image: np.ndarray, job: Job, i: int, k: int, queue) -> tuple[float, float, float]:  # noqa: ANN001
+    out, aug = timed(augment, image, job, i, k)
+    _, put = timed(queue.put, (out, str(output_path(job, i, k))))
+    return 0.0, aug, put
+
+
+def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
+    n_savers = savers_for(workers)
+    phases = Phases()
+    with ctx.Manager() as manager:
+        queues = [manager.Queue() for _ in range(n_savers)]
+        images = []
+        for path in list_images(job.input_dir):
+            image, read = timed(read_rgb, path)
+            images.append(image)
+            phases.read += read
+        args = [
+            (image, job, i, k, queues[k % n_savers])
+            for i, image in enumerate(images)
+            for k in range(job.augmentations)
+        ]
+        totals = ctx.Queue()
+        savers = [ctx.Process(target=save_from_queue, args=(q, totals, job.cv2_threads)) for q in queues]
+        for s in savers:
+            s.start()
+        with ctx.Pool(workers - n_savers, initializer=init_process, initargs=(job.cv2_threads,)) as pool:
+            results = pool.starmap(augment_to_queue, args)
+        for q in queues:
+            q.put(None)
+        saved = [totals.get() for _ in savers]
+        for s in savers:
+            s.join()
+    phases.merge(results)
+    phases.extra["queue_put"] = phases.save
+    phases.save = sum(saved)
+    return phases

@@ -1,0 +1,158 @@
+"""The study's augmentation workload (its Algorithm 1), made deterministic per task.
+
+Augmentation k of image i always comes from a Compose seeded with
+seed + i * augmentations_per_image + k, so every strategy and worker count does the same work.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+import albumentations as A  # noqa: E402
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+T = TypeVar("T")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything a strategy needs for one timed call. Small, so it pickles cheaply."""
+
+    input_dir: Path
+    out_dir: Path
+    augmentations: int
+    seed: int
+    saving: bool
+    ext: str = "jpg"  # "raw" writes the RGB bytes untouched (used by `verify`)
+    cv2_threads: int = 1
+
+
+@dataclass
+class Phases:
+    """Seconds summed over tasks, per phase. Cheap: three perf_counter calls per task."""
+
+    read: float = 0.0
+    augment: float = 0.0
+    save: float = 0.0
+    tasks: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def add(self, read: float, augment: float, save: float) -> None:
+        self.read += read
+        self.augment += augment
+        self.save += save
+        self.tasks += 1
+
+    def merge(self, results: Iterable[tuple[float, float, float]]) -> None:
+        for read, aug, sv in results:
+            self.add(read, aug, sv)
+
+
+def timed(fn: Callable[..., T], *args: object) -> tuple[T, float]:
+    """(fn(*args), seconds it took)."""
+    t0 = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - t0
+
+
+def init_process(cv2_threads: int = 1) -> None:
+    """Run in every process that augments: one OpenCV thread unless configured otherwise."""
+    os.environ["NO_ALBUMENTATIONS_UPDATE"] = "1"
+    cv2.setNumThreads(cv2_threads)
+
+
+def build_pipeline(seed: int) -> A.Compose:
+    """The study's Compose, every inner transform p=1 with default arguments."""
+    return A.Compose(
+        [
+            A.OneOf([A.HorizontalFlip(p=1), A.VerticalFlip(p=1), A.RandomRotate90(p=1)], p=0.5),
+            A.SomeOf(
+                [
+                    A.RandomBrightnessContrast(p=1),
+                    A.HueSaturationValue(p=1),
+                    A.CLAHE(p=1),
+                    A.GaussianBlur(p=1),
+                    A.Sharpen(p=1),
+                    A.RandomGamma(p=1),
+                    A.MotionBlur(p=1),
+                    A.ISONoise(p=1),
+                    A.ChannelShuffle(p=1),
+                ],
+                n=2,
+                p=1,
+            ),
+            A.OneOf(
+                [A.ElasticTransform(p=1), A.GridDistortion(p=1), A.OpticalDistortion(p=1), A.Perspective(p=1)],
+                p=0.4,
+            ),
+        ],
+        seed=seed,
+    )
+
+
+def task_seed(job: Job, i: int, k: int) -> int:
+    return job.seed + i * job.augmentations + k
+
+
+def list_images(input_dir: Path) -> list[Path]:
+    """Input files in sorted name order: image index i is the position in this list."""
+    return sorted(
+        p for p in Path(input_dir).iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+    )
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise OSError(f"cannot read image {path}")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def output_path(job: Job, i: int, k: int) -> Path:
+    return job.out_dir / f"img{i:05d}_aug{k:05d}.{job.ext}"
+
+
+def save(image: np.ndarray, path: Path) -> None:
+    """RGB -> BGR and cv2.imwrite, as the study saves; '.raw' keeps the RGB bytes as they are."""
+    if path.suffix == ".raw":
+        image.tofile(path)
+        return
+    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"cv2.imwrite failed for {path}")
+
+
+def augment(image: np.ndarray, job: Job, i: int, k: int) -> np.ndarray:
+    return build_pipeline(task_seed(job, i, k))(image=image)["image"]
+
+
+def augment_and_save(image: np.ndarray, job: Job, i: int, k: int) -> tuple[float, float, float]:
+    """One task of Algorithm 1. Returns (read, augment, save) seconds; read is 0 here."""
+    t0 = time.perf_counter()
+    out = augment(image, job, i, k)
+    t1 = time.perf_counter()
+    if job.saving:
+        save(out, output_path(job, i, k))
+    return 0.0, t1 - t0, time.perf_counter() - t1
+
+
+def read_augment_save(path: Path, job: Job, i: int, k: int) -> tuple[float, float, float]:
+    """One task of Algorithm 3: the worker reads its own image first."""
+    t0 = time.perf_counter()
+    image = read_rgb(path)
+    read = time.perf_counter() - t0
+    _, aug, sv = augment_and_save(image, job, i, k)
+    return read, aug, sv
+
+
+def expected_outputs(job: Job, n_images: int) -> int:
+    return n_images * job.augmentations if job.saving else 0

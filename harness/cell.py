@@ -1,0 +1,80 @@
+"""Runs one cell inside a fresh child process: `python -m harness.cell SPEC.json`.
+
+Writes one JSON line per run (warm-up and recorded) to the spec's `results` file as soon as the
+run ends, so the parent sees progress and keeps every finished run if this process dies.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from experiments import strategies
+from experiments.workload import Job, expected_outputs, init_process, list_images
+
+
+def clear(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+def run_once(spec: dict, job: Job) -> dict:
+    """One timed call of the strategy, then the output check and clean-up (both untimed)."""
+    module = strategies.get(spec["strategy"])
+    ctx = multiprocessing.get_context(spec["start_method"])
+    clear(job.out_dir)
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    t0 = time.perf_counter()
+    try:
+        phases = module.run(job, spec["workers"], ctx)
+    except Exception as err:  # a failing strategy is a measurement outcome, not a crash
+        return {"status": "failed", "error": _one_line(err), "started_at": started}
+    wall = time.perf_counter() - t0
+    written = sum(1 for _ in job.out_dir.iterdir())
+    expected = expected_outputs(job, spec["n_images"])
+    clear(job.out_dir)
+    os.sync()  # flush this run's writes now, so they do not land in the next timed run
+    row = {
+        "status": "ok",
+        "error": "",
+        "started_at": started,
+        "wall_s": wall,
+        "t_read_s": phases.read,
+        "t_augment_s": phases.augment,
+        "t_save_s": phases.save,
+        "tasks": phases.tasks,
+        **{f"t_{k}_s": v for k, v in phases.extra.items()},
+    }
+    if written != expected:
+        row.update(status="failed", error=f"wrote {written} files, expected {expected}")
+    return row
+
+
+def _one_line(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}".replace("\n", " ")[:500]
+
+
+def main(spec_path: str) -> int:
+    spec = json.loads(Path(spec_path).read_text())
+    init_process(spec["cv2_threads"])
+    job = Job(**{**spec["job"], "input_dir": Path(spec["job"]["input_dir"]), "out_dir": Path(spec["job"]["out_dir"])})
+    spec["n_images"] = len(list_images(job.input_dir))
+    runs = [("warmup", n) for n in range(spec["warmup"])] + [("recorded", r) for r in spec["repeats"]]
+    with open(spec["results"], "a") as out:
+        for kind, n in runs:
+            row = {"kind": kind, "repeat": n, **run_once(spec, job)}
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+    shutil.rmtree(job.out_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,166 @@
+"""The YAML config a user edits, validated with pydantic. Unknown keys are errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from harness.errors import HarnessError
+
+PositiveInt = Annotated[StrictInt, Field(gt=0)]
+Size = Annotated[list[PositiveInt], Field(min_length=2, max_length=2)]
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Images(_Strict):
+    count: PositiveInt = 10
+    size: Size = [2000, 1000]
+    format: Literal["jpg", "png"] = "jpg"
+    input_dir: Path | None = None
+
+
+class Point(_Strict):
+    workers: PositiveInt
+    size: Size
+
+
+class Config(_Strict):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)]
+    kind: Literal["strong", "weak"]
+    images: Images = Images()
+    augmentations_per_image: PositiveInt = 100
+    strategies: Annotated[list[str], Field(min_length=1)] = ["P_1", "P_2", "P_Q"]
+    saving: Annotated[list[StrictBool], Field(min_length=1, max_length=2)] = [True, False]
+    workers: list[PositiveInt] | None = None
+    points: list[Point] | None = None
+    repeats: PositiveInt = 3
+    warmup: Annotated[StrictInt, Field(ge=0)] = 1
+    seed: StrictInt = 0
+    cv2_threads: Annotated[StrictInt, Field(ge=0)] = 1
+    start_method: Literal["fork", "forkserver", "spawn"] = "fork"
+    cell_timeout_s: Annotated[float, Field(gt=0)] | None = None
+    scratch_dir: Path | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _no_dots(cls, v: str) -> str:
+        if ".." in v:
+            raise ValueError("must not contain '..'")
+        return v
+
+    @field_validator("strategies")
+    @classmethod
+    def _known_strategies(cls, v: list[str]) -> list[str]:
+        from experiments.strategies import STRATEGIES
+
+        unknown = [s for s in v if s not in STRATEGIES or s == "sequential"]
+        if unknown:
+            known = ", ".join(s for s in STRATEGIES if s != "sequential")
+            raise ValueError(f"unknown strategy {unknown[0]!r}; known: {known}")
+        if len(set(v)) != len(v):
+            raise ValueError("lists a strategy twice")
+        return v
+
+    @model_validator(mode="after")
+    def _kind_matches_sweep(self) -> Config:
+        if self.kind == "strong":
+            if self.points is not None:
+                raise ValueError("points: is for kind: weak; a strong sweep uses workers:")
+            if not self.workers:
+                raise ValueError("workers: must list at least one worker count")
+        else:
+            if self.workers is not None:
+                raise ValueError("workers: is for kind: strong; a weak sweep uses points:")
+            if not self.points:
+                raise ValueError("points: must list at least one {workers, size} pair")
+            if self.images.input_dir is not None:
+                raise ValueError("images.input_dir needs kind: strong (a weak sweep generates its sizes)")
+        return self
+
+    @property
+    def sweep(self) -> list[tuple[int, tuple[int, int]]]:
+        """(workers, (width, height)) for every point of the sweep."""
+        if self.kind == "strong":
+            size = tuple(self.images.size)
+            return [(w, size) for w in self.workers or []]
+        return [(p.workers, tuple(p.size)) for p in self.points or []]
+
+    @property
+    def base_size(self) -> tuple[int, int]:
+        return tuple(self.images.size)  # type: ignore[return-value]
+
+
+_FIXES = {
+    "extra_forbidden": "remove it, or check its spelling against the README's list of keys",
+    "missing": "add it",
+    "int_type": "give a whole number",
+    "bool_type": "write true or false",
+    "literal_error": "use one of the values the message lists",
+    "greater_than": "give a number above the limit",
+    "greater_than_equal": "give a number at or above the limit",
+    "too_short": "list at least the minimum number of entries",
+    "too_long": "list fewer entries",
+    "list_type": "write a YAML list, e.g. [2, 4]",
+    "string_pattern_mismatch": "use letters, digits, '_', '-' or '.' only (no '/')",
+}
+
+
+def _first_error(path: Path, err: ValidationError) -> HarnessError:
+    e = err.errors()[0]
+    key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+    msg = e["msg"].removeprefix("Value error, ")
+    if e["type"] == "extra_forbidden":
+        msg = "unknown key"
+    fix = _FIXES.get(e["type"], "correct the value as the message says (see README, 'Config keys')")
+    return HarnessError(str(path), key, msg, fix)
+
+
+def parse_config(data: object, path: Path) -> Config:
+    if not isinstance(data, dict):
+        raise HarnessError(str(path), None, "the file is not a YAML mapping of keys", "see configs/quick_strong.yaml for the shape")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as err:
+        raise _first_error(path, err) from None
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a config, raising HarnessError with file, key and fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise HarnessError(str(path), None, "no such config file", "give the path of a YAML file, e.g. configs/quick_strong.yaml")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise HarnessError(where, None, f"malformed YAML ({getattr(err, 'problem', err)})", "fix the YAML syntax at that line") from None
+    config = parse_config(data, path)
+    _check_input_dir(config, path)
+    return config
+
+
+def _check_input_dir(config: Config, path: Path) -> None:
+    d = config.images.input_dir
+    if d is None:
+        return
+    if not d.is_dir():
+        raise HarnessError(str(path), "images.input_dir", f"folder {d} does not exist", "give an existing folder of images, or null to generate test images")
+    if not any(f.suffix.lower() in IMAGE_EXTENSIONS for f in d.iterdir() if f.is_file()):
+        raise HarnessError(str(path), "images.input_dir", f"folder {d} holds no images ({', '.join(IMAGE_EXTENSIONS)})", "put images in it, or set input_dir: null")
