@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from multiprocessing.context import BaseContext
 
-from experiments.workload import Job, Phases, augment_and_save, init_process, list_images, read_rgb, timed
+from experiments.workload import (
+    Job,
+    Phases,
+    augment_and_save,
+    init_process,
+    list_images,
+    read_rgb,
+    timed,
+)
 
 NAME = "P_1"
 SUMMARY = "main reads each image once; Pool.starmap over tasks carrying the pixels"

@@ -1,0 +1,59 @@
+"""`verify`: every strategy must produce byte-identical augmented images to `sequential`.
+
+Each strategy runs once per worker count (untimed, in this process) with lossless raw output;
+the digest is sha256 over the raw RGB uint8 bytes of all augmented images in (i, k) order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from experiments import strategies
+from experiments.workload import Job, init_process, list_images, output_path
+from harness.config import Config
+
+
+def digest(job: Job, n_images: int) -> str:
+    h = hashlib.sha256()
+    for i in range(n_images):
+        for k in range(job.augmentations):
+            h.update(output_path(job, i, k).read_bytes())
+    return h.hexdigest()
+
+
+def run_digest(strategy: str, workers: int, input_dir: Path, config: Config) -> str:
+    """Run one strategy once with raw output into a temporary folder; return its digest."""
+    n_images = len(list_images(input_dir))
+    with tempfile.TemporaryDirectory(prefix="augscale-verify-") as tmp:
+        job = Job(input_dir, Path(tmp), config.augmentations_per_image, config.seed, True, "raw", config.cv2_threads)
+        strategies.get(strategy).run(job, workers, multiprocessing.get_context(config.start_method))
+        return digest(job, n_images)
+
+
+def checks(config: Config) -> Iterator[tuple[str, int, tuple[int, int]]]:
+    """(strategy, workers, size) for every verification run, sequential first per size."""
+    seen: set[tuple[int, int]] = set()
+    for workers, size in config.sweep:
+        if size not in seen:
+            seen.add(size)
+            yield "sequential", 1, size
+        for name in config.strategies:
+            if strategies.STRATEGIES[name].MIN_WORKERS <= workers:
+                yield name, workers, size
+
+
+def verify(config: Config, input_dirs: dict[tuple[int, int], Path], echo=print) -> bool:  # noqa: ANN001
+    init_process(config.cv2_threads)
+    reference: dict[tuple[int, int], str] = {}
+    ok = True
+    for name, workers, size in checks(config):
+        value = run_digest(name, workers, input_dirs[size], config)
+        reference.setdefault(size, value)
+        same = value == reference[size]
+        ok &= same
+        echo(f"{name:<12} W={workers:<3} {size[0]}x{size[1]}  sha256={value}  {'OK' if same else 'DIFFERS from sequential'}")
+    return ok
