@@ -34,6 +34,9 @@ class Job:
     saving: bool
     ext: str = "jpg"  # "raw" writes the RGB bytes untouched (used by `verify`)
     cv2_threads: int = 1
+    placement: str = "none"  # none | close | spread: how pool workers are pinned to CPUs
+    dask_scheduler: str | None = None  # P_DASK: address of an existing cluster, None = LocalCluster
+    dask_data: str = "scatter"  # P_DASK: "scatter" images to workers once, or "shared_path" reads
 
 
 @dataclass

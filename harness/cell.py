@@ -6,12 +6,14 @@ run ends, so the parent sees progress and keeps every finished run if this proce
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,15 +26,16 @@ def clear(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
 
 
-def run_once(spec: dict, job: Job) -> dict:
+def run_once(spec: dict, job: Job, session: object = None) -> dict:
     """One timed call of the strategy, then the output check and clean-up (both untimed)."""
     module = strategies.get(spec["strategy"])
     ctx = multiprocessing.get_context(spec["start_method"])
+    extra = {"session": session} if session is not None else {}
     clear(job.out_dir)
     started = datetime.now(UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     try:
-        phases = module.run(job, spec["workers"], ctx)
+        phases = module.run(job, spec["workers"], ctx, **extra)
     except Exception as err:  # a failing strategy is a measurement outcome, not a crash
         return {"status": "failed", "error": _one_line(err), "started_at": started}
     wall = time.perf_counter() - t0
@@ -66,14 +69,26 @@ def main(spec_path: str) -> int:
     job = Job(**{**spec["job"], "input_dir": Path(spec["job"]["input_dir"]), "out_dir": Path(spec["job"]["out_dir"])})
     spec["n_images"] = len(list_images(job.input_dir))
     runs = [("warmup", n) for n in range(spec["warmup"])] + [("recorded", r) for r in spec["repeats"]]
-    with open(spec["results"], "a") as out:
-        for kind, n in runs:
-            row = {"kind": kind, "repeat": n, **run_once(spec, job)}
-            out.write(json.dumps(row) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
+    module = strategies.get(spec["strategy"])
+    ctx = multiprocessing.get_context(spec["start_method"])
+    t0 = time.perf_counter()
+    with getattr(module, "session", _no_session)(job, spec["workers"], ctx) as session:
+        session_s = time.perf_counter() - t0
+        with open(spec["results"], "a") as out:
+            for kind, n in runs:
+                row = {"kind": kind, "repeat": n, **run_once(spec, job, session)}
+                if session is not None:
+                    row["t_session_startup_s"] = session_s
+                out.write(json.dumps(row) + "\n")
+                out.flush()
+                os.fsync(out.fileno())
     shutil.rmtree(job.out_dir, ignore_errors=True)
     return 0
+
+
+@contextlib.contextmanager
+def _no_session(job: Job, workers: int, ctx: object) -> Iterator[None]:
+    yield None
 
 
 if __name__ == "__main__":

@@ -40,6 +40,11 @@ class Point(_Strict):
     size: Size
 
 
+class Dask(_Strict):
+    scheduler: str | None = None  # None: a LocalCluster started by the harness
+    data: Literal["scatter", "shared_path"] = "scatter"
+
+
 class Config(_Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)]
     kind: Literal["strong", "weak"]
@@ -54,6 +59,9 @@ class Config(_Strict):
     seed: StrictInt = 0
     cv2_threads: Annotated[StrictInt, Field(ge=0)] = 1
     start_method: Literal["fork", "forkserver", "spawn"] = "fork"
+    placement: Literal["none", "close", "spread"] = "none"
+    order: Literal["sequential", "interleaved"] = "sequential"
+    dask: Dask = Dask()
     cell_timeout_s: Annotated[float, Field(gt=0)] | None = None
     scratch_dir: Path | None = None
 

@@ -59,6 +59,9 @@ def cell_spec(sweep: Sweep, cell: Cell, results: Path, repeats: list[int]) -> di
         "saving": cell.saving,
         "ext": cfg.images.format,
         "cv2_threads": cfg.cv2_threads,
+        "placement": cfg.placement,
+        "dask_scheduler": cfg.dask.scheduler,
+        "dask_data": cfg.dask.data,
     }
     return {
         "strategy": cell.strategy, "workers": cell.workers, "job": job, "warmup": cfg.warmup,

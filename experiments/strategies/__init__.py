@@ -8,6 +8,10 @@ Each module defines:
     run(job, workers, ctx) -> Phases
                             the timed call: list the input folder, augment every
                             (image, augmentation) pair, save if job.saving, join everything.
+and optionally:
+    session(job, workers, ctx) -> context manager
+                            entered once per cell, outside the timed region (e.g. starting a
+                            Dask cluster); what it yields is passed as run(..., session=it).
 """
 
 from __future__ import annotations
