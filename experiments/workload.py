@@ -7,6 +7,7 @@ seed + i * augmentations_per_image + k, so every strategy and worker count does 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -131,7 +132,20 @@ def save(image: np.ndarray, path: Path) -> None:
         image.tofile(path)
         return
     if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"cv2.imwrite failed for {path}")
+        raise OSError(_write_failure(path, image.nbytes))
+
+
+def _write_failure(path: Path, nbytes: int) -> str:
+    """cv2.imwrite says only False: find the likely cause for the error message."""
+    folder = path.parent
+    if not folder.is_dir():
+        return f"cannot write {path}: the output folder no longer exists"
+    if not os.access(folder, os.W_OK):
+        return f"cannot write {path}: the output folder is not writable"
+    free = shutil.disk_usage(folder).free
+    if free < 2 * nbytes:
+        return f"cannot write {path}: the disk is full ({free // 2**20} MiB free)"
+    return f"cv2.imwrite failed for {path}"
 
 
 def augment(image: np.ndarray, job: Job, i: int, k: int) -> np.ndarray:

@@ -1,16 +1,31 @@
-"""The study's figures from raw runs.
+"""The study's figures from raw runs, with the statistics the study lacked.
 
 strong: S = T_seq / T_W, E = S / W, Ideal = T_seq / W
 weak:   E = T_seq(base size) / T_W, S = E * W (scaled speedup)
-T is the median of a cell's ok repeats; each saving mode has its own baseline.
+T is the median of a cell's ok repeats; each saving mode has its own baseline. Intervals are
+bootstrap 95% intervals (harness.stats); speedup and efficiency intervals resample the baseline's
+runs and the cell's runs independently.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-TABLE_COLUMNS = ["strategy", "saving", "workers", "width", "height", "time_s", "speedup", "efficiency", "ideal_s", "n_ok", "n_runs"]
+from harness import stats
+
+TABLE_COLUMNS = [
+    "strategy", "saving", "workers", "width", "height", "time_s", "speedup", "efficiency", "ideal_s", "n_ok", "n_runs",
+    "ci_low", "ci_high", "cv", "unstable", "n_outliers",
+    "speedup_ci_low", "speedup_ci_high", "efficiency_ci_low", "efficiency_ci_high", "utilization",
+]
 CELL_KEYS = ["strategy", "saving", "workers", "width", "height"]
+WORK_PHASES = ["t_read_s", "t_augment_s", "t_save_s"]
+# Phases shown in plots/phases.png, in stacking order; absent columns are left out.
+PHASES = {
+    "t_read_s": "read", "t_augment_s": "augment", "t_save_s": "save", "t_queue_put_s": "queue put",
+    "t_dispatch_s": "dispatch",
+}
 
 
 def cell_medians(runs: pd.DataFrame) -> pd.DataFrame:
@@ -20,6 +35,26 @@ def cell_medians(runs: pd.DataFrame) -> pd.DataFrame:
     out = grouped.agg(n_runs=("ok", "size"), n_ok=("ok", "sum")).reset_index()
     medians = runs[runs["ok"]].groupby(CELL_KEYS, sort=False)["wall_s"].median().rename("time_s")
     return out.merge(medians.reset_index(), on=CELL_KEYS, how="left")
+
+
+def ok_samples(runs: pd.DataFrame, column: str = "wall_s") -> dict[tuple, np.ndarray]:
+    """Per cell key (CELL_KEYS order): the values of `column` over its ok runs."""
+    ok = runs[runs["status"].eq("ok")]
+    return {key: group[column].to_numpy(dtype=float) for key, group in ok.groupby(CELL_KEYS, sort=False)}
+
+
+def baseline_samples(samples: dict[tuple, np.ndarray]) -> dict[bool, np.ndarray]:
+    return {key[1]: values for key, values in samples.items() if key[0] == "sequential"}
+
+
+def run_utilization(runs: pd.DataFrame) -> pd.Series:
+    """Per run: busy seconds over capacity, (t_read + t_augment + t_save) / (wall_s * workers).
+
+    The phase times are wall-clock per task, so time a process waits for a CPU counts as busy:
+    with more processes than cores this overstates real CPU use.
+    """
+    busy = runs[WORK_PHASES].fillna(0).sum(axis=1)
+    return busy / (runs["wall_s"] * runs["workers"])
 
 
 def scaling_table(runs: pd.DataFrame, kind: str) -> pd.DataFrame:
@@ -35,8 +70,32 @@ def scaling_table(runs: pd.DataFrame, kind: str) -> pd.DataFrame:
         efficiency = t_seq / cells["time_s"]
         speedup = efficiency * w
     table = cells.assign(speedup=speedup, efficiency=efficiency, ideal_s=t_seq / w if kind == "strong" else t_seq)
+    table = _with_statistics(table, runs, kind)
     table = table.sort_values(["saving", "workers", "strategy"], ascending=[False, True, True], key=_baseline_first)
     return table[TABLE_COLUMNS].reset_index(drop=True)
+
+
+def _with_statistics(table: pd.DataFrame, runs: pd.DataFrame, kind: str) -> pd.DataFrame:
+    samples = ok_samples(runs)
+    bases = baseline_samples(samples)
+    util = ok_samples(runs.assign(utilization=run_utilization(runs)), "utilization") if not runs.empty else {}
+    rows = []
+    for key in table[CELL_KEYS].itertuples(index=False, name=None):
+        times = samples.get(key, np.array([]))
+        low, high = stats.ratio_ci(bases.get(key[1], []), times)
+        workers = key[2]
+        ratio = (low, high) if kind == "strong" else (low * workers, high * workers)
+        gain = (low / workers, high / workers) if kind == "strong" else (low, high)
+        summary = stats.summary(times)
+        del summary["time_s"]  # the median is already there, from cell_medians
+        rows.append({
+            **summary,
+            "speedup_ci_low": ratio[0], "speedup_ci_high": ratio[1],
+            "efficiency_ci_low": gain[0], "efficiency_ci_high": gain[1],
+            "utilization": stats.median(util.get(key, [])),
+        })
+    extra = pd.DataFrame(rows, index=table.index, columns=TABLE_COLUMNS[11:])
+    return pd.concat([table, extra], axis=1)
 
 
 def _baseline_first(col: pd.Series) -> pd.Series:
@@ -48,3 +107,46 @@ def _baseline_first(col: pd.Series) -> pd.Series:
 def baselines(table: pd.DataFrame) -> dict[bool, float]:
     rows = table[table["strategy"].eq("sequential")]
     return dict(zip(rows["saving"], rows["time_s"], strict=True))
+
+
+def phase_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Where the time goes, per cell: mean over ok runs of each phase's seconds per worker
+    (phase sum / workers), pool start-up (wall time no worker can use), and the rest of the wall
+    time as overhead/idle. The columns of one row add up to `wall_s`."""
+    ok = runs[runs["status"].eq("ok")]
+    phases = [c for c in PHASES if c in ok and c != "t_dispatch_s"]
+    per_worker = ok[phases].fillna(0).div(ok["workers"], axis=0)
+    if "t_startup_s" in ok:
+        per_worker["t_startup_s"] = ok["t_startup_s"].fillna(0)
+    overhead = (ok["wall_s"] - per_worker.sum(axis=1)).clip(lower=0)
+    frame = pd.concat([ok[CELL_KEYS + ["wall_s"]], per_worker], axis=1).assign(
+        overhead_s=overhead, utilization=run_utilization(ok)
+    )
+    for optional in ("t_dispatch_s", "peak_rss_mb"):
+        if optional in ok:
+            frame[optional] = ok[optional]
+    agg = {c: "mean" for c in frame.columns if c not in CELL_KEYS}
+    if "peak_rss_mb" in frame:
+        agg["peak_rss_mb"] = "max"
+    table = frame.groupby(CELL_KEYS, sort=False).agg(agg).reset_index()
+    table = table.sort_values(["saving", "workers", "strategy"], ascending=[False, True, True], key=_baseline_first)
+    return table.reset_index(drop=True)
+
+
+def phase_columns(table: pd.DataFrame) -> list[tuple[str, str]]:
+    """(column, label) of the stacked parts of phase_table, in order, those present only."""
+    parts = [(c, label) for c, label in PHASES.items() if c in table and c != "t_dispatch_s"]
+    if "t_startup_s" in table:
+        parts.append(("t_startup_s", "pool start-up"))
+    return parts + [("overhead_s", "overhead/idle")]
+
+
+def per_run_speedups(runs: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """One row per ok run: strategy, saving, workers and its speedup against the median of its
+    saving mode's baseline (strong: T_seq / T_run; weak: scaled, W * T_seq / T_run)."""
+    ok = runs[runs["status"].eq("ok")]
+    base = ok[ok["strategy"].eq("sequential")].groupby("saving")["wall_s"].median()
+    ratio = ok["saving"].map(base) / ok["wall_s"]
+    speedup = ratio if kind == "strong" else ratio * ok["workers"]
+    out = ok[["strategy", "saving", "workers"]].assign(speedup=speedup)
+    return out[out["speedup"].notna()].reset_index(drop=True)

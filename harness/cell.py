@@ -19,6 +19,7 @@ from pathlib import Path
 
 from experiments import strategies
 from experiments.workload import Job, expected_outputs, init_process, list_images
+from harness.watchdog import Watchdog
 
 
 def clear(folder: Path) -> None:
@@ -31,14 +32,19 @@ def run_once(spec: dict, job: Job, session: object = None) -> dict:
     module = strategies.get(spec["strategy"])
     ctx = multiprocessing.get_context(spec["start_method"])
     extra = {"session": session} if session is not None else {}
-    clear(job.out_dir)
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    t0 = time.perf_counter()
     try:
-        phases = module.run(job, spec["workers"], ctx, **extra)
+        clear(job.out_dir)
+    except OSError as err:
+        return {"status": "failed", "error": f"cannot prepare the output folder {job.out_dir}: {_one_line(err)}", "started_at": started}
+    try:
+        with Watchdog() as watch:
+            t0 = time.perf_counter()
+            phases = module.run(job, spec["workers"], ctx, **extra)
+            wall = time.perf_counter() - t0
     except Exception as err:  # a failing strategy is a measurement outcome, not a crash
+        shutil.rmtree(job.out_dir, ignore_errors=True)
         return {"status": "failed", "error": _one_line(err), "started_at": started}
-    wall = time.perf_counter() - t0
     written = sum(1 for _ in job.out_dir.iterdir())
     expected = expected_outputs(job, spec["n_images"])
     clear(job.out_dir)
@@ -52,6 +58,7 @@ def run_once(spec: dict, job: Job, session: object = None) -> dict:
         "t_augment_s": phases.augment,
         "t_save_s": phases.save,
         "tasks": phases.tasks,
+        "peak_rss_mb": watch.peak_rss_mb,
         **{f"t_{k}_s": v for k, v in phases.extra.items()},
     }
     if written != expected:

@@ -33,6 +33,7 @@ class Images(_Strict):
     size: Size = [2000, 1000]
     format: Literal["jpg", "png"] = "jpg"
     input_dir: Path | None = None
+    skip_unreadable: StrictBool = False
 
 
 class Point(_Strict):

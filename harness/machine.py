@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -56,3 +57,49 @@ def git_commit() -> str | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     return f"{sha}{'-dirty' if dirty else ''}"
+
+
+def cpu_affinity() -> list[int] | None:
+    """CPUs this process may run on (what taskset/cgroups allow), or None where unsupported."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return None
+
+
+def load_average() -> list[float] | None:
+    """1, 5 and 15 minute load averages, or None where unsupported."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def cpu_governor() -> str | None:
+    """The cpufreq scaling governor: one name if all CPUs agree, "a/b" if they differ, None where
+    unreadable (common in VMs and containers)."""
+    found = set()
+    for path in Path("/sys/devices/system/cpu").glob("cpu[0-9]*/cpufreq/scaling_governor"):
+        try:
+            found.add(path.read_text().strip())
+        except OSError:
+            continue
+    return "/".join(sorted(found)) or None
+
+
+def worker_threads_probe() -> dict:
+    """Threads this process would use inside one task: OpenCV's and each native thread pool's
+    (BLAS, OpenMP) per threadpoolctl. Run it inside a pool worker to see what workers get."""
+    import cv2
+    from threadpoolctl import threadpool_info
+
+    pools = [
+        {"api": p.get("internal_api") or p.get("user_api"), "library": p.get("prefix"), "threads": p.get("num_threads")}
+        for p in threadpool_info()
+    ]
+    return {"pid": os.getpid(), "cv2_threads": cv2.getNumThreads(), "threadpools": pools}
+
+
+def setup_info(start_method: str) -> dict:
+    """meta["setup"] without worker_threads (that one has to run inside a worker)."""
+    return {"affinity": cpu_affinity(), "loadavg": load_average(), "governor": cpu_governor(), "start_method": start_method}

@@ -35,11 +35,22 @@ def load_runs(run_dir: Path) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
-def append_runs(run_dir: Path, rows: list[dict]) -> pd.DataFrame:
+def done_pairs(run_dir: Path) -> set[tuple[str, int]]:
+    """(cell_id, repeat) pairs that already have an ok run."""
+    runs = load_runs(run_dir)
+    ok = runs[runs["status"].eq("ok")]
+    return set(zip(ok["cell_id"], ok["repeat"].astype(int), strict=True))
+
+
+def replace_runs(run_dir: Path, rows: list[dict]) -> pd.DataFrame:
+    """Store rows, replacing any earlier row of the same (cell_id, repeat): one row per pair."""
     if not rows:
         return load_runs(run_dir)
     new = pd.DataFrame(rows)
     old = load_runs(run_dir)
+    if not old.empty:
+        keys = set(zip(new["cell_id"], new["repeat"], strict=True))
+        old = old[[k not in keys for k in zip(old["cell_id"], old["repeat"], strict=True)]]
     frame = new if old.empty else pd.concat([old, new], ignore_index=True)
     ordered = [c for c in COLUMNS if c in frame] + [c for c in frame if c not in COLUMNS]
     frame = frame[ordered]

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from multiprocessing.context import BaseContext
 
+from experiments.pools import make_pool
 from experiments.workload import (
     Job,
     Phases,
     augment_and_save,
-    init_process,
     list_images,
     read_rgb,
     timed,
@@ -29,7 +29,7 @@ def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
         images.append(image)
         phases.read += read
     args = [(image, job, i, k) for i, image in enumerate(images) for k in range(job.augmentations)]
-    with ctx.Pool(workers, initializer=init_process, initargs=(job.cv2_threads,)) as pool:
+    with make_pool(ctx, workers, job) as pool:
         results = pool.starmap(augment_and_save, args)
     phases.merge(results)
     return phases

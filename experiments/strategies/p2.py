@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from multiprocessing.context import BaseContext
 
-from experiments.workload import Job, Phases, init_process, list_images, read_augment_save
+from experiments.pools import make_pool
+from experiments.workload import Job, Phases, list_images, read_augment_save
 
 NAME = "P_2"
 SUMMARY = "Pool.starmap over file paths; each task reads its own image"
@@ -15,7 +16,7 @@ MIN_WORKERS = 1
 def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
     paths = list_images(job.input_dir)
     args = [(path, job, i, k) for i, path in enumerate(paths) for k in range(job.augmentations)]
-    with ctx.Pool(workers, initializer=init_process, initargs=(job.cv2_threads,)) as pool:
+    with make_pool(ctx, workers, job) as pool:
         results = pool.starmap(read_augment_save, args)
     phases = Phases()
     phases.merge(results)

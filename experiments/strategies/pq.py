@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.pools import make_pool, pin, split_plan
 from experiments.workload import (
     Job,
     Phases,
@@ -33,7 +34,8 @@ def savers_for(workers: int) -> int:
     return max(1, math.ceil(math.sqrt(workers)) - 1)
 
 
-def save_from_queue(queue, totals, cv2_threads: int) -> None:  # noqa: ANN001 (proxies)
+def save_from_queue(queue, totals, cv2_threads: int, cpu: int | None = None) -> None:  # noqa: ANN001 (proxies)
+    pin(cpu)
     init_process(cv2_threads)
     spent = 0.0
     while (item := queue.get()) is not None:
@@ -66,10 +68,14 @@ def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
             for k in range(job.augmentations)
         ]
         totals = ctx.Queue()
-        savers = [ctx.Process(target=save_from_queue, args=(q, totals, job.cv2_threads)) for q in queues]
+        plan, saver_cpus = split_plan(job, workers, n_savers)
+        savers = [
+            ctx.Process(target=save_from_queue, args=(q, totals, job.cv2_threads, cpu))
+            for q, cpu in zip(queues, saver_cpus, strict=True)
+        ]
         for s in savers:
             s.start()
-        with ctx.Pool(workers - n_savers, initializer=init_process, initargs=(job.cv2_threads,)) as pool:
+        with make_pool(ctx, workers - n_savers, job, plan=plan) as pool:
             results = pool.starmap(augment_to_queue, args)
         for q in queues:
             q.put(None)

@@ -1,0 +1,101 @@
+"""P_SHM: the main process reads every image once into one multiprocessing.shared_memory block;
+tasks carry only (i, k), and each worker attaches to the block once, in its pool initializer.
+
+Clean-up: main is the only owner and unlinks the block in a `finally`. A worker that dies
+mid-run makes Pool start a replacement and wait forever for the lost task, so run() watches
+the pool's slot counter and raises WorkerDied instead (pools.get_watching), which reaches the
+`finally`. If main itself is killed, the block is named f"{SHM_PREFIX}{main pid}-..." so the
+harness's runner can find and remove it, and Python's resource_tracker unlinks it too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from multiprocessing import shared_memory
+from multiprocessing.context import BaseContext
+
+import numpy as np
+
+from experiments import pools
+from experiments.workload import Job, Phases, augment_and_save, list_images, read_rgb, timed
+
+NAME = "P_SHM"
+SUMMARY = "main reads each image once into shared memory; tasks carry only (i, k) indices"
+SAVING_ONLY = False
+MIN_WORKERS = 1
+SHM_PREFIX = "augscale-"  # must match harness/runner.py's SHM_PREFIX
+
+Layout = list[tuple[int, tuple[int, ...]]]  # (byte offset, shape) of each image in the block
+
+_block: shared_memory.SharedMemory | None = None  # this worker's attachment
+_images: list[np.ndarray] = []
+_job: Job | None = None
+
+
+def block_name(pid: int) -> str:
+    return f"{SHM_PREFIX}{pid}-{secrets.token_hex(4)}"
+
+
+def layout_of(images: list[np.ndarray]) -> Layout:
+    layout, offset = [], 0
+    for image in images:
+        layout.append((offset, image.shape))
+        offset += image.nbytes
+    return layout
+
+
+def views(buf: memoryview, layout: Layout) -> list[np.ndarray]:
+    """Read-only numpy views of the images in the block: a task cannot change another's input."""
+    out = []
+    for offset, shape in layout:
+        view = np.ndarray(shape, dtype=np.uint8, buffer=buf, offset=offset)
+        view.flags.writeable = False
+        out.append(view)
+    return out
+
+
+def attach(name: str, layout: Layout, job: Job) -> None:
+    """Pool initializer: attach once; the views live as long as the worker."""
+    global _block, _images, _job
+    _block = shared_memory.SharedMemory(name=name)
+    _images, _job = views(_block.buf, layout), job
+
+
+def task(i: int, k: int) -> tuple[float, float, float]:
+    return augment_and_save(_images[i], _job, i, k)
+
+
+def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
+    phases = Phases()
+    images = []
+    for path in list_images(job.input_dir):
+        image, read = timed(read_rgb, path)
+        images.append(image)
+        phases.read += read
+    layout = layout_of(images)
+    size = max(1, sum(image.nbytes for image in images))
+    block = shared_memory.SharedMemory(name=block_name(os.getpid()), create=True, size=size)
+    try:
+        copy_in(block, images, layout)
+        del images
+        phases.merge(_run_pool(job, workers, ctx, block.name, layout))
+    finally:
+        block.unlink()  # first: it cannot fail on views still alive, close() can
+        with contextlib.suppress(BufferError):
+            block.close()
+    return phases
+
+
+def copy_in(block: shared_memory.SharedMemory, images: list[np.ndarray], layout: Layout) -> None:
+    for (offset, shape), image in zip(layout, images, strict=True):
+        np.ndarray(shape, dtype=np.uint8, buffer=block.buf, offset=offset)[...] = image
+
+
+def _run_pool(job: Job, workers: int, ctx: BaseContext, name: str, layout: Layout) -> list:
+    n_images = len(layout)
+    args = [(i, k) for i in range(n_images) for k in range(job.augmentations)]
+    slots = pools.new_counter(ctx)
+    with pools.make_pool(ctx, workers, job, attach, (name, layout, job), slots=slots) as pool:
+        return pools.get_watching(pool.starmap_async(task, args), slots, workers)

@@ -1,0 +1,69 @@
+"""Before a sweep: will it fit in this machine's memory and disk? Refuse with the figures if not.
+
+Peak memory of a cell (a deliberate over-estimate, documented in the README):
+    main process: interpreter + every input image held once (P_1, P_Q, P_SHM read them all)
+    each worker:  interpreter + TRANSPORT_COPIES images (the task's input, its output and the
+                  pipeline's intermediates)
+    queue strategies (P_Q, P_Q2): up to QUEUE_BACKLOG augmented images waiting for the savers.
+Disk: one run's outputs (emptied after every run), and the generated test images.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from harness.config import Config
+from harness.errors import HarnessError
+from harness.plan import Cell
+
+PROCESS_BASE_MB = 150.0
+TRANSPORT_COPIES = 6
+QUEUE_BACKLOG = 64
+BYTES_PER_PIXEL_SAVED = {"jpg": 1.0, "png": 3.0, "raw": 3.0}  # generous: noisy outputs compress poorly
+
+
+@dataclass(frozen=True)
+class Needs:
+    memory_mb: float
+    disk_mb: float
+    worst_cell: str
+
+
+def cell_memory_mb(cell: Cell, n_images: int) -> float:
+    image_mb = cell.width * cell.height * 3 / 2**20
+    workers = cell.workers if cell.workers > 1 else 0
+    main = PROCESS_BASE_MB + n_images * image_mb + TRANSPORT_COPIES * image_mb
+    backlog = QUEUE_BACKLOG * image_mb if cell.strategy in ("P_Q", "P_Q2") else 0.0
+    return main + workers * (PROCESS_BASE_MB + TRANSPORT_COPIES * image_mb) + backlog
+
+
+def needs(config: Config, cells: list[Cell], n_images: int) -> Needs:
+    worst = max(cells, key=lambda c: cell_memory_mb(c, n_images))
+    outputs = max(
+        (c.width * c.height * n_images * config.augmentations_per_image * BYTES_PER_PIXEL_SAVED[config.images.format] / 2**20 for c in cells if c.saving),
+        default=0.0,
+    )
+    inputs = 0.0
+    if config.images.input_dir is None:
+        sizes = {config.base_size} | {s for _, s in config.sweep}
+        inputs = sum(w * h * 3 * n_images for w, h in sizes) / 2**20
+    return Needs(cell_memory_mb(worst, n_images), outputs + inputs, worst.id)
+
+
+def check(config: Config, cells: list[Cell], n_images: int, scratch_root: Path, where: str) -> Needs:
+    """Raise HarnessError (exit 2) when the sweep cannot fit; --force skips the call."""
+    need = needs(config, cells, n_images)
+    have_mb = psutil.virtual_memory().total / 2**20
+    if need.memory_mb > have_mb:
+        raise HarnessError(where, "images / workers", f"the largest cell ({need.worst_cell}) needs about {need.memory_mb:,.0f} MiB of memory, this machine has {have_mb:,.0f} MiB", "use fewer or smaller images or fewer workers, or pass --force to try anyway")
+    probe = scratch_root
+    while not probe.exists():
+        probe = probe.parent
+    free_mb = shutil.disk_usage(probe).free / 2**20
+    if need.disk_mb > free_mb:
+        raise HarnessError(where, "images.count / augmentations_per_image", f"saving needs about {need.disk_mb:,.0f} MiB on {probe}, only {free_mb:,.0f} MiB are free", "free disk space, set scratch_dir to a larger disk, lower the counts, or pass --force")
+    return need

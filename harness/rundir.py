@@ -1,0 +1,53 @@
+"""Run folders: results/<name>/<run id>/, the `latest` link, and whether a run may be resumed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from harness.config import Config
+from harness.errors import HarnessError
+
+RESULTS_ROOT = Path("results")
+# Keys that change how long or how often we measure, not what a measurement means.
+RESUME_MAY_CHANGE = {"repeats", "cell_timeout_s", "scratch_dir", "order"}
+
+
+def new_run_dir(config: Config, out: str | None) -> Path:
+    if out:
+        run_dir = Path(out)
+    else:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = RESULTS_ROOT / config.name / stamp
+        n = 1
+        while run_dir.exists():
+            n += 1
+            run_dir = RESULTS_ROOT / config.name / f"{stamp}-{n}"
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise HarnessError(str(run_dir), None, "the output folder exists and is not empty", "give a new --out folder, or --resume it to finish an interrupted run")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def point_latest(run_dir: Path) -> None:
+    """results/<name>/latest -> the newest run (only for runs inside results/)."""
+    if run_dir.resolve().parent.parent != RESULTS_ROOT.resolve():
+        return
+    tmp = run_dir.parent / ".latest.tmp"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(run_dir.name)
+    tmp.replace(run_dir.parent / "latest")
+
+
+def check_resumable(meta: dict, config: Config, host: dict, versions: dict, run_dir: Path) -> None:
+    """Refuse a resume whose measurements would not be comparable with those already stored."""
+    old, new = meta["config"], config.model_dump(mode="json")
+    for key in sorted(set(old) | set(new)):
+        if key not in RESUME_MAY_CHANGE and old.get(key) != new.get(key):
+            raise HarnessError(str(run_dir), key, f"the config differs from the run's ({old.get(key)!r} there, {new.get(key)!r} now), which changes the measurement", "resume with the run's own config (its meta.json holds it as config_text), or start a new run")
+    for key in ("cpu_model", "physical_cores", "logical_cores"):
+        if meta["host"].get(key) != host.get(key):
+            raise HarnessError(str(run_dir), f"host.{key}", f"the run was measured on another machine ({meta['host'].get(key)!r} there, {host.get(key)!r} here)", "resume on the machine that started it, or start a new run")
+    for key, value in versions.items():
+        if meta["versions"].get(key) != value:
+            raise HarnessError(str(run_dir), f"versions.{key}", f"{key} is {value} here but was {meta['versions'].get(key)} in the run", "resume in the environment that started it, or start a new run")
