@@ -11,6 +11,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictFloat,
     StrictInt,
     ValidationError,
     field_validator,
@@ -63,7 +64,7 @@ class Config(_Strict):
     placement: Literal["none", "close", "spread"] = "none"
     order: Literal["sequential", "interleaved"] = "sequential"
     dask: Dask = Dask()
-    cell_timeout_s: Annotated[float, Field(gt=0)] | None = None
+    cell_timeout_s: Annotated[StrictFloat | StrictInt, Field(gt=0)] | None = None
     scratch_dir: Path | None = None
 
     @field_validator("name")

@@ -18,6 +18,7 @@ import psutil
 
 from harness.config import Config
 from harness.errors import HarnessError
+from harness.images import CACHE_ROOT
 from harness.plan import Cell
 
 PROCESS_BASE_MB = 150.0
@@ -29,7 +30,8 @@ BYTES_PER_PIXEL_SAVED = {"jpg": 1.0, "png": 3.0, "raw": 3.0}  # generous: noisy 
 @dataclass(frozen=True)
 class Needs:
     memory_mb: float
-    disk_mb: float
+    disk_mb: float  # one run's saved outputs, on the scratch disk
+    inputs_mb: float  # generated test images, on the cache disk
     worst_cell: str
 
 
@@ -51,7 +53,7 @@ def needs(config: Config, cells: list[Cell], n_images: int) -> Needs:
     if config.images.input_dir is None:
         sizes = {config.base_size} | {s for _, s in config.sweep}
         inputs = sum(w * h * 3 * n_images for w, h in sizes) / 2**20
-    return Needs(cell_memory_mb(worst, n_images), outputs + inputs, worst.id)
+    return Needs(cell_memory_mb(worst, n_images), outputs, inputs, worst.id)
 
 
 def check(config: Config, cells: list[Cell], n_images: int, scratch_root: Path, where: str) -> Needs:
@@ -60,10 +62,14 @@ def check(config: Config, cells: list[Cell], n_images: int, scratch_root: Path, 
     have_mb = psutil.virtual_memory().total / 2**20
     if need.memory_mb > have_mb:
         raise HarnessError(where, "images / workers", f"the largest cell ({need.worst_cell}) needs about {need.memory_mb:,.0f} MiB of memory, this machine has {have_mb:,.0f} MiB", "use fewer or smaller images or fewer workers, or pass --force to try anyway")
-    probe = scratch_root
-    while not probe.exists():
-        probe = probe.parent
-    free_mb = shutil.disk_usage(probe).free / 2**20
-    if need.disk_mb > free_mb:
-        raise HarnessError(where, "images.count / augmentations_per_image", f"saving needs about {need.disk_mb:,.0f} MiB on {probe}, only {free_mb:,.0f} MiB are free", "free disk space, set scratch_dir to a larger disk, lower the counts, or pass --force")
+    for mb, folder, what in ((need.disk_mb, scratch_root, "saving"), (need.inputs_mb, CACHE_ROOT, "the generated test images")):
+        free_mb = shutil.disk_usage(_existing(folder)).free / 2**20
+        if mb > free_mb:
+            raise HarnessError(where, "images.count / augmentations_per_image", f"{what} need about {mb:,.0f} MiB on {_existing(folder)}, only {free_mb:,.0f} MiB are free", "free disk space, set scratch_dir to a larger disk, lower the counts, or pass --force")
     return need
+
+
+def _existing(folder: Path) -> Path:
+    while not folder.exists():
+        folder = folder.parent
+    return folder

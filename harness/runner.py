@@ -181,7 +181,7 @@ def run_unit(sweep: Sweep, unit: Unit, on_run: Callable[[dict], None]) -> list[d
 
 def _missing_reason(proc: subprocess.Popen, timed_out: bool, timeout: float, log: Path) -> dict:
     if timed_out:
-        return {"status": "timeout", "error": f"cell exceeded its {timeout:.0f} s timeout (set cell_timeout_s to change it)"}
+        return {"status": "timeout", "error": f"cell exceeded its {timeout:g} s timeout (set cell_timeout_s to change it)"}
     tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.is_file() else []
     return {"status": "failed", "error": f"child exited with status {proc.returncode}: {' '.join(tail)[:400]}"}
 

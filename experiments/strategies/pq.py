@@ -48,6 +48,8 @@ def save_from_queue(queue, totals, cv2_threads: int, cpu: int | None = None) -> 
 
 def augment_to_queue(image: np.ndarray, job: Job, i: int, k: int, queue) -> tuple[float, float, float]:  # noqa: ANN001
     out, aug = timed(augment, image, job, i, k)
+    if not job.saving:
+        return 0.0, aug, 0.0
     _, put = timed(queue.put, (out, str(output_path(job, i, k))))
     return 0.0, aug, put
 
@@ -82,7 +84,9 @@ def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
         saved = [totals.get() for _ in savers]
         for s in savers:
             s.join()
+    if errors := [e for _, e in saved if e]:
+        raise OSError(errors[0])
     phases.merge(results)
     phases.extra["queue_put"] = phases.save
-    phases.save = sum(saved)
+    phases.save = sum(t for t, _ in saved)
     return phases
