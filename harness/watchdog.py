@@ -13,10 +13,12 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from pathlib import Path
 
 import psutil
 
-INTERVAL_S = 0.25
+INTERVAL_S = 0.05  # a poll reads /proc/self/task/*/children: ~0.01 ms, ~0.1% of one core at 20 Hz
+RSS_EVERY = 5  # polls between memory samples (psutil, ~0.02 ms per process)
 
 
 class WorkerDied(RuntimeError):
@@ -53,23 +55,37 @@ class Watchdog:
     def _watch(self) -> None:
         seen: set[int] = set()
         lost: set[int] = set()
+        polls = 0
         while not self._stop.wait(INTERVAL_S):
-            pids = {c.pid for c in self._sample()}
+            pids = child_pids()
+            if polls % RSS_EVERY == 0:
+                self._sample_rss(pids)
+            polls += 1
             lost |= seen - pids
             if lost and pids - seen and not self.died:
                 self.died = sorted(lost)
                 os.kill(os.getpid(), signal.SIGUSR1)
             seen = pids
 
-    def _sample(self) -> list[psutil.Process]:
+    def _sample_rss(self, pids: set[int]) -> None:
         try:
             self.peak_main_mb = max(self.peak_main_mb, self.me.memory_info().rss / 2**20)
-            children = self.me.children()
         except psutil.Error:
-            return []
-        for child in children:
+            pass
+        for pid in pids:
             try:
-                self.peak_child_mb = max(self.peak_child_mb, child.memory_info().rss / 2**20)
+                self.peak_child_mb = max(self.peak_child_mb, psutil.Process(pid).memory_info().rss / 2**20)
             except psutil.Error:
                 pass
-        return children
+
+
+def child_pids() -> set[int]:
+    """Direct children of this process. Every thread has its own list (Pool's handler thread
+    forks the replacement workers), so all are read; psutil's scan of /proc is the fallback."""
+    pids: set[int] = set()
+    try:
+        for task in Path("/proc/self/task").iterdir():
+            pids.update(int(p) for p in (task / "children").read_text().split())
+    except OSError:
+        return {c.pid for c in psutil.Process().children()}
+    return pids

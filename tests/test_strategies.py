@@ -125,7 +125,6 @@ def test_run_without_saving_writes_nothing(images, tmp_path, name, workers):
     assert phases.tasks == N_IMAGES * AUGMENTATIONS
 
 
-@pytest.mark.xfail(strict=True, reason="P_Q ignores job.saving: its savers write every image; only plan_cells keeps it out of no-saving cells")
 def test_pq_run_without_saving_writes_nothing(images, tmp_path):
     job = _job(images, tmp_path / "out", saving=False)
     strategies.get("P_Q").run(job, 2, FORK)

@@ -35,15 +35,22 @@ def savers_for(workers: int) -> int:
 
 
 def save_from_queue(queue, totals, cv2_threads: int, cpu: int | None = None) -> None:  # noqa: ANN001 (proxies)
+    """Save until the None sentinel. After a failed write it keeps draining its queue, so the
+    augmenting workers never block on it, and reports the error instead of its time."""
     pin(cpu)
     init_process(cv2_threads)
-    spent = 0.0
+    spent, error = 0.0, None
     while (item := queue.get()) is not None:
+        if error:
+            continue
         image, path = item
         t0 = time.perf_counter()
-        save(image, Path(path))
+        try:
+            save(image, Path(path))
+        except OSError as err:
+            error = str(err)
         spent += time.perf_counter() - t0
-    totals.put(spent)
+    totals.put((spent, error))
 
 
 def augment_to_queue(image: np.ndarray, job: Job, i: int, k: int, queue) -> tuple[float, float, float]:  # noqa: ANN001
