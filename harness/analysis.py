@@ -53,7 +53,10 @@ def run_utilization(runs: pd.DataFrame) -> pd.Series:
     The phase times are wall-clock per task, so time a process waits for a CPU counts as busy:
     with more processes than cores this overstates real CPU use.
     """
-    busy = runs[WORK_PHASES].fillna(0).sum(axis=1)
+    present = [c for c in WORK_PHASES if c in runs]
+    if not present:  # only runs that never finished: the runner stored no phase columns
+        return pd.Series(float("nan"), index=runs.index)
+    busy = runs[present].fillna(0).sum(axis=1)
     return busy / (runs["wall_s"] * runs["workers"])
 
 
@@ -78,7 +81,7 @@ def scaling_table(runs: pd.DataFrame, kind: str) -> pd.DataFrame:
 def _with_statistics(table: pd.DataFrame, runs: pd.DataFrame, kind: str) -> pd.DataFrame:
     samples = ok_samples(runs)
     bases = baseline_samples(samples)
-    util = ok_samples(runs.assign(utilization=run_utilization(runs)), "utilization") if not runs.empty else {}
+    util = ok_samples(runs.assign(utilization=run_utilization(runs)), "utilization")
     rows = []
     for key in table[CELL_KEYS].itertuples(index=False, name=None):
         times = samples.get(key, np.array([]))
@@ -95,6 +98,8 @@ def _with_statistics(table: pd.DataFrame, runs: pd.DataFrame, kind: str) -> pd.D
             "utilization": stats.median(util.get(key, [])),
         })
     extra = pd.DataFrame(rows, index=table.index, columns=TABLE_COLUMNS[11:])
+    extra["n_outliers"] = extra["n_outliers"].astype("Int64")
+    extra["unstable"] = extra["unstable"].astype(bool)
     return pd.concat([table, extra], axis=1)
 
 
@@ -114,6 +119,8 @@ def phase_table(runs: pd.DataFrame) -> pd.DataFrame:
     (phase sum / workers), pool start-up (wall time no worker can use), and the rest of the wall
     time as overhead/idle. The columns of one row add up to `wall_s`."""
     ok = runs[runs["status"].eq("ok")]
+    if not any(c in ok for c in WORK_PHASES):  # no run finished: nothing to split
+        ok = ok.iloc[0:0]
     phases = [c for c in PHASES if c in ok and c != "t_dispatch_s"]
     per_worker = ok[phases].fillna(0).div(ok["workers"], axis=0)
     if "t_startup_s" in ok:

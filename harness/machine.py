@@ -103,3 +103,9 @@ def worker_threads_probe() -> dict:
 def setup_info(start_method: str) -> dict:
     """meta["setup"] without worker_threads (that one has to run inside a worker)."""
     return {"affinity": cpu_affinity(), "loadavg": load_average(), "governor": cpu_governor(), "start_method": start_method}
+
+
+def cpu_steal_s() -> float | None:
+    """Seconds the hypervisor has taken from this VM's CPUs since boot, summed over CPUs (Linux);
+    None where not reported. Record the difference around a run to see another tenant's share."""
+    return getattr(psutil.cpu_times(), "steal", None)

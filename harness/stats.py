@@ -10,6 +10,9 @@ RESAMPLES = 2000
 MIN_N_FOR_CI = 3
 UNSTABLE_CV = 0.05
 OUTLIER_Z = 3.5
+# With 3 runs the MAD is the smaller of two gaps, so any lopsided triple scores |z| > 3.5:
+# below this many runs outliers are not assessed (nan).
+MIN_N_FOR_OUTLIERS = 5
 NAN = float("nan")
 
 
@@ -87,8 +90,12 @@ def modified_z(x: object) -> np.ndarray:
     return deviation / (1.253314 * mean_ad)
 
 
-def n_outliers(x: object, threshold: float = OUTLIER_Z) -> int:
-    return int(np.sum(np.abs(modified_z(x)) > threshold))
+def n_outliers(x: object, threshold: float = OUTLIER_Z, min_n: int = MIN_N_FOR_OUTLIERS) -> float:
+    """Samples with |modified z| > threshold; nan below min_n samples (not assessed)."""
+    values = _clean(x)
+    if len(values) < min_n:
+        return NAN
+    return float(np.sum(np.abs(modified_z(values)) > threshold))
 
 
 def summary(x: object) -> dict[str, float]:

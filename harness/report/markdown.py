@@ -1,108 +1,87 @@
-"""report.md: the paper's Table 1 (strong) or Table 2 (weak), with the setup that produced it."""
+"""report.md: the paper's Table 1 (strong) or Table 2 (weak), with the setup that produced it,
+then the statistics, phases, models and the comparison with the study."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
-from harness.report import ReportData
-
-DASH = "—"
-MODE = {True: "Saving", False: "No saving"}
+from harness import reference
+from harness.report import ReportData, content
+from harness.report.content import Table
 
 
-def _fmt(value: float, kind: str) -> str:
-    if pd.isna(value):
-        return DASH
-    if kind == "pct":
-        return f"{value * 100:.0f}%"
-    return f"{value:.2f}"
+def render(table: Table) -> list[str]:
+    lines = ["| " + " | ".join(table.head) + " |", "|" + "---|" * len(table.head)]
+    return lines + ["| " + " | ".join(row) + " |" for row in table.rows]
 
 
 def header(data: ReportData) -> list[str]:
-    m, cfg, host = data.meta, data.meta["config"], data.meta["host"]
-    size = "x".join(map(str, cfg["images"]["size"]))
-    lines = [
-        f"# {cfg['name']}: {cfg['kind']} scaling",
-        "",
-        f"- **Machine:** {host['cpu_model']}, {host['physical_cores']} physical / {host['logical_cores']} logical cores, {host['memory_gb']} GiB, {host['os']}",
-        f"- **Run:** {m.get('started_at', '?')} to {m.get('ended_at', 'unfinished')}, commit `{m.get('git_commit')}`, start method `{cfg['start_method']}`, cv2 threads {cfg['cv2_threads']}",
-        f"- **Workload:** {m.get('n_images', cfg['images']['count'])} images x {cfg['augmentations_per_image']} augmentations, "
-        f"{'images from ' + str(cfg['images']['input_dir']) if cfg['images']['input_dir'] else f'generated {size} checkerboards'} ({cfg['images']['format']}), seed {cfg['seed']}",
-        f"- **Repeats:** {cfg['repeats']} recorded after {cfg['warmup']} warm-up per cell; every figure is the median of the recorded repeats",
-    ]
-    for saving, t in _baselines(data).items():
-        lines.append(f"- **Baseline ({MODE[saving].lower()}):** sequential, {t:.2f} s" if pd.notna(t) else f"- **Baseline ({MODE[saving].lower()}):** did not finish")
-    return lines
-
-
-def _baselines(data: ReportData) -> dict[bool, float]:
-    rows = data.table[data.table["strategy"].eq("sequential")]
-    return dict(zip(rows["saving"], rows["time_s"], strict=True))
+    lines = [content.title(data), ""] + [f"- **{label}:** {value}" for label, value in content.header_items(data)]
+    return lines + [f"- **{label}:** {value}" for label, value in content.setup_items(data)]
 
 
 def paper_table(data: ReportData) -> list[str]:
-    """Rows: workers (strong) or image size (weak), grouped by saving mode; columns per strategy."""
-    strong = data.kind == "strong"
-    names = data.strategies
-    metrics = [("Execution time [s]", "time_s", "s")] + ([("Speedup", "speedup", "x")] if strong else []) + [("Efficiency", "efficiency", "pct")]
-    first = ["", "Workers" if strong else "Image size", "Ideal execution"]
-    head = first + [f"{title}: {n}" for title, _, _ in metrics for n in names]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    table = data.table.set_index(["strategy", "saving", "workers"])
-    for saving in data.meta["config"]["saving"]:
-        base = table.loc[("sequential", saving, 1)] if ("sequential", saving, 1) in table.index else None
-        label = f"**{MODE[saving]}**"
-        if base is not None:
-            row0 = [label, "1 (sequential)" if strong else f"{int(base['width'])}x{int(base['height'])} (sequential)", _fmt(base["time_s"], "s")]
-            lines.append("| " + " | ".join(row0 + [DASH] * (len(head) - 3)) + " |")
-            label = ""
-        for workers, (w, h) in _points(data):
-            ideal = base["time_s"] / workers if strong and base is not None else (base["time_s"] if base is not None else float("nan"))
-            row = [label, str(workers) if strong else f"{w}x{h}", _fmt(ideal, "s")]
-            label = ""
-            for _, col, kind in metrics:
-                for n in names:
-                    key = (n, saving, workers)
-                    row.append(_fmt(table.loc[key, col], kind) if key in table.index else DASH)
-            lines.append("| " + " | ".join(row) + " |")
-    return lines
+    return render(content.paper_table(data)) + ["", content.legend(data)]
 
 
-def _points(data: ReportData) -> list[tuple[int, tuple[int, int]]]:
-    cfg = data.meta["config"]
-    if cfg["kind"] == "strong":
-        return [(w, tuple(cfg["images"]["size"])) for w in cfg["workers"]]
-    return [(p["workers"], tuple(p["size"])) for p in cfg["points"]]
+def warnings(data: ReportData) -> list[str]:
+    if not data.warnings:
+        return ["", "## Warnings", "", "None: the set-up checks and the results raised nothing."]
+    return ["", "## Warnings", ""] + [f"- **Warning:** {w}" for w in data.warnings]
+
+
+def details(data: ReportData) -> list[str]:
+    return [
+        "", "## Every cell, with 95% intervals", "",
+        "Bootstrap 95% intervals of the median (2000 resamples, fixed seed; none with fewer than 3 ok repeats, and with 3 the "
+        "interval cannot be wider than the runs' range); speedup and efficiency intervals resample the baseline's and the cell's runs "
+        "independently. CV = std / mean of the ok repeats; outliers: runs with modified z-score > 3.5, assessed from 5 ok repeats on (— below). Processes: busy processes per run (see Notes).",
+        "",
+    ] + render(content.detail_table(data))
+
+
+def phases(data: ReportData) -> list[str]:
+    if data.phases.empty:
+        return ["", "## Where the time goes", "", "No run finished ok with phase timings, so there is nothing to split."]
+    lines = ["", "## Where the time goes", "", "![phases](plots/phases.png)", ""] + render(content.phases_table(data)) + [""]
+    return lines + [f"- {n}" for n in content.phase_notes(data)]
+
+
+def models(data: ReportData) -> list[str]:
+    what = "Amdahl and the Universal Scalability Law (USL)" if data.kind == "strong" else "Gustafson's law on the scaled speedup E x W"
+    lines = ["", "## Scaling models", "", f"Fitted per strategy and saving mode to the per-run speedups ({what}); the sequential runs are the W = 1 points.", ""]
+    lines += [f"- {s.sentence}" for s in data.fits] or ["- No strategy has runs to fit."]
+    table = content.model_table(data)
+    if table.rows:
+        lines += [""] + render(table)
+    kf = content.karp_flatt_table(data)
+    if kf is not None:
+        lines += ["", "Karp–Flatt serial fraction e(W) = (1/S − 1/W) / (1 − 1/W): constant with W means a fixed serial part; "
+                  "growing with W means overhead that grows with the processes.", ""] + render(kf)
+    return lines + ["", "![models](plots/models.png)"]
+
+
+def reproduction(data: ReportData) -> list[str]:
+    ref, study = data.reference
+    lines = ["", "## Beside the study", "", f"Matched to the study's `{study}` series (harness/data/paper_results.csv): "
+             "paper columns are recomputed from its times, \"published\" are the figures printed in the paper.", ""]
+    lines += render(content.reproduction_table(data)) if len(ref) else ["No cell of this run has a counterpart in the study."]
+    return lines + [""] + [f"- {n}" for n in reference.notes(data.meta, data.kind, study)]
 
 
 def notes(data: ReportData) -> list[str]:
     lines = ["", "## Notes", ""]
-    if data.kind == "strong":
-        lines.append("- Strong scaling: speedup S = T_seq / T_W, efficiency E = S / W, ideal execution = T_seq / W; each saving mode against its own sequential baseline.")
-    else:
-        lines.append("- Weak scaling: efficiency E = T_seq(base size) / T_W, with the pixels per worker held constant; ideal execution = T_seq(base size). E > 100% is superlinear.")
-    lines.append(f"- {DASH} marks a cell that was not run, or produced no successful repeat:")
-    for s in data.skipped:
-        lines.append(f"  - {s['strategy']} at W={s['workers']} ({MODE[s['saving']].lower()}): skipped, {s['reason']}")
-    bad = data.runs[data.runs["status"].ne("ok")]
-    for (cell, status), rows in bad.groupby(["cell_id", "status"]):
-        lines.append(f"  - {cell}: {len(rows)} run(s) {status}: {rows['error'].iloc[0]}")
-    hosts = data.meta["host"]
-    oversub = sorted({int(w) for w in data.table["workers"] if w > hosts["physical_cores"]})
-    if oversub:
-        lines.append(f"- W = {', '.join(map(str, oversub))} exceed this machine's {hosts['physical_cores']} physical cores: those cells measure oversubscription, not added hardware.")
-    lines.append("- Every strategy does identical work: augmentation k of image i is seeded with seed + i x augmentations + k (`python -m harness verify` checks the outputs match).")
+    for text, sub in content.notes(data):
+        lines += [f"- {text}"] + [f"  - {item}" for item in sub]
     return lines
 
 
 def write(data: ReportData) -> list[Path]:
     title = "Table 1 (strong scaling)" if data.kind == "strong" else "Table 2 (weak scaling)"
     plot = f"plots/{data.kind}_scaling.png"
-    body = header(data) + ["", f"## Results, shaped like the study's {title}", ""] + paper_table(data)
+    body = header(data) + warnings(data) + ["", f"## Results, shaped like the study's {title}", ""] + paper_table(data)
     body += ["", f"![{data.kind} scaling]({plot})", "", f"Long-form table: `tables/{data.kind}.csv`; raw runs: `runs.parquet`."]
-    body += notes(data)
+    body += details(data) + phases(data) + models(data) + reproduction(data) + notes(data)
     out = data.run_dir / "report.md"
     out.write_text("\n".join(body) + "\n")
     return [out]

@@ -1,0 +1,120 @@
+"""Two runs cell by cell: is B faster or slower than A, beyond the noise?
+
+A cell differs significantly when the two-sided Mann-Whitney U test gives p < 0.05 and the
+bootstrap 95% interval of median(B) / median(A) excludes 1. The exact test cannot give a small p
+with few runs: its smallest two-sided p is 2 / C(n_a + n_b, n_a), 0.1 for 3 vs 3.
+"""
+
+from __future__ import annotations
+
+from math import comb
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import mannwhitneyu
+
+from harness import stats, store
+from harness.analysis import CELL_KEYS, ok_samples
+
+ALPHA = 0.05
+MODE = {True: "saving", False: "no saving"}
+
+
+def smallest_p(n_a: int, n_b: int) -> float:
+    """The smallest two-sided p-value the exact Mann-Whitney test can reach with these counts."""
+    if n_a == 0 or n_b == 0:
+        return 1.0
+    return min(1.0, 2.0 / comb(n_a + n_b, n_a))
+
+
+def compare_runs(run_a: Path, run_b: Path) -> pd.DataFrame:
+    """One row per cell present in both runs (A's order): medians, B/A with its interval, p."""
+    runs_a, runs_b = (store.load_runs(store.require_run_dir(Path(r))) for r in (run_a, run_b))
+    times_a, times_b = ok_samples(runs_a), ok_samples(runs_b)
+    keys_b = set(runs_b[CELL_KEYS].itertuples(index=False, name=None))
+    keys = [k for k in dict.fromkeys(runs_a[CELL_KEYS].itertuples(index=False, name=None)) if k in keys_b]
+    rows = [_compare_cell(k, times_a.get(k, np.array([])), times_b.get(k, np.array([]))) for k in keys]
+    df = pd.DataFrame(rows, columns=CELL_KEYS + [
+        "n_a", "n_b", "median_a", "median_b", "ratio", "ratio_ci_low", "ratio_ci_high",
+        "p_value", "smallest_p", "significant",
+    ])
+    df.attrs.update(a=str(run_a), b=str(run_b), a_meta=_meta(run_a), b_meta=_meta(run_b))
+    return df
+
+
+def _compare_cell(key: tuple, a: np.ndarray, b: np.ndarray) -> dict:
+    low, high = stats.ratio_ci(b, a)
+    p = float(mannwhitneyu(b, a, alternative="two-sided").pvalue) if len(a) and len(b) else float("nan")
+    median_a, median_b = stats.median(a), stats.median(b)
+    return {
+        **dict(zip(CELL_KEYS, key, strict=True)),
+        "n_a": len(a), "n_b": len(b), "median_a": median_a, "median_b": median_b,
+        "ratio": median_b / median_a if median_a else float("nan"),
+        "ratio_ci_low": low, "ratio_ci_high": high, "p_value": p, "smallest_p": smallest_p(len(a), len(b)),
+        "significant": bool(p < ALPHA and (low > 1 or high < 1)),
+    }
+
+
+def _meta(run_dir: Path) -> dict:
+    try:
+        return store.read_meta(Path(run_dir))
+    except Exception:  # a comparison of two parquet files still works without their meta
+        return {}
+
+
+def verdict(row: pd.Series) -> str:
+    if row["smallest_p"] >= ALPHA:
+        hint = ""
+        if row["ratio_ci_low"] > 1 or row["ratio_ci_high"] < 1:
+            hint = f"interval excludes 1 (B {'slower' if row['ratio'] > 1 else 'faster'}?), but "
+        return hint + f"cannot reach p < {ALPHA} with {row['n_a']} vs {row['n_b']} runs (smallest p = {row['smallest_p']:.2g})"
+    if not row["significant"]:
+        return "no significant difference"
+    return "B slower" if row["ratio"] > 1 else "B faster"
+
+
+def format_compare(df: pd.DataFrame) -> str:
+    """The comparison as text: a markdown table, then what differs between the two set-ups."""
+    a, b = df.attrs.get("a", "A"), df.attrs.get("b", "B")
+    lines = [f"A: {a}", f"B: {b}", ""]
+    lines += _setup_differences(df.attrs.get("a_meta") or {}, df.attrs.get("b_meta") or {})
+    head = ["strategy", "saving", "W", "size", "n A/B", "median A [s]", "median B [s]", "B/A [95% CI]", "p (MWU)", "verdict"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, r in df.iterrows():
+        ci = f"[{r['ratio_ci_low']:.3f}, {r['ratio_ci_high']:.3f}]" if pd.notna(r["ratio_ci_low"]) else "[n < 3]"
+        lines.append("| " + " | ".join([
+            r["strategy"], MODE[bool(r["saving"])], str(r["workers"]), f"{r['width']}x{r['height']}", f"{r['n_a']}/{r['n_b']}",
+            _num(r["median_a"]), _num(r["median_b"]), f"{_num(r['ratio'], 3)} {ci}", _num(r["p_value"], 3), verdict(r),
+        ]) + " |")
+    if df.empty:
+        lines.append("(no cell is present in both runs)")
+    n_sig = int(df["significant"].sum()) if len(df) else 0
+    unreachable = int((df["smallest_p"] >= ALPHA).sum()) if len(df) else 0
+    lines += ["", f"{n_sig} of {len(df)} cells differ significantly (p < {ALPHA} and the interval excludes 1)."]
+    if unreachable:
+        lines.append(
+            f"{unreachable} cell(s) cannot show a significant difference whatever the times: too few runs for the exact test "
+            "(3 vs 3 gives p >= 0.1). Record 5 or more repeats per cell to compare runs."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _num(value: float, digits: int = 2) -> str:
+    return "—" if pd.isna(value) else f"{value:.{digits}f}"
+
+
+def _setup_differences(meta_a: dict, meta_b: dict) -> list[str]:
+    if not meta_a or not meta_b:
+        return []
+    found = []
+    for label, get in (
+        ("host", lambda m: (m.get("host") or {}).get("cpu_model"), ),
+        ("physical cores", lambda m: (m.get("host") or {}).get("physical_cores")),
+        ("commit", lambda m: m.get("git_commit")),
+        ("start method", lambda m: (m.get("config") or {}).get("start_method")),
+        ("cv2 threads", lambda m: (m.get("config") or {}).get("cv2_threads")),
+    ):
+        if get(meta_a) != get(meta_b):
+            found.append(f"- {label} differs: A {get(meta_a)}, B {get(meta_b)}")
+    return (["Set-up differences (a difference may come from these, not from the code):"] + found + [""]) if found else []
