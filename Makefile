@@ -46,3 +46,7 @@ test: lint
 
 clean:
 	rm -rf .cache $(VENV) results/*/*/scratch
+
+compare: $(STAMP)
+	@test -n "$(A)" -a -n "$(B)" || { echo "make compare: set A=<run dir> B=<run dir>" >&2; exit 2; }
+	$(RUN_PY) compare $(A) $(B)

@@ -1,4 +1,4 @@
-"""python -m harness run|report|verify ..."""
+"""python -m harness run|report|verify|compare|overhead ..."""
 
 from __future__ import annotations
 
@@ -45,9 +45,21 @@ def _duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
 
 
+def probe_worker_threads(config: Config) -> dict:
+    """cv2 and BLAS thread pools as a pool worker of this config sees them."""
+    import multiprocessing
+
+    from experiments.workload import init_process
+    from harness import machine
+
+    ctx = multiprocessing.get_context(config.start_method)
+    with ctx.Pool(1, initializer=init_process, initargs=(config.cv2_threads,)) as pool:
+        return pool.apply(machine.worker_threads_probe)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    from harness import checks, machine, preflight, rundir, store
     from harness import inputs as inputs_mod
-    from harness import machine, preflight, rundir, store
     from harness.estimate import calibrate
     from harness.plan import plan_cells, runnable
     from harness.runner import Sweep, plan_units, recover_orphans
@@ -60,11 +72,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if meta is not None:
         rundir.check_resumable(meta, config, host, versions, Path(args.resume))
     cells = plan_cells(config)
+    setup = machine.setup_info(config.start_method)  # before calibrating, so the load average is the machine's
+    setup["worker_threads"] = probe_worker_threads(config)
     costs = calibrate(config.images.format, config.seed)
     estimate = Sweep(
         config, Path("."), {}, inputs.n_images, costs, machine.physical_cores()
     ).run_estimate
     print_plan(config, cells, estimate)
+    for warning in checks.pre_run_warnings({"config": config.model_dump(mode="json"), "host": host, "setup": setup}):
+        print(f"Warning: {warning}", file=sys.stderr)
     scratch_root = config.scratch_dir or Path(args.resume or args.out or rundir.RESULTS_ROOT)
     if not args.force:
         preflight.check(config, runnable(cells), inputs.n_images, scratch_root, args.config)
@@ -156,6 +172,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness.compare import compare_runs, format_compare
+
+    print(format_compare(compare_runs(Path(args.run_a), Path(args.run_b))), end="")
+    return 0
+
+
+def cmd_overhead(args: argparse.Namespace) -> int:
+    from harness.overhead import measure
+
+    print(measure(args.strategy, args.workers, pairs=args.pairs).line())
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from harness import inputs
     from harness.verify import verify
@@ -199,6 +229,15 @@ def parser() -> argparse.ArgumentParser:
     )
     ver.add_argument("config")
     ver.set_defaults(func=cmd_verify)
+    cmp = sub.add_parser("compare", help="compare two run folders cell by cell (ratio, interval, Mann-Whitney U)")
+    cmp.add_argument("run_a")
+    cmp.add_argument("run_b")
+    cmp.set_defaults(func=cmd_compare)
+    ovh = sub.add_parser("overhead", help="benchmark the harness's own instrumentation (interleaved on/off pairs)")
+    ovh.add_argument("--strategy", default="P_1")
+    ovh.add_argument("--workers", type=int, default=2)
+    ovh.add_argument("--pairs", type=int, default=30)
+    ovh.set_defaults(func=cmd_overhead)
     return p
 
 

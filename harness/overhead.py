@@ -1,0 +1,90 @@
+"""What the harness's own instrumentation costs: a benchmark, not a test.
+
+Instrumentation = the per-task phase timers (three perf_counter calls and a 3-tuple returned
+per task) and the watchdog thread (20 Hz /proc polling, RSS samples). Both are switched on and
+off around the same strategy call, in interleaved pairs on the same images, so machine drift hits
+both sides equally; the result is the ratio of median wall times with a bootstrap interval.
+The timers cannot be removed without changing the code path, so their cost is bounded
+separately: measured per task, times the task count, against the run's wall time.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from experiments import strategies
+from experiments.workload import Job, Phases, init_process
+from harness.images import ensure_images
+from harness.watchdog import Watchdog
+
+
+@dataclass(frozen=True)
+class Overhead:
+    strategy: str
+    workers: int
+    pairs: int
+    median_off_s: float
+    median_on_s: float
+    ratio: float  # on / off
+    ratio_ci: tuple[float, float]
+    timer_share: float  # per-task timer cost x tasks / wall time
+
+    def line(self) -> str:
+        lo, hi = self.ratio_ci
+        return (f"{self.strategy} W={self.workers}: {self.pairs} interleaved pairs, median {self.median_off_s:.3f} s bare vs "
+                f"{self.median_on_s:.3f} s instrumented, ratio {self.ratio:.4f} [95% CI {lo:.4f}, {hi:.4f}]; "
+                f"phase timers bound: {self.timer_share:.4%} of wall time")
+
+
+def _timer_cost_s(n: int = 100_000) -> float:
+    """Seconds per task spent on the phase timers: three perf_counter calls and a tuple."""
+    t0 = time.perf_counter()
+    for _ in range(n):
+        a = time.perf_counter()
+        b = time.perf_counter()
+        c = time.perf_counter()
+        (0.0, b - a, c - b)  # noqa: B018
+    return (time.perf_counter() - t0) / n
+
+
+def _one(strategy: str, job: Job, workers: int, watched: bool) -> tuple[float, Phases]:
+    ctx = multiprocessing.get_context("fork")
+    if watched:
+        with Watchdog():
+            t0 = time.perf_counter()
+            phases = strategies.get(strategy).run(job, workers, ctx)
+            return time.perf_counter() - t0, phases
+    t0 = time.perf_counter()
+    phases = strategies.get(strategy).run(job, workers, ctx)
+    return time.perf_counter() - t0, phases
+
+
+def _ratio_ci(on: np.ndarray, off: np.ndarray, seed: int = 0, resamples: int = 2000) -> tuple[float, float]:
+    rng = np.random.default_rng(seed)
+    ratios = [np.median(rng.choice(on, on.size)) / np.median(rng.choice(off, off.size)) for _ in range(resamples)]
+    return float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5))
+
+
+def measure(strategy: str = "P_1", workers: int = 2, size: tuple[int, int] = (1000, 500), images: int = 4, augmentations: int = 25, pairs: int = 10) -> Overhead:
+    init_process(1)
+    folder = ensure_images(size[0], size[1], images, "jpg")
+    on, off, tasks = [], [], 0
+    with tempfile.TemporaryDirectory(prefix="augscale-overhead-") as tmp:
+        job = Job(folder, Path(tmp), augmentations, 0, False)
+        _one(strategy, job, workers, True)  # warm-up
+        for n in range(pairs):
+            order = (True, False) if n % 2 == 0 else (False, True)
+            for watched in order:
+                wall, phases = _one(strategy, job, workers, watched)
+                (on if watched else off).append(wall)
+                tasks = phases.tasks
+    on_a, off_a = np.array(on), np.array(off)
+    ratio = float(np.median(on_a) / np.median(off_a))
+    timer_share = _timer_cost_s() * tasks / float(np.median(off_a))
+    return Overhead(strategy, workers, pairs, float(np.median(off_a)), float(np.median(on_a)), ratio, _ratio_ci(on_a, off_a), timer_share)
