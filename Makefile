@@ -20,7 +20,7 @@ help:
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dask,dev]'
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -65,6 +65,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.runner import Sweep, plan_units, recover_orphans
 
     config = load_config(args.config)
+    if args.out and not args.resume:
+        rundir.require_empty(Path(args.out))
     inputs = inputs_mod.inspect(config, args.config)
     config = inputs_mod.with_folder_size(config, inputs)
     host, versions = machine.host_info(), machine.versions()
@@ -79,11 +81,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         config, Path("."), {}, inputs.n_images, costs, machine.physical_cores()
     ).run_estimate
     print_plan(config, cells, estimate)
-    for warning in checks.pre_run_warnings({"config": config.model_dump(mode="json"), "host": host, "setup": setup}):
-        print(f"Warning: {warning}", file=sys.stderr)
     scratch_root = config.scratch_dir or Path(args.resume or args.out or rundir.RESULTS_ROOT)
     if not args.force:
         preflight.check(config, runnable(cells), inputs.n_images, scratch_root, args.config)
+    for warning in checks.pre_run_warnings({"config": config.model_dump(mode="json"), "host": host, "setup": setup}):
+        print(f"Warning: {warning}", file=sys.stderr)
     if args.dry_run:
         return 0
     run_dir = Path(args.resume) if args.resume else rundir.new_run_dir(config, args.out)

@@ -23,10 +23,14 @@ def new_run_dir(config: Config, out: str | None) -> Path:
         while run_dir.exists():
             n += 1
             run_dir = RESULTS_ROOT / config.name / f"{stamp}-{n}"
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise HarnessError(str(run_dir), None, "the output folder exists and is not empty", "give a new --out folder, or --resume it to finish an interrupted run")
+    require_empty(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
+
+
+def require_empty(run_dir: Path) -> None:
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise HarnessError(str(run_dir), None, "the output folder exists and is not empty", "give a new --out folder, or --resume it to finish an interrupted run")
 
 
 def point_latest(run_dir: Path) -> None:

@@ -15,13 +15,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from experiments.strategies.shm import SHM_PREFIX
 from harness import store
 from harness.config import Config
 from harness.estimate import Costs, cell_seconds
 from harness.plan import Cell
 
 POLL_S = 0.2
-SHM_PREFIX = "augscale-"  # strategies name shared memory f"{SHM_PREFIX}{os.getpid()}-..."
 MIN_TIMEOUT_S = 300.0
 TIMEOUT_FACTOR = 10.0
 

@@ -27,9 +27,13 @@ def digest(job: Job, n_images: int) -> str:
 
 def run_digest(strategy: str, workers: int, input_dir: Path, config: Config) -> str:
     """Run one strategy once with raw output into a temporary folder; return its digest."""
+    init_process(config.cv2_threads)  # before any fork: a child must not inherit OpenCV's thread pool
     n_images = len(list_images(input_dir))
     with tempfile.TemporaryDirectory(prefix="augscale-verify-") as tmp:
-        job = Job(input_dir, Path(tmp), config.augmentations_per_image, config.seed, True, "raw", config.cv2_threads)
+        job = Job(
+            input_dir, Path(tmp), config.augmentations_per_image, config.seed, True, "raw", config.cv2_threads,
+            config.placement, config.dask.scheduler, config.dask.data,
+        )
         strategies.get(strategy).run(job, workers, multiprocessing.get_context(config.start_method))
         return digest(job, n_images)
 
@@ -47,7 +51,6 @@ def checks(config: Config) -> Iterator[tuple[str, int, tuple[int, int]]]:
 
 
 def verify(config: Config, input_dirs: dict[tuple[int, int], Path], echo=print) -> bool:  # noqa: ANN001
-    init_process(config.cv2_threads)
     reference: dict[tuple[int, int], str] = {}
     ok = True
     for name, workers, size in checks(config):

@@ -18,7 +18,8 @@ from harness.verify import checks, run_digest
 
 N_IMAGES, AUGMENTATIONS = 2, 3
 # The study's three, plus any strategy module added later (discovered from experiments/strategies/).
-PARALLEL = ["P_1", "P_2", "P_Q"] + sorted(set(STRATEGIES) - {"sequential", "P_1", "P_2", "P_Q"})
+# P_DASK starts a cluster per call; tests/test_dask.py covers it.
+PARALLEL = ["P_1", "P_2", "P_Q"] + sorted(set(STRATEGIES) - {"sequential", "P_1", "P_2", "P_Q", "P_DASK"})
 FORK = multiprocessing.get_context("fork")
 
 

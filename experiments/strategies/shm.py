@@ -19,13 +19,14 @@ from multiprocessing.context import BaseContext
 import numpy as np
 
 from experiments import pools
-from experiments.workload import Job, Phases, augment_and_save, list_images, read_rgb, timed
+from experiments.strategies._shared import read_all
+from experiments.workload import Job, Phases, augment_and_save
 
 NAME = "P_SHM"
 SUMMARY = "main reads each image once into shared memory; tasks carry only (i, k) indices"
 SAVING_ONLY = False
 MIN_WORKERS = 1
-SHM_PREFIX = "augscale-"  # must match harness/runner.py's SHM_PREFIX
+SHM_PREFIX = "augscale-"  # the runner removes these blocks after it kills a cell
 
 Layout = list[tuple[int, tuple[int, ...]]]  # (byte offset, shape) of each image in the block
 
@@ -69,11 +70,7 @@ def task(i: int, k: int) -> tuple[float, float, float]:
 
 def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
     phases = Phases()
-    images = []
-    for path in list_images(job.input_dir):
-        image, read = timed(read_rgb, path)
-        images.append(image)
-        phases.read += read
+    images = read_all(job, phases)
     layout = layout_of(images)
     size = max(1, sum(image.nbytes for image in images))
     block = shared_memory.SharedMemory(name=block_name(os.getpid()), create=True, size=size)

@@ -1,0 +1,126 @@
+"""P_DASK: the same tasks on dask.distributed workers (an optional dependency: the `dask` extra).
+
+Per cell, outside the timed region, session() either starts a LocalCluster of W single-threaded
+worker processes, or (job.dask_scheduler set) connects to that cluster and restricts every task
+to W of its workers (the first W addresses in sorted order). Each of those workers runs
+workload.init_process(job.cv2_threads) once, through client.run.
+
+Data (job.dask_data):
+  scatter      main reads each image once and broadcasts it to the W workers (client.scatter),
+               once per run; tasks reference the scattered images.
+  shared_path  tasks read the files themselves (as in P_2): input_dir, and out_dir when
+               saving, must be the same path on every worker.
+
+Tasks are workload.augment_and_save / read_augment_save, so a remote worker only needs this
+project installed. Placement is not applied to Dask workers. dask is imported lazily: this
+module imports without it, and session() raises a clear error if it is missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from multiprocessing.context import BaseContext
+from typing import Any
+
+from experiments.strategies._shared import read_all
+from experiments.workload import (
+    Job,
+    Phases,
+    augment_and_save,
+    init_process,
+    list_images,
+    read_augment_save,
+)
+
+NAME = "P_DASK"
+SUMMARY = "dask.distributed: W single-threaded worker processes; images scattered once or read by path"
+SAVING_ONLY = False
+MIN_WORKERS = 1
+WORKER_WAIT_S = 60  # how long a cluster may take to offer W workers
+
+
+@dataclass(frozen=True)
+class DaskSession:
+    client: Any  # distributed.Client
+    workers: list[str]  # the addresses tasks may run on
+
+
+def _distributed() -> Any:
+    try:
+        import distributed
+    except ImportError as err:
+        raise RuntimeError(
+            "P_DASK needs dask.distributed, an optional dependency: pip install -e '.[dask]'"
+        ) from err
+    return distributed
+
+
+@contextlib.contextmanager
+def dask_session(job: Job, workers: int, ctx: BaseContext | None = None) -> Iterator[DaskSession]:
+    """A client and W worker addresses, ready to run tasks; everything is closed on exit."""
+    distributed = _distributed()
+    if job.dask_scheduler:
+        with distributed.Client(job.dask_scheduler) as client:
+            yield _prepare(client, choose_workers(client, workers), job)
+        return
+    cluster_args = dict(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    with (
+        distributed.LocalCluster(silence_logs=logging.ERROR, **cluster_args) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield _prepare(client, choose_workers(client, workers), job)
+
+
+session = dask_session  # the per-cell hook harness/cell.py looks for
+
+
+def choose_workers(client: Any, workers: int) -> list[str]:
+    """The first W worker addresses (sorted), or an error naming how many the cluster has."""
+    with contextlib.suppress(TimeoutError):  # too few after the wait: the error below says so
+        client.wait_for_workers(workers, timeout=WORKER_WAIT_S)
+    addresses = sorted(client.scheduler_info()["workers"])
+    if len(addresses) < workers:
+        raise RuntimeError(f"the Dask cluster has {len(addresses)} workers; this cell needs {workers}")
+    return addresses[:workers]
+
+
+def _prepare(client: Any, addresses: list[str], job: Job) -> DaskSession:
+    client.run(init_process, job.cv2_threads, workers=addresses)
+    return DaskSession(client, addresses)
+
+
+def run(job: Job, workers: int, ctx: BaseContext, session: DaskSession | None = None) -> Phases:
+    """The timed call. Without a session (e.g. from `verify`) it opens its own, inside the timing."""
+    if session is None:
+        with dask_session(job, workers, ctx) as own:
+            return run(job, workers, ctx, own)
+    phases = Phases()
+    if job.dask_data == "shared_path":
+        futures = _map_paths(job, session)
+    else:
+        futures = _map_scattered(job, session, phases)
+    phases.merge(session.client.gather(futures))
+    return phases
+
+
+def _map_paths(job: Job, session: DaskSession) -> list:
+    paths = list_images(job.input_dir)
+    tasks = [(path, i, k) for i, path in enumerate(paths) for k in range(job.augmentations)]
+    return _map(session, read_augment_save, job, tasks)
+
+
+def _map_scattered(job: Job, session: DaskSession, phases: Phases) -> list:
+    images = read_all(job, phases)
+    shared = session.client.scatter(images, workers=session.workers, broadcast=True)
+    tasks = [(shared[i], i, k) for i in range(len(images)) for k in range(job.augmentations)]
+    return _map(session, augment_and_save, job, tasks)
+
+
+def _map(session: DaskSession, fn: Any, job: Job, tasks: list[tuple]) -> list:
+    if not tasks:
+        return []
+    data, i, k = zip(*tasks, strict=True)
+    return session.client.map(fn, data, [job] * len(tasks), i, k, workers=session.workers, pure=False)

@@ -1,0 +1,105 @@
+"""P_Q2: P_Q's saver design done right. Same saver count (pq.savers_for), but
+
+- one bounded multiprocessing.Queue shared by all savers (one pipe hop, no Manager server
+  process in the middle; any idle saver takes the next image), given to the pool workers
+  through the pool initializer, as multiprocessing queues must be;
+- images read once by main and kept by each worker from the initializer (as in P_DYN), so
+  tasks are (i, k) indices, dispatched with P_DYN's chunksize rule.
+
+A Queue.put only hands the image to a feeder thread, so the pool is closed and joined (each
+worker flushes its queue on exit) before the savers get their stop markers.
+"""
+
+from __future__ import annotations
+
+import time
+from multiprocessing.context import BaseContext
+from pathlib import Path
+
+import numpy as np
+
+from experiments.pools import make_pool, pin, split_plan
+from experiments.strategies._shared import read_all
+from experiments.strategies.dyn import chunksize_for
+from experiments.strategies.pq import savers_for
+from experiments.workload import Job, Phases, augment, init_process, output_path, save, timed
+
+NAME = "P_Q2"
+SUMMARY = "savers fed by one multiprocessing.Queue (no Manager); images given to workers once (saving only)"
+SAVING_ONLY = True
+MIN_WORKERS = 2
+QUEUE_SLOTS_PER_WORKER = 2  # bounds the augmented images waiting in memory
+
+_images: list[np.ndarray] = []
+_job: Job | None = None
+_queue = None
+
+
+def keep(images: list[np.ndarray], job: Job, queue) -> None:  # noqa: ANN001 (a ctx.Queue)
+    """Pool initializer: images, job and the savers' queue stay in this worker."""
+    global _images, _job, _queue
+    _images, _job, _queue = images, job, queue
+
+
+def task(ik: tuple[int, int]) -> tuple[float, float, float]:
+    i, k = ik
+    out, aug = timed(augment, _images[i], _job, i, k)
+    if not _job.saving:
+        return 0.0, aug, 0.0
+    _, put = timed(_queue.put, (out, str(output_path(_job, i, k))))
+    return 0.0, aug, put
+
+
+def save_from_queue(queue, totals, cv2_threads: int, cpu: int | None) -> None:  # noqa: ANN001 (ctx.Queue)
+    """Save until a None marker. After a failed write it keeps draining (so no worker blocks on
+    a full queue) and reports the error with its time, as P_Q's savers do."""
+    pin(cpu)
+    init_process(cv2_threads)
+    spent, error = 0.0, None
+    while (item := queue.get()) is not None:
+        if error:
+            continue
+        image, path = item
+        t0 = time.perf_counter()
+        try:
+            save(image, Path(path))
+        except OSError as err:
+            error = str(err)
+        spent += time.perf_counter() - t0
+    totals.put((spent, error))
+
+
+def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
+    n_savers = savers_for(workers)
+    phases = Phases()
+    images = read_all(job, phases)
+    tasks = [(i, k) for i in range(len(images)) for k in range(job.augmentations)]
+    queue, totals = ctx.Queue(QUEUE_SLOTS_PER_WORKER * workers), ctx.Queue()
+    plan, saver_cpus = split_plan(job, workers, n_savers)
+    savers = [ctx.Process(target=save_from_queue, args=(queue, totals, job.cv2_threads, cpu)) for cpu in saver_cpus]
+    for s in savers:
+        s.start()
+    try:
+        phases.merge(_augment(job, workers - n_savers, ctx, images, tasks, queue, plan))
+        for _ in savers:
+            queue.put(None)
+        saved = [totals.get() for _ in savers]
+        for s in savers:
+            s.join()
+    finally:
+        for s in savers:
+            if s.is_alive():  # only after a failure: the normal path has joined them
+                s.terminate()
+    if errors := [e for _, e in saved if e]:
+        raise OSError(errors[0])
+    phases.extra["queue_put"] = phases.save
+    phases.save = sum(t for t, _ in saved)
+    return phases
+
+
+def _augment(job: Job, n: int, ctx: BaseContext, images: list, tasks: list, queue, plan: list[int] | None) -> list:  # noqa: ANN001
+    with make_pool(ctx, n, job, keep, (images, job, queue), plan=plan) as pool:
+        results = list(pool.imap_unordered(task, tasks, chunksize=chunksize_for(len(tasks), n)))
+        pool.close()
+        pool.join()  # workers exit normally, flushing their queue feeder threads
+    return results

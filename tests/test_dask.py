@@ -1,0 +1,99 @@
+"""P_DASK: imports without dask, the sequential digest on a LocalCluster, an existing cluster
+restricted to W of its workers, and a tiny sweep through the command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from experiments.strategies import dask_backend
+from experiments.workload import Job, init_process
+from harness.config import parse_config
+from harness.images import ensure_images
+from harness.verify import digest, run_digest
+
+init_process(1)  # at collection, before any test forks: no OpenCV thread pool to inherit
+
+N_IMAGES, AUGMENTATIONS = 2, 3
+
+
+def config() -> object:
+    data = {"name": "t", "kind": "strong", "workers": [2, 3], "augmentations_per_image": AUGMENTATIONS}
+    return parse_config(data, Path("test.yaml"))
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> Path:
+    return ensure_images(160, 80, N_IMAGES, "jpg", root=tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="module")
+def reference(images) -> str:
+    return run_digest("sequential", 1, images, config())
+
+
+def test_module_imports_without_dask():
+    code = (
+        "import sys; sys.modules['dask'] = sys.modules['distributed'] = None\n"
+        "from experiments.strategies import STRATEGIES; assert 'P_DASK' in STRATEGIES"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_session_without_dask_says_how_to_install(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(RuntimeError, match=r"pip install -e '\.\[dask\]'"):
+        with dask_backend.session(Job(tmp_path, tmp_path, 1, 0, False), 1, None):
+            pass
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_local_cluster_digest_matches_sequential(images, reference, workers):
+    pytest.importorskip("distributed")
+    assert run_digest("P_DASK", workers, images, config()) == reference
+
+
+def test_existing_cluster_uses_w_of_its_workers_and_shared_paths(images, reference, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=3, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        job = Job(images, tmp_path, AUGMENTATIONS, 0, True, "raw", dask_scheduler=cluster.scheduler_address, dask_data="shared_path")
+        with dask_backend.session(job, 2, None) as session:
+            phases = dask_backend.run(job, 2, None, session)
+            transitions = session.client.run(lambda dask_worker: dask_worker.state.transition_counter)
+        assert len(session.workers) == 2
+        assert {a for a, n in transitions.items() if n > 0} == set(session.workers)
+    assert phases.tasks == N_IMAGES * AUGMENTATIONS and phases.read > 0
+    assert digest(job, N_IMAGES) == reference
+
+
+def test_existing_cluster_too_small_is_an_error(tmp_path, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    monkeypatch.setattr(dask_backend, "WORKER_WAIT_S", 0.5)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        job = Job(tmp_path, tmp_path, 1, 0, False, dask_scheduler=cluster.scheduler_address)
+        with pytest.raises(RuntimeError, match="has 1 workers; this cell needs 2"):
+            with dask_backend.session(job, 2, None):
+                pass
+
+
+def test_tiny_sweep_through_the_cli(images, tmp_path):
+    pytest.importorskip("distributed")
+    from harness import cli
+
+    cfg = {
+        "name": "dask_tiny", "kind": "strong", "images": {"input_dir": str(images)},
+        "augmentations_per_image": AUGMENTATIONS, "strategies": ["P_DASK"], "saving": [True, False],
+        "workers": [1, 2], "repeats": 1, "warmup": 0,
+    }
+    path = tmp_path / "dask_tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert cli.main(["run", str(path), "--out", str(tmp_path / "out")]) == 0
+    runs = pd.read_parquet(tmp_path / "out" / "runs.parquet")
+    dask_runs = runs[runs["strategy"] == "P_DASK"]
+    assert len(dask_runs) == 4
+    assert (runs["status"] == "ok").all()
