@@ -9,13 +9,14 @@ takes a distinct slot from a shared counter in its initializer, pins itself to p
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from multiprocessing.context import BaseContext
 from multiprocessing.pool import AsyncResult, Pool
 from multiprocessing.sharedctypes import Synchronized
 
 from experiments.placement import cpu_plan
-from experiments.workload import Job, init_process
+from experiments.workload import Job, Phases, init_process
 
 POLL_S = 0.1
 SLOT: int | None = None  # this worker's slot, set by the pool initializer
@@ -45,12 +46,30 @@ def make_pool(
     *,
     plan: list[int] | None = None,
     slots: Synchronized | None = None,
+    phases: Phases | None = None,
 ) -> Pool:
     """A Pool of `workers` processes set up for job (cv2 threads, placement) plus an extra initializer.
 
     plan: CPUs by slot, default cpu_plan(workers, job.placement); ignored when placement is "none".
     slots: pass a counter from new_counter() to watch for replaced workers with get_watching().
+    phases: if given, the seconds spent creating the pool go to phases.extra["startup"].
     """
+    t0 = time.perf_counter()
+    pool = _new_pool(ctx, workers, job, initializer_extra, initargs_extra, plan, slots)
+    if phases is not None:
+        phases.extra["startup"] = phases.extra.get("startup", 0.0) + time.perf_counter() - t0
+    return pool
+
+
+def _new_pool(
+    ctx: BaseContext,
+    workers: int,
+    job: Job,
+    initializer_extra: Callable[..., None] | None,
+    initargs_extra: tuple,
+    plan: list[int] | None,
+    slots: Synchronized | None,
+) -> Pool:
     if job.placement == "none":
         plan = None
     elif plan is None:

@@ -10,6 +10,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import resource
 import shutil
 import sys
 import time
@@ -39,9 +40,11 @@ def run_once(spec: dict, job: Job, session: object = None) -> dict:
         return {"status": "failed", "error": f"cannot prepare the output folder {job.out_dir}: {_one_line(err)}", "started_at": started}
     try:
         with Watchdog() as watch:
+            cpu0 = _cpu_seconds()
             t0 = time.perf_counter()
             phases = module.run(job, spec["workers"], ctx, **extra)
             wall = time.perf_counter() - t0
+            main_cpu, all_cpu = (after - before for after, before in zip(_cpu_seconds(), cpu0, strict=True))
     except Exception as err:  # a failing strategy is a measurement outcome, not a crash
         shutil.rmtree(job.out_dir, ignore_errors=True)
         return {"status": "failed", "error": _one_line(err), "started_at": started}
@@ -59,11 +62,24 @@ def run_once(spec: dict, job: Job, session: object = None) -> dict:
         "t_save_s": phases.save,
         "tasks": phases.tasks,
         "peak_rss_mb": watch.peak_rss_mb,
+        "t_cpu_s": all_cpu,
+        "t_dispatch_s": main_cpu if spec["strategy"] != "sequential" else float("nan"),
         **{f"t_{k}_s": v for k, v in phases.extra.items()},
     }
     if written != expected:
         row.update(status="failed", error=f"wrote {written} files, expected {expected}")
     return row
+
+
+def _cpu_seconds() -> tuple[float, float]:
+    """(CPU seconds of this process, of it plus its ended children), user + system.
+    Pool workers, savers and a Manager are ended and reaped inside the timed call, so the
+    difference over a run is the run's CPU time; a Dask cluster's workers outlive it and
+    are not counted."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own = me.ru_utime + me.ru_stime
+    return own, own + kids.ru_utime + kids.ru_stime
 
 
 def _one_line(err: BaseException) -> str:

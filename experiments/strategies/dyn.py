@@ -51,6 +51,6 @@ def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
     images = read_all(job, phases)
     tasks = [(i, k) for i in range(len(images)) for k in range(job.augmentations)]
     chunksize = chunksize_for(len(tasks), workers)
-    with make_pool(ctx, workers, job, keep, (images, job)) as pool:
+    with make_pool(ctx, workers, job, keep, (images, job), phases=phases) as pool:
         phases.merge(pool.imap_unordered(task, tasks, chunksize=chunksize))
     return phases

@@ -29,7 +29,7 @@ def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
         images.append(image)
         phases.read += read
     args = [(image, job, i, k) for i, image in enumerate(images) for k in range(job.augmentations)]
-    with make_pool(ctx, workers, job) as pool:
+    with make_pool(ctx, workers, job, phases=phases) as pool:
         results = pool.starmap(augment_and_save, args)
     phases.merge(results)
     return phases

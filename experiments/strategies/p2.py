@@ -14,10 +14,10 @@ MIN_WORKERS = 1
 
 
 def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
+    phases = Phases()
     paths = list_images(job.input_dir)
     args = [(path, job, i, k) for i, path in enumerate(paths) for k in range(job.augmentations)]
-    with make_pool(ctx, workers, job) as pool:
+    with make_pool(ctx, workers, job, phases=phases) as pool:
         results = pool.starmap(read_augment_save, args)
-    phases = Phases()
     phases.merge(results)
     return phases

@@ -84,7 +84,7 @@ def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
         ]
         for s in savers:
             s.start()
-        with make_pool(ctx, workers - n_savers, job, plan=plan) as pool:
+        with make_pool(ctx, workers - n_savers, job, plan=plan, phases=phases) as pool:
             results = pool.starmap(augment_to_queue, args)
         for q in queues:
             q.put(None)

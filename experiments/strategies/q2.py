@@ -80,7 +80,7 @@ def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
     for s in savers:
         s.start()
     try:
-        phases.merge(_augment(job, workers - n_savers, ctx, images, tasks, queue, plan))
+        phases.merge(_augment(job, workers - n_savers, ctx, images, tasks, queue, plan, phases))
         for _ in savers:
             queue.put(None)
         saved = [totals.get() for _ in savers]
@@ -97,8 +97,8 @@ def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
     return phases
 
 
-def _augment(job: Job, n: int, ctx: BaseContext, images: list, tasks: list, queue, plan: list[int] | None) -> list:  # noqa: ANN001
-    with make_pool(ctx, n, job, keep, (images, job, queue), plan=plan) as pool:
+def _augment(job: Job, n: int, ctx: BaseContext, images: list, tasks: list, queue, plan: list[int] | None, phases: Phases) -> list:  # noqa: ANN001
+    with make_pool(ctx, n, job, keep, (images, job, queue), plan=plan, phases=phases) as pool:
         results = list(pool.imap_unordered(task, tasks, chunksize=chunksize_for(len(tasks), n)))
         pool.close()
         pool.join()  # workers exit normally, flushing their queue feeder threads

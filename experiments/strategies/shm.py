@@ -77,7 +77,7 @@ def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
     try:
         copy_in(block, images, layout)
         del images
-        phases.merge(_run_pool(job, workers, ctx, block.name, layout))
+        phases.merge(_run_pool(job, workers, ctx, block.name, layout, phases))
     finally:
         block.unlink()  # first: it cannot fail on views still alive, close() can
         with contextlib.suppress(BufferError):
@@ -90,9 +90,9 @@ def copy_in(block: shared_memory.SharedMemory, images: list[np.ndarray], layout:
         np.ndarray(shape, dtype=np.uint8, buffer=block.buf, offset=offset)[...] = image
 
 
-def _run_pool(job: Job, workers: int, ctx: BaseContext, name: str, layout: Layout) -> list:
+def _run_pool(job: Job, workers: int, ctx: BaseContext, name: str, layout: Layout, phases: Phases) -> list:
     n_images = len(layout)
     args = [(i, k) for i in range(n_images) for k in range(job.augmentations)]
     slots = pools.new_counter(ctx)
-    with pools.make_pool(ctx, workers, job, attach, (name, layout, job), slots=slots) as pool:
+    with pools.make_pool(ctx, workers, job, attach, (name, layout, job), slots=slots, phases=phases) as pool:
         return pools.get_watching(pool.starmap_async(task, args), slots, workers)

@@ -108,16 +108,23 @@ def phases_table(data: ReportData) -> Table:
 
     phases = data.phases
     parts = phase_columns(phases)
-    extra = [("t_dispatch_s", "main dispatch [s]")] if "t_dispatch_s" in phases else []
+    extra = [("cores_busy", "cores busy")] if "cores_busy" in phases else []
+    extra += [("t_dispatch_s", "main CPU [s]")] if "t_dispatch_s" in phases else []
     extra += [("peak_rss_mb", "peak RSS [MB]")] if "peak_rss_mb" in phases else []
     head = ["strategy", "saving", "W", "wall [s]"] + [f"{label} [s/worker]" for _, label in parts] + ["utilization"] + [label for _, label in extra]
     out = Table(head)
     for _, r in phases.iterrows():
         row = [r["strategy"], MODE[bool(r["saving"])].lower(), str(r["workers"]), fmt(r["wall_s"])]
         row += [f"{r[c]:.3f}" for c, _ in parts] + [fmt(r["utilization"], "pct")]
-        row += [f"{r[c]:.0f}" if c == "peak_rss_mb" else f"{r[c]:.3f}" for c, _ in extra]
+        row += [_extra_cell(r[c], c) for c, _ in extra]
         out.rows.append(row)
     return out
+
+
+def _extra_cell(value: float, column: str) -> str:
+    if pd.isna(value):
+        return DASH
+    return f"{value:.0f}" if column == "peak_rss_mb" else f"{value:.2f}" if column == "cores_busy" else f"{value:.3f}"
 
 
 def phase_notes(data: ReportData) -> list[str]:
@@ -125,7 +132,10 @@ def phase_notes(data: ReportData) -> list[str]:
         "Each phase is the seconds summed over tasks divided by the workers, averaged over the ok runs; overhead/idle is the rest of the wall time "
         "(pool start-up, pickling and hand-out, waiting). Utilization = (read + augment + save) / (wall x workers).",
         "The phase times are wall-clock per task: with more busy processes than cores (†) they include time spent waiting for a CPU, "
-        "so utilization there overstates real CPU use.",
+        "so utilization there overstates real CPU use. Cores busy is the real use: CPU seconds of all the run's processes "
+        "(getrusage of the cell process and its reaped children) per wall second; it cannot exceed the cores.",
+        "Main CPU is the CPU time of the main process during the run: reading where it reads, pickling tasks out and results "
+        "back, managing the pool. Pool start-up is the time to create the pool (forking W workers).",
     ]
     if "P_1" in data.strategies or "P_Q" in data.strategies:
         notes.append("P_1 and P_Q read every image in the main process before the pool starts: their read time is serial, spread here over the workers.")
