@@ -145,4 +145,4 @@ def test_phases_use_the_runners_new_columns_when_present(synthetic_run):
     runs.to_parquet(run / store.RUNS, index=False)
     write_report(run)
     md = (run / "report.md").read_text()
-    assert "pool start-up [s/worker]" in md and "peak RSS [MB]" in md and "main dispatch [s]" in md
+    assert "pool start-up [s/worker]" in md and "peak RSS [MB]" in md and "main CPU [s]" in md
