@@ -16,6 +16,8 @@ help:
 	@echo "make weak-scaling   [CONFIG=configs/weak_scaling.yaml] [OUT=dir]"
 	@echo "make report RUN=results/<name>/<run>   re-render a run's report from its parquet"
 	@echo "make verify CONFIG=configs/quick_strong.yaml   identical outputs across strategies"
+	@echo "make compare A=<run> B=<run>   two runs cell by cell"
+	@echo "make bench   every strategy side by side, then the harness's own overhead"
 	@echo "make test    lint + the test suite"
 
 $(STAMP): pyproject.toml
@@ -37,6 +39,10 @@ report: $(STAMP)
 
 verify: $(STAMP)
 	$(RUN_PY) verify $(or $(CONFIG),configs/quick_strong.yaml)
+
+bench: $(STAMP)
+	$(RUN_PY) run $(or $(CONFIG),configs/bench_strategies.yaml) $(EXTRA)
+	$(RUN_PY) overhead --pairs 30
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -20,23 +20,23 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def print_plan(config: Config, cells: list, sweep_est: object) -> None:  # noqa: ANN001
+def print_plan(config: Config, cells: list, sweep: Sweep, done: set) -> None:
+    """The cells, each run's estimate, and the total over the children still to start."""
     from harness.plan import runnable
+    from harness.runner import plan_units
 
     todo = runnable(cells)
-    runs = config.warmup + config.repeats
-    print(
-        f"Plan for {config.name} ({config.kind} scaling): {len(todo)} cells x ({config.warmup} warm-up + {config.repeats} recorded) runs, each cell in a fresh process"
-    )
+    units = plan_units(todo, config.repeats, config.order, done)
+    per = "each (cell, repeat) in a fresh process with its own warm-up" if config.order == "interleaved" else "each cell in a fresh process"
+    print(f"Plan for {config.name} ({config.kind} scaling): {len(todo)} cells x {config.repeats} recorded runs after {config.warmup} warm-up, {per}")
     for cell in cells:
         if cell.skip:
             print(f"  skip {cell.id:<34} {cell.skip}")
         else:
-            print(f"  run  {cell.id:<34} ~{sweep_est(cell):7.1f} s per run")
-    total = sum(sweep_est(c) for c in todo) * runs
-    print(
-        f"Estimated duration: {_duration(total)} (a lower bound: calibrated here, contention not modelled)"
-    )
+            print(f"  run  {cell.id:<34} ~{sweep.run_estimate(cell):7.1f} s per run")
+    total = sum(sweep.unit_estimate(u) for u in units)
+    left = f" for the {len(units)} unit(s) left" if done else ""
+    print(f"Estimated duration{left}: {_duration(total)} (a lower bound: calibrated here, contention not modelled)")
 
 
 def _duration(seconds: float) -> str:
@@ -77,10 +77,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     setup = machine.setup_info(config.start_method)  # before calibrating, so the load average is the machine's
     setup["worker_threads"] = probe_worker_threads(config)
     costs = calibrate(config.images.format, config.seed)
-    estimate = Sweep(
-        config, Path("."), {}, inputs.n_images, costs, machine.physical_cores()
-    ).run_estimate
-    print_plan(config, cells, estimate)
+    done = store.done_pairs(Path(args.resume)) if args.resume else set()
+    print_plan(config, cells, Sweep(config, Path("."), {}, inputs.n_images, costs, machine.physical_cores()), done)
     scratch_root = config.scratch_dir or Path(args.resume or args.out or rundir.RESULTS_ROOT)
     if not args.force:
         preflight.check(config, runnable(cells), inputs.n_images, scratch_root, args.config)

@@ -133,12 +133,31 @@ _FIXES = {
 
 def _first_error(path: Path, err: ValidationError) -> HarnessError:
     e = err.errors()[0]
-    key = ".".join(str(p) for p in e["loc"]) or "(top level)"
     msg = e["msg"].removeprefix("Value error, ")
+    key = ".".join(str(p) for p in e["loc"]) or _key_named_in(msg)
     if e["type"] == "extra_forbidden":
         msg = "unknown key"
     fix = _FIXES.get(e["type"], "correct the value as the message says (see README, 'Config keys')")
     return HarnessError(str(path), key, msg, fix)
+
+
+def _key_named_in(msg: str) -> str:
+    """A whole-config check names its key first ("workers: must list ..."); use it as the key."""
+    head = msg.split(":", 1)[0].split()[0] if msg else ""
+    return head if head and head.replace(".", "").replace("_", "").isalpha() else "(top level)"
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load, except that a key given twice is an error instead of silently last-wins."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def parse_config(data: object, path: Path) -> Config:
@@ -156,7 +175,7 @@ def load_config(path: str | Path) -> Config:
     if not path.is_file():
         raise HarnessError(str(path), None, "no such config file", "give the path of a YAML file, e.g. configs/quick_strong.yaml")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)

@@ -35,6 +35,7 @@ def ensure_images(width: int, height: int, count: int, fmt: str, root: Path = CA
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the cache may be shared
     bgr = cv2.cvtColor(checkerboard(width, height), cv2.COLOR_RGB2BGR)
     for n in range(count):
         if not cv2.imwrite(str(tmp / f"image_{n:04d}.{fmt}"), bgr):

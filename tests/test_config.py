@@ -256,3 +256,19 @@ def test_dry_run_prints_plan_and_creates_nothing(tmp_path, capsys):
     # 2 modes x (baseline + 3 strategies x 2 worker counts) = 14 cells; P_Q skips W=1 and no saving.
     assert captured.out.count("  skip ") == 3
     assert captured.out.count("  run  ") == 11
+
+
+def test_duplicate_key_is_an_error(tmp_path, capsys):
+    path = tmp_path / "dup.yaml"
+    path.write_text("name: a\nkind: strong\nworkers: [1]\nname: b\n")
+    assert main(["run", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "duplicate key 'name'" in err and f"{path}:4" in err and "\n" not in err
+
+
+def test_whole_config_checks_name_their_key(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("name: a\nkind: strong\n")
+    with pytest.raises(HarnessError) as err:
+        load_config(path)
+    assert err.value.key == "workers"
