@@ -97,6 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             "host": host,
             "versions": versions,
             "git_commit": machine.git_commit(),
+            "setup": setup,
             **inputs.meta(),
             "skipped": [
                 {"strategy": c.strategy, "workers": c.workers, "saving": c.saving, "reason": c.skip}

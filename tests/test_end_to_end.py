@@ -110,6 +110,9 @@ def check_meta(run_dir: Path, data: dict) -> dict:
     assert meta["versions"]["albumentations"] == "2.0.8"
     assert "git_commit" in meta
     assert meta["started_at"] and meta["ended_at"]
+    setup = meta["setup"]
+    assert setup["start_method"] == "fork" and setup["affinity"] and len(setup["loadavg"]) == 3
+    assert setup["worker_threads"], "thread pools are read back inside a worker"
     assert meta["started_at"] <= meta["ended_at"]
     assert meta["n_images"] == data["images"]["count"]
     return meta
