@@ -132,6 +132,10 @@ def phase_table(runs: pd.DataFrame) -> pd.DataFrame:
     for optional in ("t_dispatch_s", "peak_rss_mb"):
         if optional in ok:
             frame[optional] = ok[optional]
+    if "t_dispatch_s" in frame:  # in-process strategies: main's CPU is the workers' own, not dispatch
+        from experiments.strategies import in_process
+
+        frame.loc[ok["strategy"].map(in_process).astype(bool), "t_dispatch_s"] = float("nan")
     if "t_cpu_s" in ok:  # CPU seconds of all the run's processes per wall second: real use, unlike phase sums
         frame["cores_busy"] = ok["t_cpu_s"] / ok["wall_s"]
     agg = {c: "mean" for c in frame.columns if c not in CELL_KEYS}

@@ -63,7 +63,7 @@ def run_once(spec: dict, job: Job, session: object = None) -> dict:
         "tasks": phases.tasks,
         "peak_rss_mb": watch.peak_rss_mb,
         "t_cpu_s": all_cpu,
-        "t_dispatch_s": main_cpu if spec["strategy"] != "sequential" else float("nan"),
+        "t_dispatch_s": float("nan") if strategies.in_process(spec["strategy"]) else main_cpu,
         **{f"t_{k}_s": v for k, v in phases.extra.items()},
     }
     if written != expected:

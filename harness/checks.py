@@ -33,6 +33,12 @@ UNSTABLE = "~"
 MODE = {True: "saving", False: "no saving"}
 
 
+def in_process(strategy: str) -> bool:
+    from experiments.strategies import in_process as module_in_process
+
+    return strategy == "sequential" or module_in_process(strategy)
+
+
 def processes_for(strategy: str, workers: int, main_works: bool = False) -> int:
     """Processes that keep a CPU busy for the whole parallel phase of one run.
 
@@ -42,7 +48,8 @@ def processes_for(strategy: str, workers: int, main_works: bool = False) -> int:
     process busy (main_works: t_dispatch_s above MAIN_BUSY_FRACTION of the wall time).
     """
     own = 1 if strategy == "sequential" else int(workers)
-    return own + (1 if main_works and strategy != "sequential" else 0)
+    # in-process strategies (threads): the main process's CPU time is the workers' own
+    return own + (1 if main_works and not in_process(strategy) else 0)
 
 
 def usable_cores(meta: dict) -> int:

@@ -140,3 +140,11 @@ def test_shm_unlinks_when_a_worker_is_killed(images, tmp_path):
     assert "WorkerDied" in err
     assert leaked == []
     assert "leaked shared_memory" not in err  # run()'s finally unlinked it, not the resource tracker
+
+
+def test_threads_are_not_counted_as_an_extra_busy_process():
+    from harness.checks import processes_for
+
+    assert processes_for("P_T", 2, main_works=True) == 2  # its main-process CPU is the threads' own
+    assert processes_for("P_1", 2, main_works=True) == 3
+    assert processes_for("sequential", 1, main_works=True) == 1

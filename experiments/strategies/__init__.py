@@ -9,6 +9,8 @@ Each module defines:
                             the timed call: list the input folder, augment every
                             (image, augmentation) pair, save if job.saving, join everything.
 and optionally:
+    IN_PROCESS: bool        True if the work runs inside the main process (sequential, threads):
+                            its CPU time is the workers', not dispatch
     session(job, workers, ctx) -> context manager
                             entered once per cell, outside the timed region (e.g. starting a
                             Dask cluster); what it yields is passed as run(..., session=it).
@@ -36,6 +38,10 @@ STRATEGIES: dict[str, ModuleType] = _discover()
 
 def get(name: str) -> ModuleType:
     return STRATEGIES[name]
+
+
+def in_process(name: str) -> bool:
+    return bool(getattr(STRATEGIES.get(name), "IN_PROCESS", False))
 
 
 def skip_reason(name: str, workers: int, saving: bool) -> str | None:

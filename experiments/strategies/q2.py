@@ -12,17 +12,18 @@ worker flushes its queue on exit) before the savers get their stop markers.
 
 from __future__ import annotations
 
-import time
 from multiprocessing.context import BaseContext
-from pathlib import Path
 
 import numpy as np
 
-from experiments.pools import make_pool, pin, split_plan
+from experiments.pools import make_pool, split_plan
 from experiments.strategies._shared import read_all
 from experiments.strategies.dyn import chunksize_for
-from experiments.strategies.pq import savers_for
-from experiments.workload import Job, Phases, augment, init_process, output_path, save, timed
+from experiments.strategies.pq import (  # the same saver loop; only the queue differs
+    save_from_queue,
+    savers_for,
+)
+from experiments.workload import Job, Phases, augment, output_path, timed
 
 NAME = "P_Q2"
 SUMMARY = "savers fed by one multiprocessing.Queue (no Manager); images given to workers once (saving only)"
@@ -48,25 +49,6 @@ def task(ik: tuple[int, int]) -> tuple[float, float, float]:
         return 0.0, aug, 0.0
     _, put = timed(_queue.put, (out, str(output_path(_job, i, k))))
     return 0.0, aug, put
-
-
-def save_from_queue(queue, totals, cv2_threads: int, cpu: int | None) -> None:  # noqa: ANN001 (ctx.Queue)
-    """Save until a None marker. After a failed write it keeps draining (so no worker blocks on
-    a full queue) and reports the error with its time, as P_Q's savers do."""
-    pin(cpu)
-    init_process(cv2_threads)
-    spent, error = 0.0, None
-    while (item := queue.get()) is not None:
-        if error:
-            continue
-        image, path = item
-        t0 = time.perf_counter()
-        try:
-            save(image, Path(path))
-        except OSError as err:
-            error = str(err)
-        spent += time.perf_counter() - t0
-    totals.put((spent, error))
 
 
 def run(job: Job, workers: int, ctx: BaseContext) -> Phases:

@@ -9,6 +9,7 @@ from experiments.workload import Job, Phases, augment_and_save, list_images, rea
 NAME = "sequential"
 SUMMARY = "one process reads each image, augments it, saves"
 SAVING_ONLY = False
+IN_PROCESS = True
 MIN_WORKERS = 1
 
 

@@ -14,6 +14,7 @@ from experiments.workload import Job, Phases, augment_and_save, init_process
 NAME = "P_T"
 SUMMARY = "ThreadPoolExecutor(W) in one process; main reads each image once, threads share it"
 SAVING_ONLY = False
+IN_PROCESS = True  # its workers are threads of the main process
 MIN_WORKERS = 1
 
 
