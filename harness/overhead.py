@@ -3,7 +3,8 @@
 Instrumentation = the per-task phase timers (three perf_counter calls and a 3-tuple returned
 per task) and the watchdog thread (20 Hz /proc polling, RSS samples). Both are switched on and
 off around the same strategy call, in interleaved pairs on the same images, so machine drift hits
-both sides equally; the result is the ratio of median wall times with a bootstrap interval.
+both sides equally; the result is the median of the per-pair ratios (on / off), with a
+bootstrap interval over pairs: the pairing cancels drift that two independent medians would keep.
 The timers cannot be removed without changing the code path, so their cost is bounded
 separately: measured per task, times the task count, against the run's wall time.
 """
@@ -34,12 +35,14 @@ class Overhead:
     ratio: float  # on / off
     ratio_ci: tuple[float, float]
     timer_share: float  # per-task timer cost x tasks / wall time
+    watchdog_share: float  # the watchdog thread's CPU time / (wall time x workers): its CPU taken from the work
 
     def line(self) -> str:
         lo, hi = self.ratio_ci
         return (f"{self.strategy} W={self.workers}: {self.pairs} interleaved pairs, median {self.median_off_s:.3f} s bare vs "
-                f"{self.median_on_s:.3f} s instrumented, ratio {self.ratio:.4f} [95% CI {lo:.4f}, {hi:.4f}]; "
-                f"phase timers bound: {self.timer_share:.4%} of wall time")
+                f"{self.median_on_s:.3f} s instrumented, median paired ratio {self.ratio:.4f} [95% CI {lo:.4f}, {hi:.4f}]; "
+                f"phase timers bound: {self.timer_share:.4%} of wall time; watchdog thread CPU: "
+                f"{self.watchdog_share:.3%} of the workers' CPU time")
 
 
 def _timer_cost_s(n: int = 100_000) -> float:
@@ -53,38 +56,43 @@ def _timer_cost_s(n: int = 100_000) -> float:
     return (time.perf_counter() - t0) / n
 
 
-def _one(strategy: str, job: Job, workers: int, watched: bool) -> tuple[float, Phases]:
+def _one(strategy: str, job: Job, workers: int, watched: bool) -> tuple[float, Phases, float]:
+    """(wall seconds, phases, watchdog CPU seconds) of one call, with or without the watchdog."""
     ctx = multiprocessing.get_context("fork")
-    if watched:
-        with Watchdog():
-            t0 = time.perf_counter()
-            phases = strategies.get(strategy).run(job, workers, ctx)
-            return time.perf_counter() - t0, phases
-    t0 = time.perf_counter()
-    phases = strategies.get(strategy).run(job, workers, ctx)
-    return time.perf_counter() - t0, phases
+    if not watched:
+        t0 = time.perf_counter()
+        phases = strategies.get(strategy).run(job, workers, ctx)
+        return time.perf_counter() - t0, phases, 0.0
+    watch = Watchdog()
+    with watch:
+        t0 = time.perf_counter()
+        phases = strategies.get(strategy).run(job, workers, ctx)
+        wall = time.perf_counter() - t0
+    return wall, phases, watch.cpu_s
 
 
-def _ratio_ci(on: np.ndarray, off: np.ndarray, seed: int = 0, resamples: int = 2000) -> tuple[float, float]:
+def _paired_ci(ratios: np.ndarray, seed: int = 0, resamples: int = 4000) -> tuple[float, float]:
     rng = np.random.default_rng(seed)
-    ratios = [np.median(rng.choice(on, on.size)) / np.median(rng.choice(off, off.size)) for _ in range(resamples)]
-    return float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5))
+    medians = [np.median(rng.choice(ratios, ratios.size)) for _ in range(resamples)]
+    return float(np.percentile(medians, 2.5)), float(np.percentile(medians, 97.5))
 
 
 def measure(strategy: str = "P_1", workers: int = 2, size: tuple[int, int] = (1000, 500), images: int = 4, augmentations: int = 25, pairs: int = 10) -> Overhead:
     init_process(1)
     folder = ensure_images(size[0], size[1], images, "jpg")
-    on, off, tasks = [], [], 0
+    on, off, tasks, watch_cpu = [], [], 0, []
     with tempfile.TemporaryDirectory(prefix="augscale-overhead-") as tmp:
         job = Job(folder, Path(tmp), augmentations, 0, False)
         _one(strategy, job, workers, True)  # warm-up
         for n in range(pairs):
             order = (True, False) if n % 2 == 0 else (False, True)
             for watched in order:
-                wall, phases = _one(strategy, job, workers, watched)
+                wall, phases, cpu = _one(strategy, job, workers, watched)
                 (on if watched else off).append(wall)
+                if watched:
+                    watch_cpu.append(cpu / (wall * workers))
                 tasks = phases.tasks
     on_a, off_a = np.array(on), np.array(off)
-    ratio = float(np.median(on_a) / np.median(off_a))
+    ratios = on_a / off_a  # pair n: the instrumented and the bare run made back to back
     timer_share = _timer_cost_s() * tasks / float(np.median(off_a))
-    return Overhead(strategy, workers, pairs, float(np.median(off_a)), float(np.median(on_a)), ratio, _ratio_ci(on_a, off_a), timer_share)
+    return Overhead(strategy, workers, pairs, float(np.median(off_a)), float(np.median(on_a)), float(np.median(ratios)), _paired_ci(ratios), timer_share, float(np.median(watch_cpu)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 import psutil
@@ -31,6 +32,7 @@ class Watchdog:
         self.died: list[int] = []
         self.peak_main_mb = 0.0
         self.peak_child_mb = 0.0
+        self.cpu_s = 0.0  # CPU time of the watchdog thread itself: its whole cost to the run
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
@@ -53,6 +55,13 @@ class Watchdog:
                          "(killed by a signal or the OOM killer); the pool replaced it and its task was lost")
 
     def _watch(self) -> None:
+        start = time.thread_time()
+        try:
+            self._poll_until_stopped()
+        finally:
+            self.cpu_s = time.thread_time() - start
+
+    def _poll_until_stopped(self) -> None:
         seen: set[int] = set()
         lost: set[int] = set()
         polls = 0

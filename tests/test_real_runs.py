@@ -1,0 +1,43 @@
+"""Issue 3 on real data: the committed example runs of the quick configs (results/), and a real
+(tiny) measurement of the instrumentation overhead. No timing is asserted: the overhead's
+figures are a benchmark (`make bench`); here only its arithmetic and its timer bound are checked."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from harness.compare import compare_runs
+from harness.overhead import measure
+from harness.report import load
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+EXAMPLES = sorted(p for p in RESULTS.glob("quick_*/*") if p.is_dir() and not p.is_symlink())
+
+
+@pytest.mark.parametrize("run", EXAMPLES, ids=lambda p: p.parent.name)
+def test_example_runs_have_statistics_for_every_cell(run):
+    data = load(run)
+    table = data.table
+    assert (table["n_ok"] == data.meta["config"]["repeats"]).all()
+    assert (table["ci_low"] <= table["time_s"]).all() and (table["time_s"] <= table["ci_high"]).all()
+    assert table["cv"].between(0, 1).all()
+    assert data.meta["setup"]["worker_threads"]
+
+
+def test_compare_two_real_runs():
+    strong = [p for p in EXAMPLES if p.parent.name == "quick_strong"]
+    if not strong:
+        pytest.skip("no committed quick_strong example run")
+    same = compare_runs(strong[0], strong[0])
+    assert len(same) > 0
+    assert (same["ratio"] == 1).all() and not same["significant"].any()
+
+
+def test_overhead_measurement_runs(tmp_path):
+    result = measure("P_2", 2, size=(160, 80), images=2, augmentations=3, pairs=2)
+    assert result.pairs == 2 and math.isfinite(result.ratio) and result.ratio_ci[0] <= result.ratio_ci[1]
+    assert result.timer_share < 0.01, "three perf_counter calls per task must be far below 1% of a task"
+    assert "interleaved pairs" in result.line()
