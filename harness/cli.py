@@ -36,7 +36,7 @@ def print_plan(config: Config, cells: list, sweep: Sweep, done: set) -> None:
             print(f"  run  {cell.id:<34} ~{sweep.run_estimate(cell):7.1f} s per run")
     total = sum(sweep.unit_estimate(u) for u in units)
     left = f" for the {len(units)} unit(s) left" if done else ""
-    print(f"Estimated duration{left}: {_duration(total)} (a lower bound: calibrated here, contention not modelled)")
+    print(f"Estimated duration{left}: {_duration(total)} (rough: calibrated here on a few tasks, whose cost varies a lot; contention is not modelled)")
 
 
 def _duration(seconds: float) -> str:
@@ -57,7 +57,24 @@ def probe_worker_threads(config: Config) -> dict:
         return pool.apply(machine.worker_threads_probe)
 
 
+def new_meta(config_path: str, config: Config, cells: list, inputs: dict, machine_facts: dict) -> dict:
+    """meta.json of a new run: the config as given and as validated, the machine, what is skipped."""
+    from harness import machine
+
+    return {
+        "config": config.model_dump(mode="json"),
+        "config_file": str(config_path),
+        "config_text": Path(config_path).read_text(),
+        **machine_facts,
+        "git_commit": machine.git_commit(),
+        **inputs,
+        "skipped": [{"strategy": c.strategy, "workers": c.workers, "saving": c.saving, "reason": c.skip} for c in cells if c.skip],
+        "started_at": _now(),
+    }
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    from experiments.workload import init_process
     from harness import checks, machine, preflight, rundir, store
     from harness import inputs as inputs_mod
     from harness.estimate import calibrate
@@ -65,6 +82,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.runner import Sweep, plan_units, recover_orphans
 
     config = load_config(args.config)
+    # Before any OpenCV work here: calibration then runs single-threaded like the workers, and
+    # no OpenCV thread pool exists when pools fork (a forked child can deadlock on one).
+    init_process(config.cv2_threads)
     if args.out and not args.resume:
         rundir.require_empty(Path(args.out))
     inputs = inputs_mod.inspect(config, args.config)
@@ -90,32 +110,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     inputs = inputs_mod.prepare(config, inputs, run_dir)
     sweep = Sweep(config, run_dir, inputs.dirs, inputs.n_images, costs, machine.physical_cores())
     if meta is None:
-        meta = {
-            "config": config.model_dump(mode="json"),
-            "config_file": str(args.config),
-            "config_text": Path(args.config).read_text(),
-            "host": host,
-            "versions": versions,
-            "git_commit": machine.git_commit(),
-            "setup": setup,
-            **inputs.meta(),
-            "skipped": [
-                {"strategy": c.strategy, "workers": c.workers, "saving": c.saving, "reason": c.skip}
-                for c in cells
-                if c.skip
-            ],
-            "started_at": _now(),
-        }
+        meta = new_meta(args.config, config, cells, inputs.meta(), {"host": host, "versions": versions, "setup": setup})
     else:
-        meta = {
-            **meta,
-            "config": config.model_dump(mode="json"),
-            "resumed_at": [*meta.get("resumed_at", []), _now()],
-        }
+        meta = {**meta, "config": config.model_dump(mode="json"), "resumed_at": [*meta.get("resumed_at", []), _now()]}
         if recovered := recover_orphans(sweep):
-            print(
-                f"Recovered {recovered} finished run(s) that the interrupted sweep had not stored."
-            )
+            print(f"Recovered {recovered} finished run(s) that the interrupted sweep had not stored.")
     store.write_meta(run_dir, meta)
     units = plan_units(runnable(cells), config.repeats, config.order, store.done_pairs(run_dir))
     print(f"Writing to {run_dir}" + (f" ({len(units)} unit(s) left to run)" if args.resume else ""))

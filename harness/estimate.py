@@ -2,7 +2,8 @@
 
 Model: a task costs c_aug (+ c_save when saving) seconds per megapixel, measured here on a few
 seeded augmentations; a cell of W workers on P cores takes n_tasks * cost / min(W, P) plus
-process start-up. It ignores contention, so it is a lower bound at high W.
+process start-up. It is rough: a dozen calibration tasks, whose cost varies ~50x, and no
+contention, so it can be off either way (measured here: 10-40% high on the shipped configs).
 """
 
 from __future__ import annotations

@@ -8,7 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from experiments.workload import init_process
 from harness import store
+
+# Tests fork pools from this process: OpenCV must not have started its own thread pool first.
+init_process(1)
 
 STRATEGIES = ["P_1", "P_2", "P_Q"]
 
