@@ -16,7 +16,9 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from multiprocessing.context import BaseContext
 from pathlib import Path
+from types import ModuleType
 
 from experiments import strategies
 from experiments.workload import Job, expected_outputs, init_process, list_images
@@ -28,10 +30,8 @@ def clear(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
 
 
-def run_once(spec: dict, job: Job, session: object = None) -> dict:
+def run_once(spec: dict, job: Job, module: ModuleType, ctx: BaseContext, session: object = None) -> dict:
     """One timed call of the strategy, then the output check and clean-up (both untimed)."""
-    module = strategies.get(spec["strategy"])
-    ctx = multiprocessing.get_context(spec["start_method"])
     extra = {"session": session} if session is not None else {}
     started = datetime.now(UTC).isoformat(timespec="seconds")
     try:
@@ -99,7 +99,7 @@ def main(spec_path: str) -> int:
         session_s = time.perf_counter() - t0
         with open(spec["results"], "a") as out:
             for kind, n in runs:
-                row = {"kind": kind, "repeat": n, **run_once(spec, job, session)}
+                row = {"kind": kind, "repeat": n, **run_once(spec, job, module, ctx, session)}
                 if session is not None:
                     row["t_session_startup_s"] = session_s
                 out.write(json.dumps(row) + "\n")

@@ -18,12 +18,10 @@ from pathlib import Path
 
 import psutil
 
+from experiments.pools import WorkerDied  # one exception for a dead worker, whoever sees it
+
 INTERVAL_S = 0.05  # a poll reads /proc/self/task/*/children: ~0.01 ms, ~0.1% of one core at 20 Hz
 RSS_EVERY = 5  # polls between memory samples (psutil, ~0.02 ms per process)
-
-
-class WorkerDied(RuntimeError):
-    pass
 
 
 class Watchdog:
