@@ -14,6 +14,26 @@ from harness import store
 # Tests fork pools from this process: OpenCV must not have started its own thread pool first.
 init_process(1)
 
+
+@pytest.fixture(scope="session")
+def images(tmp_path_factory) -> Path:
+    """The tiny workload's generated images (tests/_tiny.py), made once per session."""
+    from _tiny import N_IMAGES
+
+    from harness.images import ensure_images
+
+    return ensure_images(160, 80, N_IMAGES, "jpg", root=tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="session")
+def reference(images) -> str:
+    """sequential's digest of the tiny workload: what every strategy must reproduce."""
+    from _tiny import config
+
+    from harness.verify import run_digest
+
+    return run_digest("sequential", 1, images, config())
+
 STRATEGIES = ["P_1", "P_2", "P_Q"]
 
 

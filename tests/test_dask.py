@@ -5,36 +5,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from _tiny import AUGMENTATIONS, N_IMAGES, config
 
 from experiments.strategies import dask_backend
-from experiments.workload import Job, init_process
-from harness.config import parse_config
-from harness.images import ensure_images
+from experiments.workload import Job
 from harness.verify import digest, run_digest
-
-init_process(1)  # at collection, before any test forks: no OpenCV thread pool to inherit
-
-N_IMAGES, AUGMENTATIONS = 2, 3
-
-
-def config() -> object:
-    data = {"name": "t", "kind": "strong", "workers": [2, 3], "augmentations_per_image": AUGMENTATIONS}
-    return parse_config(data, Path("test.yaml"))
-
-
-@pytest.fixture(scope="module")
-def images(tmp_path_factory) -> Path:
-    return ensure_images(160, 80, N_IMAGES, "jpg", root=tmp_path_factory.mktemp("cache"))
-
-
-@pytest.fixture(scope="module")
-def reference(images) -> str:
-    return run_digest("sequential", 1, images, config())
 
 
 def test_module_imports_without_dask():

@@ -6,46 +6,23 @@ import multiprocessing
 from pathlib import Path
 
 import pytest
+from _tiny import AUGMENTATIONS, N_IMAGES
+from _tiny import config as tiny_config
 
 from experiments import strategies
 from experiments.strategies import STRATEGIES, skip_reason
 from experiments.strategies.pq import savers_for
-from experiments.workload import Job, init_process, list_images
+from experiments.workload import Job, list_images
 from harness.config import Config
-from harness.images import ensure_images
 from harness.plan import plan_cells, runnable
 from harness.verify import checks, run_digest
 
-N_IMAGES, AUGMENTATIONS = 2, 3
 # The study's three, plus any strategy module added later (discovered from experiments/strategies/).
 # P_DASK starts a cluster per call; tests/test_dask.py covers it.
 PARALLEL = ["P_1", "P_2", "P_Q"] + sorted(set(STRATEGIES) - {"sequential", "P_1", "P_2", "P_Q", "P_DASK"})
 FORK = multiprocessing.get_context("fork")
 
 
-def make_config(**changes: object) -> Config:
-    data = {
-        "name": "t",
-        "kind": "strong",
-        "images": {"count": N_IMAGES, "size": [160, 80]},
-        "augmentations_per_image": AUGMENTATIONS,
-        "workers": [2, 3],
-        "repeats": 1,
-        "warmup": 0,
-        "seed": 0,
-    }
-    return Config.model_validate({**data, **changes})
-
-
-@pytest.fixture(scope="module")
-def images(tmp_path_factory) -> Path:
-    init_process(1)  # as `verify` does: one OpenCV thread here, before forking workers
-    return ensure_images(160, 80, N_IMAGES, "jpg", root=tmp_path_factory.mktemp("cache"))
-
-
-@pytest.fixture(scope="module")
-def reference(images) -> str:
-    return run_digest("sequential", 1, images, make_config())
 
 
 def test_registry_lists_the_strategies():
@@ -64,7 +41,7 @@ CASES = [(name, w) for name in PARALLEL for w in (2, 3) if STRATEGIES[name].MIN_
 
 @pytest.mark.parametrize(("name", "workers"), CASES, ids=[f"{n}-W{w}" for n, w in CASES])
 def test_digest_matches_sequential(images, reference, name, workers):
-    assert run_digest(name, workers, images, make_config()) == reference
+    assert run_digest(name, workers, images, tiny_config()) == reference
 
 
 def test_digest_is_a_sha256(reference):
@@ -72,20 +49,20 @@ def test_digest_is_a_sha256(reference):
 
 
 def test_sequential_digest_is_repeatable(images, reference):
-    assert run_digest("sequential", 1, images, make_config()) == reference
+    assert run_digest("sequential", 1, images, tiny_config()) == reference
 
 
 def test_other_seed_gives_other_digest(images, reference):
-    assert run_digest("sequential", 1, images, make_config(seed=1)) != reference
+    assert run_digest("sequential", 1, images, tiny_config(seed=1)) != reference
 
 
 def test_parallel_strategy_with_other_seed_follows_the_seed(images):
-    config = make_config(seed=7)
+    config = tiny_config(seed=7)
     assert run_digest("P_2", 2, images, config) == run_digest("sequential", 1, images, config)
 
 
 def test_verify_checks_skip_pq_below_its_minimum():
-    got = list(checks(make_config(workers=[1, 2])))
+    got = list(checks(tiny_config(workers=[1, 2])))
     assert ("P_Q", 1, (160, 80)) not in got
     assert got[0] == ("sequential", 1, (160, 80))
     assert ("P_Q", 2, (160, 80)) in got
@@ -167,7 +144,7 @@ def test_skip_reason():
 
 
 def test_plan_cells_skips_pq_for_no_saving_and_one_worker():
-    config = make_config(workers=[1, 2], strategies=["P_1", "P_2", "P_Q"], saving=[True, False])
+    config = tiny_config(workers=[1, 2], strategies=["P_1", "P_2", "P_Q"], saving=[True, False])
     cells = plan_cells(config)
     assert len(cells) == 2 * (1 + 3 * 2)
     by_key = {(c.strategy, c.workers, c.saving): c for c in cells}
@@ -192,7 +169,7 @@ def test_plan_cells_skips_pq_for_no_saving_and_one_worker():
 
 
 def test_plan_cell_ids_are_unique_and_readable():
-    cells = plan_cells(make_config(workers=[1, 2]))
+    cells = plan_cells(tiny_config(workers=[1, 2]))
     ids = [c.id for c in cells]
     assert len(set(ids)) == len(ids)
     assert "P_Q-w2-save-160x80" in ids

@@ -12,35 +12,18 @@ from pathlib import Path
 
 import psutil
 import pytest
+from _tiny import AUGMENTATIONS, N_IMAGES, config
 
 from experiments import strategies
 from experiments.strategies import dyn, shm
-from experiments.workload import Job, init_process
-from harness.config import Config, parse_config
-from harness.images import ensure_images
+from experiments.workload import Job
 from harness.verify import run_digest
 
-init_process(1)  # at collection, before any test forks: no OpenCV thread pool to inherit
-
 NEW = ["P_SHM", "P_DYN", "P_T", "P_Q2"]
-N_IMAGES, AUGMENTATIONS = 2, 3
 FORK = multiprocessing.get_context("fork")
 DEV_SHM = Path("/dev/shm")
 
 
-def config(**changes: object) -> Config:
-    data = {"name": "t", "kind": "strong", "workers": [2, 3], "augmentations_per_image": AUGMENTATIONS}
-    return parse_config({**data, **changes}, Path("test.yaml"))
-
-
-@pytest.fixture(scope="module")
-def images(tmp_path_factory) -> Path:
-    return ensure_images(160, 80, N_IMAGES, "jpg", root=tmp_path_factory.mktemp("cache"))
-
-
-@pytest.fixture(scope="module")
-def reference(images) -> str:
-    return run_digest("sequential", 1, images, config())
 
 
 def shm_blocks(pid: int) -> list[Path]:
