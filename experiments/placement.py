@@ -39,7 +39,8 @@ def allowed_cpus() -> set[int]:
 
 
 def read_topology(root: Path = SYS_CPU, allowed: Iterable[int] | None = None) -> Topology:
-    """Sockets -> cores -> threads of the allowed CPUs; one socket of one-thread cores if /sys lacks it."""
+    """Sockets -> cores -> threads of the allowed CPUs; one socket of one-thread cores if /sys
+    lacks it."""
     cpus = sorted(allowed_cpus() if allowed is None else set(allowed))
     try:
         return _group(root, cpus)
@@ -53,7 +54,8 @@ def _group(root: Path, cpus: list[int]) -> Topology:
         topo = Path(root) / f"cpu{cpu}" / "topology"
         package = int((topo / "physical_package_id").read_text())
         core_id = int((topo / "core_id").read_text())
-        # the sibling list, not core_id alone, identifies a physical core (core_id can repeat across dies)
+        # the sibling list, not core_id alone, identifies a physical core (core_id can repeat
+        # across dies)
         first_sibling = min(parse_cpu_list((topo / "thread_siblings_list").read_text()))
         cores.setdefault((package, core_id, first_sibling), []).append(cpu)
     sockets: dict[int, list[list[int]]] = {}

@@ -1,9 +1,11 @@
-"""The one place multiprocessing strategies make their pool: cv2 threads, CPU pinning, extras.
+"""The one place multiprocessing strategies make their processes: cv2 threads, CPU pinning, extras.
 
-With job.placement "none", no extra initializer and no slot counter, make_pool is exactly the
-study's `ctx.Pool(W, initializer=init_process, initargs=(cv2_threads,))`. Otherwise every worker
-takes a distinct slot from a shared counter in its initializer, pins itself to plan[slot % len]
-(see experiments/placement.py) and then runs the strategy's own initializer.
+With placement "none" (job.options, see PoolOptions), no extra initializer and no slot counter,
+make_pool is exactly the study's `ctx.Pool(W, initializer=init_process, initargs=(cv2_threads,))`.
+Otherwise every worker takes a distinct slot from a shared counter in its initializer, pins itself
+to plan[slot % len] (see experiments/placement.py) and then runs the strategy's own initializer.
+A pool worker that dies mid-run is caught by the harness's watchdog (harness/watchdog.py), the
+one dead-worker detector, which raises in the main thread so every `finally` here runs.
 """
 
 from __future__ import annotations
@@ -12,18 +14,29 @@ import os
 import time
 from collections.abc import Callable
 from multiprocessing.context import BaseContext
-from multiprocessing.pool import AsyncResult, Pool
+from multiprocessing.pool import Pool
+from multiprocessing.process import BaseProcess
 from multiprocessing.sharedctypes import Synchronized
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
 
 from experiments.placement import cpu_plan
 from experiments.workload import Job, Phases, init_process
 
-POLL_S = 0.1
 SLOT: int | None = None  # this worker's slot, set by the pool initializer
 
 
-class WorkerDied(RuntimeError):
-    """A pool worker exited mid-run; Pool would otherwise wait forever for its task."""
+class PoolOptions(BaseModel):
+    """Options of every strategy built on make_pool. The config's top-level `placement:` fills
+    `placement` for each strategy whose options have it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    placement: Literal["none", "close", "spread"] = "none"
+
+
+def placement_of(job: Job) -> str:
+    return str(job.options.get("placement", "none"))
 
 
 def new_counter(ctx: BaseContext) -> Synchronized:
@@ -48,10 +61,11 @@ def make_pool(
     slots: Synchronized | None = None,
     phases: Phases | None = None,
 ) -> Pool:
-    """A Pool of `workers` processes set up for job (cv2 threads, placement) plus an extra initializer.
+    """A Pool of `workers` processes set up for job (cv2 threads, placement), plus an extra
+    initializer.
 
-    plan: CPUs by slot, default cpu_plan(workers, job.placement); ignored when placement is "none".
-    slots: pass a counter from new_counter() to watch for replaced workers with get_watching().
+    plan: CPUs by slot, default cpu_plan(workers, placement); ignored when placement is "none".
+    slots: a counter from new_counter(), to number the workers (default: a new one if needed).
     phases: if given, the seconds spent creating the pool go to phases.extra["startup"].
     """
     t0 = time.perf_counter()
@@ -70,10 +84,10 @@ def _new_pool(
     plan: list[int] | None,
     slots: Synchronized | None,
 ) -> Pool:
-    if job.placement == "none":
+    if placement_of(job) == "none":
         plan = None
     elif plan is None:
-        plan = cpu_plan(workers, job.placement)
+        plan = cpu_plan(workers, placement_of(job))
     if plan is None and initializer_extra is None and slots is None:
         return ctx.Pool(workers, initializer=init_process, initargs=(job.cv2_threads,))
     slots = slots if slots is not None else new_counter(ctx)
@@ -100,17 +114,26 @@ def _init_worker(
 
 
 def split_plan(job: Job, workers: int, n_savers: int) -> tuple[list[int] | None, list[int | None]]:
-    """(plan for the W - savers pool workers, CPU of each saver): savers take the plan's last slots."""
-    plan = cpu_plan(workers, job.placement)
+    """(plan for the W - savers pool workers, CPU of each saver): savers take the plan's last
+    slots."""
+    plan = cpu_plan(workers, placement_of(job))
     if plan is None:
         return None, [None] * n_savers
     return plan[: workers - n_savers], plan[workers - n_savers :]
 
 
-def get_watching(result: AsyncResult, slots: Synchronized, workers: int) -> list:
-    """result.get(), but raise WorkerDied as soon as the pool has had to start a replacement worker."""
-    while not result.ready():
-        if slots.value > workers:
-            raise WorkerDied(f"a pool worker died mid-run ({slots.value - workers} replaced)")
-        result.wait(POLL_S)
-    return result.get()
+def start_process(
+    ctx: BaseContext, job: Job, cpu: int | None, target: Callable[..., None], *args: object
+) -> BaseProcess:
+    """A started process (e.g. a saver) set up like a pool worker: pinned to cpu, cv2 threads."""
+    process = ctx.Process(target=_run_set_up, args=(cpu, job.cv2_threads, target, args))
+    process.start()
+    return process
+
+
+def _run_set_up(
+    cpu: int | None, cv2_threads: int, target: Callable[..., None], args: tuple
+) -> None:
+    pin(cpu)
+    init_process(cv2_threads)
+    target(*args)

@@ -12,13 +12,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-
-import albumentations as A  # noqa: E402
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import albumentations as A
+import cv2
+import numpy as np
 
 T = TypeVar("T")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -35,9 +33,7 @@ class Job:
     saving: bool
     ext: str = "jpg"  # "raw" writes the RGB bytes untouched (used by `verify`)
     cv2_threads: int = 1
-    placement: str = "none"  # none | close | spread: how pool workers are pinned to CPUs
-    dask_scheduler: str | None = None  # P_DASK: address of an existing cluster, None = LocalCluster
-    dask_data: str = "scatter"  # P_DASK: "scatter" images to workers once, or "shared_path" reads
+    options: dict[str, Any] = field(default_factory=dict)  # the strategy's own, validated options
 
 
 @dataclass
@@ -69,7 +65,9 @@ def timed(fn: Callable[..., T], *args: object) -> tuple[T, float]:
 
 
 def init_process(cv2_threads: int = 1) -> None:
-    """Run in every process that augments: one OpenCV thread unless configured otherwise."""
+    """The one per-process set-up, run in every process that augments (the harness's entry
+    points, pool initializers, savers, Dask workers): OpenCV's own threads. The environment
+    (BLAS threads, no update check) is set once in experiments/__init__.py and inherited."""
     os.environ["NO_ALBUMENTATIONS_UPDATE"] = "1"
     cv2.setNumThreads(cv2_threads)
 
@@ -95,7 +93,12 @@ def build_pipeline(seed: int) -> A.Compose:
                 p=1,
             ),
             A.OneOf(
-                [A.ElasticTransform(p=1), A.GridDistortion(p=1), A.OpticalDistortion(p=1), A.Perspective(p=1)],
+                [
+                    A.ElasticTransform(p=1),
+                    A.GridDistortion(p=1),
+                    A.OpticalDistortion(p=1),
+                    A.Perspective(p=1),
+                ],
                 p=0.4,
             ),
         ],
@@ -110,7 +113,8 @@ def task_seed(job: Job, i: int, k: int) -> int:
 def list_images(input_dir: Path) -> list[Path]:
     """Input files in sorted name order: image index i is the position in this list."""
     return sorted(
-        p for p in Path(input_dir).iterdir()
+        p
+        for p in Path(input_dir).iterdir()
         if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
     )
 

@@ -2,30 +2,109 @@
 
 strong: S = T_seq / T_W, E = S / W, Ideal = T_seq / W
 weak:   E = T_seq(base size) / T_W, S = E * W (scaled speedup)
-T is the median of a cell's ok repeats; each saving mode has its own baseline. Intervals are
-bootstrap 95% intervals (harness.stats); speedup and efficiency intervals resample the baseline's
-runs and the cell's runs independently.
+T is the median of a cell's ok repeats; each saving mode has its own baseline (schema.BASELINE).
+Intervals are bootstrap 95% intervals (harness.stats); speedup and efficiency intervals resample
+the baseline's runs and the cell's runs independently.
+
+Busy processes per cell and oversubscription (more of them than usable cores) are defined here
+too. Every function takes plain data (runs, tables, column labels) and knows no strategy by
+name: a strategy's own phase columns and whether it runs in-process are given by the caller
+(harness.results reads them from the strategy registry).
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection, Mapping
 
 import numpy as np
 import pandas as pd
 
 from harness import stats
+from harness.schema import BASELINE, CELL_KEYS, WORK_PHASES
+from harness.schema import TABLE_COLUMNS as SCHEMA_TABLE_COLUMNS
 
-TABLE_COLUMNS = [
-    "strategy", "saving", "workers", "width", "height", "time_s", "speedup", "efficiency", "ideal_s", "n_ok", "n_runs",
-    "ci_low", "ci_high", "cv", "unstable", "n_outliers",
-    "speedup_ci_low", "speedup_ci_high", "efficiency_ci_low", "efficiency_ci_high", "utilization",
-]
-CELL_KEYS = ["strategy", "saving", "workers", "width", "height"]
-WORK_PHASES = ["t_read_s", "t_augment_s", "t_save_s"]
-# Phases shown in plots/phases.png, in stacking order; absent columns are left out.
-PHASES = {
-    "t_read_s": "read", "t_augment_s": "augment", "t_save_s": "save", "t_queue_put_s": "queue put",
-    "t_dispatch_s": "dispatch",
-}
+SAVING_LABEL = {True: "saving", False: "no saving"}
+# Columns the checks add to a scaling table (harness.checks), not computed here.
+CHECK_COLUMNS = ("processes", "oversubscribed")
+# scaling_table's columns, in order: the schema's table columns the analysis computes.
+TABLE_COLUMNS = [c for c in SCHEMA_TABLE_COLUMNS if c not in CHECK_COLUMNS]
+STATISTIC_COLUMNS = TABLE_COLUMNS[TABLE_COLUMNS.index("ci_low"):]
+STARTUP, OVERHEAD, DISPATCH = "t_startup_s", "overhead_s", "t_dispatch_s"
+MAIN_BUSY_FRACTION = 0.5  # main counts as a worker when it dispatches for half the wall time
+
+
+def cell_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Saving first, then by workers, each mode's baseline at its head, then by strategy."""
+    frame = frame.sort_values(["saving", "workers", "strategy"], ascending=[False, True, True],
+                              key=_baseline_first)
+    return frame.reset_index(drop=True)
+
+
+def _baseline_first(col: pd.Series) -> pd.Series:
+    if col.name == "strategy":
+        return col.ne(BASELINE).astype(int).astype(str) + col
+    return col
+
+
+def ok_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs[runs["status"].eq("ok")]
+
+
+# ---------------------------------------------------------------- processes and cores
+
+
+def logical_cores(meta: dict) -> int:
+    return int(meta["host"].get("logical_cores") or meta["host"]["physical_cores"])
+
+
+def usable_cores(meta: dict) -> int:
+    """min(physical cores, CPUs in the affinity mask): the oversubscription threshold."""
+    physical = int(meta["host"]["physical_cores"])
+    affinity = (meta.get("setup") or {}).get("affinity")
+    return min(physical, len(affinity)) if affinity else physical
+
+
+def processes_for(strategy: str, workers: int, main_works: bool = False,
+                  in_process: bool = False) -> int:
+    """Processes that keep a CPU busy for the whole parallel phase of one run.
+
+    The baseline: 1. Any other strategy: its W workers (pool processes, or threads of one
+    process for in-process strategies); a strategy whose W includes helper processes (savers)
+    counts them in W. The main process only dispatches and waits, and helpers that only relay
+    data do not count, unless measurements show the main process busy (main_works: t_dispatch_s
+    above MAIN_BUSY_FRACTION of the wall time); for in-process strategies the main process's CPU
+    time is the workers' own, so it never adds one.
+    """
+    own = 1 if strategy == BASELINE else int(workers)
+    return own + (1 if main_works and not in_process else 0)
+
+
+def main_busy(runs: pd.DataFrame) -> dict[tuple, bool]:
+    """Per cell key: whether its main process dispatched for over MAIN_BUSY_FRACTION of the wall
+    time (median over the ok runs)."""
+    if "t_dispatch_s" not in runs:
+        return {}
+    ok = ok_runs(runs)
+    share = (ok["t_dispatch_s"] / ok["wall_s"]).groupby([ok[k] for k in CELL_KEYS]).median()
+    return {key: bool(value > MAIN_BUSY_FRACTION) for key, value in share.items()}
+
+
+def cell_processes(table: pd.DataFrame, runs: pd.DataFrame | None = None,
+                   in_process: Collection[str] = (BASELINE,)) -> pd.Series:
+    """processes_for every row of a per-cell table (scaling or phase table); in_process: the
+    strategies whose workers are threads of the measuring process."""
+    busy = main_busy(runs) if runs is not None else {}
+    keys = table[CELL_KEYS].itertuples(index=False, name=None)
+    counts = [processes_for(k[0], k[2], busy.get(k, False), k[0] in in_process) for k in keys]
+    return pd.Series(counts, index=table.index, dtype=int)
+
+
+def oversubscribed(processes: pd.Series | int, cores: int) -> pd.Series | bool:
+    """More busy processes than usable cores: the one definition of oversubscription."""
+    return processes > cores
+
+
+# ---------------------------------------------------------------- the scaling table
 
 
 def cell_medians(runs: pd.DataFrame) -> pd.DataFrame:
@@ -39,12 +118,13 @@ def cell_medians(runs: pd.DataFrame) -> pd.DataFrame:
 
 def ok_samples(runs: pd.DataFrame, column: str = "wall_s") -> dict[tuple, np.ndarray]:
     """Per cell key (CELL_KEYS order): the values of `column` over its ok runs."""
-    ok = runs[runs["status"].eq("ok")]
-    return {key: group[column].to_numpy(dtype=float) for key, group in ok.groupby(CELL_KEYS, sort=False)}
+    ok = ok_runs(runs)
+    return {key: group[column].to_numpy(dtype=float)
+            for key, group in ok.groupby(CELL_KEYS, sort=False)}
 
 
 def baseline_samples(samples: dict[tuple, np.ndarray]) -> dict[bool, np.ndarray]:
-    return {key[1]: values for key, values in samples.items() if key[0] == "sequential"}
+    return {key[1]: values for key, values in samples.items() if key[0] == BASELINE}
 
 
 def run_utilization(runs: pd.DataFrame) -> pd.Series:
@@ -63,7 +143,7 @@ def run_utilization(runs: pd.DataFrame) -> pd.Series:
 def scaling_table(runs: pd.DataFrame, kind: str) -> pd.DataFrame:
     """Long-form table: one row per cell, baselines first, with speedup and efficiency."""
     cells = cell_medians(runs)
-    base = cells[cells["strategy"].eq("sequential")].set_index("saving")["time_s"]
+    base = cells[cells["strategy"].eq(BASELINE)].set_index("saving")["time_s"]
     t_seq = cells["saving"].map(base)
     w = cells["workers"]
     if kind == "strong":
@@ -72,10 +152,10 @@ def scaling_table(runs: pd.DataFrame, kind: str) -> pd.DataFrame:
     else:
         efficiency = t_seq / cells["time_s"]
         speedup = efficiency * w
-    table = cells.assign(speedup=speedup, efficiency=efficiency, ideal_s=t_seq / w if kind == "strong" else t_seq)
+    ideal = t_seq / w if kind == "strong" else t_seq
+    table = cells.assign(speedup=speedup, efficiency=efficiency, ideal_s=ideal)
     table = _with_statistics(table, runs, kind)
-    table = table.sort_values(["saving", "workers", "strategy"], ascending=[False, True, True], key=_baseline_first)
-    return table[TABLE_COLUMNS].reset_index(drop=True)
+    return cell_order(table)[TABLE_COLUMNS]
 
 
 def _with_statistics(table: pd.DataFrame, runs: pd.DataFrame, kind: str) -> pd.DataFrame:
@@ -97,68 +177,88 @@ def _with_statistics(table: pd.DataFrame, runs: pd.DataFrame, kind: str) -> pd.D
             "efficiency_ci_low": gain[0], "efficiency_ci_high": gain[1],
             "utilization": stats.median(util.get(key, [])),
         })
-    extra = pd.DataFrame(rows, index=table.index, columns=TABLE_COLUMNS[11:])
+    extra = pd.DataFrame(rows, index=table.index, columns=STATISTIC_COLUMNS)
     extra["n_outliers"] = extra["n_outliers"].astype("Int64")
     extra["unstable"] = extra["unstable"].astype(bool)
     return pd.concat([table, extra], axis=1)
 
 
-def _baseline_first(col: pd.Series) -> pd.Series:
-    if col.name == "strategy":
-        return col.ne("sequential").astype(int).astype(str) + col
-    return col
-
-
 def baselines(table: pd.DataFrame) -> dict[bool, float]:
-    rows = table[table["strategy"].eq("sequential")]
+    """Each saving mode's baseline time (median), for the modes whose baseline finished."""
+    rows = table[table["strategy"].eq(BASELINE) & table["time_s"].notna()]
     return dict(zip(rows["saving"], rows["time_s"], strict=True))
 
 
-def phase_table(runs: pd.DataFrame) -> pd.DataFrame:
+def phase_table(runs: pd.DataFrame, extra: Mapping[str, str] | None = None,
+                in_process: Collection[str] = (BASELINE,)) -> pd.DataFrame:
     """Where the time goes, per cell: mean over ok runs of each phase's seconds per worker
     (phase sum / workers), pool start-up (wall time no worker can use), and the rest of the wall
-    time as overhead/idle. The columns of one row add up to `wall_s`."""
-    ok = runs[runs["status"].eq("ok")]
+    time as overhead/idle. The columns of one row add up to `wall_s`.
+
+    extra: the strategies' own phase columns ({"t_hand_off_s": "hand-off"}), stacked after the
+    work phases; in_process: strategies whose main-process CPU time is the workers' own, so their
+    t_dispatch_s is left empty."""
+    ok = ok_runs(runs)
     if not any(c in ok for c in WORK_PHASES):  # no run finished: nothing to split
         ok = ok.iloc[0:0]
-    phases = [c for c in PHASES if c in ok and c != "t_dispatch_s"]
+    phases = [c for c in [*WORK_PHASES, *(extra or {})] if c in ok]
     per_worker = ok[phases].fillna(0).div(ok["workers"], axis=0)
-    if "t_startup_s" in ok:
-        per_worker["t_startup_s"] = ok["t_startup_s"].fillna(0)
+    if STARTUP in ok:
+        per_worker[STARTUP] = ok[STARTUP].fillna(0)
     overhead = (ok["wall_s"] - per_worker.sum(axis=1)).clip(lower=0)
     frame = pd.concat([ok[CELL_KEYS + ["wall_s"]], per_worker], axis=1).assign(
         overhead_s=overhead, utilization=run_utilization(ok)
     )
-    for optional in ("t_dispatch_s", "peak_rss_mb"):
+    for optional in (DISPATCH, "peak_rss_mb"):
         if optional in ok:
             frame[optional] = ok[optional]
-    if "t_dispatch_s" in frame:  # in-process strategies: main's CPU is the workers' own, not dispatch
-        from experiments.strategies import in_process
-
-        frame.loc[ok["strategy"].map(in_process).astype(bool), "t_dispatch_s"] = float("nan")
-    if "t_cpu_s" in ok:  # CPU seconds of all the run's processes per wall second: real use, unlike phase sums
+    if DISPATCH in frame:  # in-process strategies: main's CPU is the workers' own, not dispatch
+        frame.loc[ok["strategy"].isin(list(in_process)), DISPATCH] = float("nan")
+    if "t_cpu_s" in ok:  # CPU seconds of all the run's processes per wall second
         frame["cores_busy"] = ok["t_cpu_s"] / ok["wall_s"]
     agg = {c: "mean" for c in frame.columns if c not in CELL_KEYS}
     if "peak_rss_mb" in frame:
         agg["peak_rss_mb"] = "max"
-    table = frame.groupby(CELL_KEYS, sort=False).agg(agg).reset_index()
-    table = table.sort_values(["saving", "workers", "strategy"], ascending=[False, True, True], key=_baseline_first)
-    return table.reset_index(drop=True)
+    return cell_order(frame.groupby(CELL_KEYS, sort=False).agg(agg).reset_index())
 
 
-def phase_columns(table: pd.DataFrame) -> list[tuple[str, str]]:
+def phase_columns(table: pd.DataFrame, extra: Mapping[str, str] | None = None
+                  ) -> list[tuple[str, str]]:
     """(column, label) of the stacked parts of phase_table, in order, those present only."""
-    parts = [(c, label) for c, label in PHASES.items() if c in table and c != "t_dispatch_s"]
-    if "t_startup_s" in table:
-        parts.append(("t_startup_s", "pool start-up"))
-    return parts + [("overhead_s", "overhead/idle")]
+    labels = {**WORK_PHASES, **(extra or {})}
+    parts = [(c, label) for c, label in labels.items() if c in table]
+    if STARTUP in table:
+        parts.append((STARTUP, "pool start-up"))
+    return parts + [(OVERHEAD, "overhead/idle")]
+
+
+def cores_busy_table(runs: pd.DataFrame) -> pd.DataFrame | None:
+    """Per cell: cores_busy = t_cpu_s / wall_s (CPU seconds of all the run's processes per wall
+    second), the median over its ok runs, and the median steal_s where the run recorded it.
+    None for run folders that record no CPU time (t_cpu_s)."""
+    ok = ok_runs(runs)
+    if "t_cpu_s" not in ok or not ok["t_cpu_s"].notna().any():
+        return None
+    frame = ok[CELL_KEYS].assign(cores_busy=ok["t_cpu_s"] / ok["wall_s"])
+    if "steal_s" in ok and ok["steal_s"].notna().any():
+        frame["steal_s"] = ok["steal_s"]
+    return cell_order(frame.groupby(CELL_KEYS, sort=False).median().reset_index())
+
+
+def cores_busy_peaks(table: pd.DataFrame) -> pd.DataFrame:
+    """Per strategy (in table order): the cell where it kept the most cores busy."""
+    rows = table[table["cores_busy"].notna()]
+    if rows.empty:
+        return rows
+    best = rows.loc[rows.groupby("strategy", sort=False)["cores_busy"].idxmax()]
+    return best.reset_index(drop=True)
 
 
 def per_run_speedups(runs: pd.DataFrame, kind: str) -> pd.DataFrame:
     """One row per ok run: strategy, saving, workers and its speedup against the median of its
     saving mode's baseline (strong: T_seq / T_run; weak: scaled, W * T_seq / T_run)."""
-    ok = runs[runs["status"].eq("ok")]
-    base = ok[ok["strategy"].eq("sequential")].groupby("saving")["wall_s"].median()
+    ok = ok_runs(runs)
+    base = ok[ok["strategy"].eq(BASELINE)].groupby("saving")["wall_s"].median()
     ratio = ok["saving"].map(base) / ok["wall_s"]
     speedup = ratio if kind == "strong" else ratio * ok["workers"]
     out = ok[["strategy", "saving", "workers"]].assign(speedup=speedup)

@@ -2,80 +2,38 @@
 each is one sentence saying what is wrong and why it matters, then "Fix:" and what to do.
 
 Thresholds, and why:
-- load average: the 1-minute load at start above LOAD_FRACTION x logical cores means other
-  programs kept, on average, half the machine busy. The harness' own set-up just before (image
-  generation, calibration: one busy process) already adds up to ~1 on a small machine, so a much
-  lower threshold would fire on every run.
+- busy CPUs: other programs keeping more than LOAD_FRACTION x logical cores busy at start
+  (meta["setup"]["busy_cpus"], sampled from /proc/stat over about a second). Run folders
+  without it fall back to the 1-minute load average, which lags: the harness' own set-up just
+  before (image generation, calibration: one busy process) already adds up to ~1 on a small
+  machine, so a much lower threshold would fire on every run.
 - unstable: CV (std/mean of a cell's ok runs) above 5% (harness.stats.UNSTABLE_CV).
-- oversubscribed: a cell's CPU-bound processes (processes_for) exceed the usable physical cores,
-  min(physical cores, CPUs in the affinity mask).
+- oversubscribed: a cell's CPU-bound processes (analysis.processes_for) exceed the usable
+  physical cores, min(physical cores, CPUs in the affinity mask).
 - steal: the hypervisor taking over STEAL_FRACTION of all CPUs' time during a run (per-run
-  `steal_s` column, when the runner records it).
+  `steal_s` column, where the runner records it).
+
+Every function takes plain data (meta, runs, tables) and knows no strategy by name.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pandas as pd
 
 from harness import stats
-from harness.analysis import CELL_KEYS
-
-if TYPE_CHECKING:
-    from harness.report import ReportData
+from harness.analysis import (
+    SAVING_LABEL,
+    logical_cores,
+    oversubscribed,
+    processes_for,
+    usable_cores,
+)
+from harness.schema import CELL_KEYS
 
 LOAD_FRACTION = 0.5
 STEAL_FRACTION = 0.02  # of all CPUs' time during a run, taken by the hypervisor
-MAIN_BUSY_FRACTION = 0.5  # main counts as a worker when it dispatches for half the wall time
 OVERSUBSCRIBED = "†"
 UNSTABLE = "~"
-MODE = {True: "saving", False: "no saving"}
-
-
-def in_process(strategy: str) -> bool:
-    from experiments.strategies import in_process as module_in_process
-
-    return strategy == "sequential" or module_in_process(strategy)
-
-
-def processes_for(strategy: str, workers: int, main_works: bool = False) -> int:
-    """Processes that keep a CPU busy for the whole parallel phase of one run.
-
-    sequential: 1. P_1, P_2 and other pool strategies: the W pool workers. P_Q: W as well, since
-    its W counts the savers (W - savers augment). The main process only dispatches and waits, and
-    P_Q's Manager server only relays images, so neither counts, unless measurements show the main
-    process busy (main_works: t_dispatch_s above MAIN_BUSY_FRACTION of the wall time).
-    """
-    own = 1 if strategy == "sequential" else int(workers)
-    # in-process strategies (threads): the main process's CPU time is the workers' own
-    return own + (1 if main_works and not in_process(strategy) else 0)
-
-
-def usable_cores(meta: dict) -> int:
-    physical = int(meta["host"]["physical_cores"])
-    affinity = (meta.get("setup") or {}).get("affinity")
-    return min(physical, len(affinity)) if affinity else physical
-
-
-def cell_processes(table: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.Series:
-    """processes_for every row of a scaling or phase table."""
-    busy = _main_busy(runs) if runs is not None else {}
-    keys = table[CELL_KEYS].itertuples(index=False, name=None)
-    counts = [processes_for(k[0], k[2], busy.get(k, False)) for k in keys]
-    return pd.Series(counts, index=table.index, dtype=int)
-
-
-def oversubscribed(table: pd.DataFrame, meta: dict, runs: pd.DataFrame | None = None) -> pd.Series:
-    return cell_processes(table, runs) > usable_cores(meta)
-
-
-def _main_busy(runs: pd.DataFrame) -> dict[tuple, bool]:
-    if "t_dispatch_s" not in runs:
-        return {}
-    ok = runs[runs["status"].eq("ok")]
-    share = (ok["t_dispatch_s"] / ok["wall_s"]).groupby([ok[k] for k in CELL_KEYS]).median()
-    return {key: bool(value > MAIN_BUSY_FRACTION) for key, value in share.items()}
 
 
 def pre_run_warnings(meta: dict) -> list[str]:
@@ -83,43 +41,61 @@ def pre_run_warnings(meta: dict) -> list[str]:
     return setup_warnings(meta) + _planned_oversubscription(meta)
 
 
-def report_warnings(data: ReportData) -> list[str]:
-    """Warnings for a finished (or partial) run: set-up, then what the results show."""
-    table, runs = data.table, data.runs
+def report_warnings(meta: dict, runs: pd.DataFrame, table: pd.DataFrame,
+                    oversubscribed: pd.Series) -> list[str]:
+    """Warnings for a finished (or partial) run: set-up, then what the results show.
+    oversubscribed: per row of the scaling table `table`, whether it ran more busy processes
+    than the usable cores."""
     return (
-        setup_warnings(data.meta)
-        + _oversubscribed_cells(table, data.meta, runs)
+        setup_warnings(meta)
+        + _oversubscribed_cells(table, oversubscribed, usable_cores(meta))
         + _unstable_cells(table)
         + _outlier_cells(table)
         + _failed_cells(runs)
         + _few_repeats(table)
-        + _steal(runs, data.meta)
+        + _steal(runs, meta)
     )
 
 
 def setup_warnings(meta: dict) -> list[str]:
     setup = meta.get("setup") or {}
-    logical = int(meta["host"].get("logical_cores") or meta["host"]["physical_cores"])
-    found = []
-    load = setup.get("loadavg")
-    if load and load[0] > LOAD_FRACTION * logical:
-        found.append(
-            f"The 1-minute load average was {load[0]:.2f} at start on {logical} logical cores: other programs were busy, "
-            "and their interference is inside these times. Fix: stop them (see `top`) and re-run."
-        )
+    logical = logical_cores(meta)
+    found = _load_warning(setup, logical)
     governor = setup.get("governor")
     if governor and governor != "performance":
         found.append(
-            f"The CPU frequency governor is '{governor}', not 'performance': the clock follows the load, so times depend on what ran before. "
+            f"The CPU frequency governor is '{governor}', not 'performance': the clock follows "
+            "the load, so times depend on what ran before. "
             "Fix: `sudo cpupower frequency-set -g performance` before running."
         )
     affinity = setup.get("affinity")
     if affinity and len(affinity) < logical:
         found.append(
-            f"This run could use only {len(affinity)} of {logical} CPUs (affinity {_cpu_list(affinity)}); oversubscription is judged against those. "
+            f"This run could use only {len(affinity)} of {logical} CPUs (affinity "
+            f"{_cpu_list(affinity)}); oversubscription is judged against those. "
             "Fix: run without taskset/cgroup CPU limits, or accept the smaller machine."
         )
     return found + _thread_warnings(meta)
+
+
+def _load_warning(setup: dict, logical: int) -> list[str]:
+    """From busy_cpus where recorded, else from the 1-minute load average."""
+    fix = "Fix: stop them (see `top`) and re-run."
+    busy = setup.get("busy_cpus")
+    if busy is not None:
+        if busy <= LOAD_FRACTION * logical:
+            return []
+        return [
+            f"Other programs kept {busy:.1f} of {logical} logical CPUs busy at start (sampled "
+            f"over about a second): their interference is inside these times. {fix}"
+        ]
+    load = setup.get("loadavg")
+    if load and load[0] > LOAD_FRACTION * logical:
+        return [
+            f"The 1-minute load average was {load[0]:.2f} at start on {logical} logical cores: "
+            f"other programs were busy, and their interference is inside these times. {fix}"
+        ]
+    return []
 
 
 def _thread_warnings(meta: dict) -> list[str]:
@@ -131,23 +107,30 @@ def _thread_warnings(meta: dict) -> list[str]:
     if cv2_threads - {1}:
         n = max(cv2_threads)
         found.append(
-            f"OpenCV used {n} threads inside each worker: W workers run up to W x {n} threads, so the speedup mixes two levels of parallelism. "
+            f"OpenCV used {n} threads inside each worker: W workers run up to W x {n} threads, "
+            "so the speedup mixes two levels of parallelism. "
             "Fix: set `cv2_threads: 1` in the config."
         )
-    pools = {(t.get("library"), t.get("threads")) for p in probes for t in p.get("threadpools") or [] if (t.get("threads") or 1) > 1}
+    pools = {(t.get("library"), t.get("threads")) for p in probes
+             for t in p.get("threadpools") or [] if (t.get("threads") or 1) > 1}
     if pools:
         names = ", ".join(f"{lib} ({n} threads)" for lib, n in sorted(pools, key=str))
         found.append(
-            f"Native thread pools in the workers use more than one thread: {names}; any numpy/BLAS call in a task can oversubscribe the cores. "
-            "Fix: export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 before running."
+            f"Native thread pools in the workers use more than one thread: {names}; any "
+            "numpy/BLAS call in a task can oversubscribe the cores. "
+            "Fix: export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 "
+            "before running."
         )
     return found
 
 
 def worker_probes(found: object) -> list[dict]:
-    """worker_threads as a list of probe dicts, whether stored as one probe, a list or a mapping."""
+    """worker_threads as a list of probe dicts, whether stored as one probe, a list or a
+    mapping."""
     if isinstance(found, dict):
-        return [found] if "cv2_threads" in found else [v for v in found.values() if isinstance(v, dict)]
+        if "cv2_threads" in found:
+            return [found]
+        return [v for v in found.values() if isinstance(v, dict)]
     if isinstance(found, list):
         return [p for p in found if isinstance(p, dict)]
     return []
@@ -161,23 +144,28 @@ def _planned_oversubscription(meta: dict) -> list[str]:
     cfg = meta["config"]
     workers = cfg.get("workers") or [p["workers"] for p in cfg.get("points") or []]
     cores = usable_cores(meta)
-    over = sorted({w for w in workers for s in cfg.get("strategies", []) if processes_for(s, w) > cores})
+    over = sorted({w for w in workers for s in cfg.get("strategies", [])
+                   if oversubscribed(processes_for(s, w), cores)})
     if not over:
         return []
     return [
-        f"W = {', '.join(map(str, over))} will run more busy processes than the {cores} usable physical cores: those cells measure time-slicing, not added hardware. "
+        f"W = {', '.join(map(str, over))} will run more busy processes than the {cores} usable "
+        "physical cores: those cells measure time-slicing, not added hardware. "
         f"Fix: keep W <= {cores} for scaling claims, or run on a machine with more cores."
     ]
 
 
-def _oversubscribed_cells(table: pd.DataFrame, meta: dict, runs: pd.DataFrame) -> list[str]:
-    over = table[oversubscribed(table, meta, runs) & table["time_s"].notna()]
+def _oversubscribed_cells(table: pd.DataFrame, oversubscribed: pd.Series,
+                          cores: int) -> list[str]:
+    over = table[oversubscribed & table["time_s"].notna()]
     if over.empty:
         return []
-    cores = usable_cores(meta)
+    workers = ", ".join(map(str, sorted(set(over["workers"]))))
     return [
-        f"{len(over)} cell(s) ({OVERSUBSCRIBED}) ran more busy processes than the {cores} usable physical cores (W = {', '.join(map(str, sorted(set(over['workers']))))}): "
-        f"they measure time-slicing, not added hardware, and scaling models fitted through them describe this machine's limit. Fix: keep W <= {cores} for scaling claims."
+        f"{len(over)} cell(s) ({OVERSUBSCRIBED}) ran more busy processes than the {cores} usable "
+        f"physical cores (W = {workers}): they measure time-slicing, not added hardware, and "
+        "scaling models fitted through them describe this machine's limit. "
+        f"Fix: keep W <= {cores} for scaling claims."
     ]
 
 
@@ -187,7 +175,8 @@ def _unstable_cells(table: pd.DataFrame) -> list[str]:
         return []
     listed = "; ".join(f"{_cell(r)} CV {r.cv:.0%}" for r in rows.itertuples())
     return [
-        f"{len(rows)} cell(s) ({UNSTABLE}) vary by more than {stats.UNSTABLE_CV:.0%} between repeats: {listed}; their medians are uncertain (see the intervals). "
+        f"{len(rows)} cell(s) ({UNSTABLE}) vary by more than {stats.UNSTABLE_CV:.0%} between "
+        f"repeats: {listed}; their medians are uncertain (see the intervals). "
         "Fix: close other programs, raise `repeats`, and re-run."
     ]
 
@@ -198,7 +187,8 @@ def _outlier_cells(table: pd.DataFrame) -> list[str]:
         return []
     listed = "; ".join(f"{_cell(r)} {int(r.n_outliers)}" for r in rows.itertuples())
     return [
-        f"Outlying runs (modified z-score > {stats.OUTLIER_Z}) in {len(rows)} cell(s): {listed}; the median resists them, the mean and CV do not. "
+        f"Outlying runs (modified z-score > {stats.OUTLIER_Z}) in {len(rows)} cell(s): "
+        f"{listed}; the median resists them, the mean and CV do not. "
         "Fix: look for what else ran at that time (runs.parquet has started_at) and re-run."
     ]
 
@@ -208,9 +198,10 @@ def _failed_cells(runs: pd.DataFrame) -> list[str]:
     if bad.empty:
         return []
     counts = bad.groupby(CELL_KEYS + ["status"], sort=False).size()
-    listed = "; ".join(f"{s} W={w} ({MODE[m]}): {n} {status}" for (s, m, w, _, _, status), n in counts.items())
+    listed = "; ".join(f"{s} W={w} ({SAVING_LABEL[bool(m)]}): {n} {status}"
+                       for (s, m, w, _, _, status), n in counts.items())
     return [
-        f"{len(bad)} run(s) did not finish ok: {listed}; cells with no ok run show {'—'}. "
+        f"{len(bad)} run(s) did not finish ok: {listed}; cells with no ok run show —. "
         "Fix: read cells/<cell id>.log; for timeouts raise `cell_timeout_s`."
     ]
 
@@ -220,24 +211,25 @@ def _few_repeats(table: pd.DataFrame) -> list[str]:
     if few.empty:
         return []
     return [
-        f"{len(few)} cell(s) have fewer than {stats.MIN_N_FOR_CI} ok repeats, so they get no confidence interval. Fix: `repeats: 5` or more."
+        f"{len(few)} cell(s) have fewer than {stats.MIN_N_FOR_CI} ok repeats, so they get no "
+        "confidence interval. Fix: `repeats: 5` or more."
     ]
 
 
 def _steal(runs: pd.DataFrame, meta: dict) -> list[str]:
-    """From a per-run `steal_s` column (machine.cpu_steal_s() differences), where recorded."""
+    """From the per-run `steal_s` column (CPU seconds the hypervisor took), where recorded."""
     if "steal_s" not in runs:
         return []
-    cpus = int(meta["host"].get("logical_cores") or meta["host"]["physical_cores"])
-    share = runs["steal_s"] / (runs["wall_s"] * cpus)
+    share = runs["steal_s"] / (runs["wall_s"] * logical_cores(meta))
     hit = share[share > STEAL_FRACTION]
     if hit.empty:
         return []
     return [
-        f"The hypervisor took more than {STEAL_FRACTION:.0%} of the CPUs' time (steal) during {len(hit)} run(s), up to {hit.max():.0%}: "
-        "another tenant of this VM's host slowed them. Fix: re-run at a quieter time or on dedicated hardware."
+        f"The hypervisor took more than {STEAL_FRACTION:.0%} of the CPUs' time (steal) during "
+        f"{len(hit)} run(s), up to {hit.max():.0%}: another tenant of this VM's host slowed "
+        "them. Fix: re-run at a quieter time or on dedicated hardware."
     ]
 
 
 def _cell(row: object) -> str:
-    return f"{row.strategy} W={row.workers} ({MODE[bool(row.saving)]})"
+    return f"{row.strategy} W={row.workers} ({SAVING_LABEL[bool(row.saving)]})"

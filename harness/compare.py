@@ -15,10 +15,14 @@ import pandas as pd
 from scipy.stats import mannwhitneyu
 
 from harness import stats, store
-from harness.analysis import CELL_KEYS, ok_samples
+from harness.analysis import SAVING_LABEL, ok_samples
+from harness.schema import CELL_KEYS
 
 ALPHA = 0.05
-MODE = {True: "saving", False: "no saving"}
+COLUMNS = CELL_KEYS + [
+    "n_a", "n_b", "median_a", "median_b", "ratio", "ratio_ci_low", "ratio_ci_high",
+    "p_value", "smallest_p", "significant",
+]
 
 
 def smallest_p(n_a: int, n_b: int) -> float:
@@ -33,25 +37,27 @@ def compare_runs(run_a: Path, run_b: Path) -> pd.DataFrame:
     runs_a, runs_b = (store.load_runs(store.require_run_dir(Path(r))) for r in (run_a, run_b))
     times_a, times_b = ok_samples(runs_a), ok_samples(runs_b)
     keys_b = set(runs_b[CELL_KEYS].itertuples(index=False, name=None))
-    keys = [k for k in dict.fromkeys(runs_a[CELL_KEYS].itertuples(index=False, name=None)) if k in keys_b]
-    rows = [_compare_cell(k, times_a.get(k, np.array([])), times_b.get(k, np.array([]))) for k in keys]
-    df = pd.DataFrame(rows, columns=CELL_KEYS + [
-        "n_a", "n_b", "median_a", "median_b", "ratio", "ratio_ci_low", "ratio_ci_high",
-        "p_value", "smallest_p", "significant",
-    ])
+    keys_a = dict.fromkeys(runs_a[CELL_KEYS].itertuples(index=False, name=None))
+    empty = np.array([])
+    rows = [_compare_cell(k, times_a.get(k, empty), times_b.get(k, empty))
+            for k in keys_a if k in keys_b]
+    df = pd.DataFrame(rows, columns=COLUMNS)
     df.attrs.update(a=str(run_a), b=str(run_b), a_meta=_meta(run_a), b_meta=_meta(run_b))
     return df
 
 
 def _compare_cell(key: tuple, a: np.ndarray, b: np.ndarray) -> dict:
     low, high = stats.ratio_ci(b, a)
-    p = float(mannwhitneyu(b, a, alternative="two-sided").pvalue) if len(a) and len(b) else float("nan")
+    p = float("nan")
+    if len(a) and len(b):
+        p = float(mannwhitneyu(b, a, alternative="two-sided").pvalue)
     median_a, median_b = stats.median(a), stats.median(b)
     return {
         **dict(zip(CELL_KEYS, key, strict=True)),
         "n_a": len(a), "n_b": len(b), "median_a": median_a, "median_b": median_b,
         "ratio": median_b / median_a if median_a else float("nan"),
-        "ratio_ci_low": low, "ratio_ci_high": high, "p_value": p, "smallest_p": smallest_p(len(a), len(b)),
+        "ratio_ci_low": low, "ratio_ci_high": high, "p_value": p,
+        "smallest_p": smallest_p(len(a), len(b)),
         "significant": bool(p < ALPHA and (low > 1 or high < 1)),
     }
 
@@ -68,7 +74,8 @@ def verdict(row: pd.Series) -> str:
         hint = ""
         if row["ratio_ci_low"] > 1 or row["ratio_ci_high"] < 1:
             hint = f"interval excludes 1 (B {'slower' if row['ratio'] > 1 else 'faster'}?), but "
-        return hint + f"cannot reach p < {ALPHA} with {row['n_a']} vs {row['n_b']} runs (smallest p = {row['smallest_p']:.2g})"
+        return hint + (f"cannot reach p < {ALPHA} with {row['n_a']} vs {row['n_b']} runs "
+                       f"(smallest p = {row['smallest_p']:.2g})")
     if not row["significant"]:
         return "no significant difference"
     return "B slower" if row["ratio"] > 1 else "B faster"
@@ -79,23 +86,30 @@ def format_compare(df: pd.DataFrame) -> str:
     a, b = df.attrs.get("a", "A"), df.attrs.get("b", "B")
     lines = [f"A: {a}", f"B: {b}", ""]
     lines += _setup_differences(df.attrs.get("a_meta") or {}, df.attrs.get("b_meta") or {})
-    head = ["strategy", "saving", "W", "size", "n A/B", "median A [s]", "median B [s]", "B/A [95% CI]", "p (MWU)", "verdict"]
+    head = ["strategy", "saving", "W", "size", "n A/B", "median A [s]", "median B [s]",
+            "B/A [95% CI]", "p (MWU)", "verdict"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in df.iterrows():
-        ci = f"[{r['ratio_ci_low']:.3f}, {r['ratio_ci_high']:.3f}]" if pd.notna(r["ratio_ci_low"]) else "[n < 3]"
+        ci = "[n < 3]"
+        if pd.notna(r["ratio_ci_low"]):
+            ci = f"[{r['ratio_ci_low']:.3f}, {r['ratio_ci_high']:.3f}]"
         lines.append("| " + " | ".join([
-            r["strategy"], MODE[bool(r["saving"])], str(r["workers"]), f"{r['width']}x{r['height']}", f"{r['n_a']}/{r['n_b']}",
-            _num(r["median_a"]), _num(r["median_b"]), f"{_num(r['ratio'], 3)} {ci}", _num(r["p_value"], 3), verdict(r),
+            r["strategy"], SAVING_LABEL[bool(r["saving"])], str(r["workers"]),
+            f"{r['width']}x{r['height']}", f"{r['n_a']}/{r['n_b']}",
+            _num(r["median_a"]), _num(r["median_b"]), f"{_num(r['ratio'], 3)} {ci}",
+            _num(r["p_value"], 3), verdict(r),
         ]) + " |")
     if df.empty:
         lines.append("(no cell is present in both runs)")
     n_sig = int(df["significant"].sum()) if len(df) else 0
     unreachable = int((df["smallest_p"] >= ALPHA).sum()) if len(df) else 0
-    lines += ["", f"{n_sig} of {len(df)} cells differ significantly (p < {ALPHA} and the interval excludes 1)."]
+    lines += ["", f"{n_sig} of {len(df)} cells differ significantly (p < {ALPHA} and the "
+              "interval excludes 1)."]
     if unreachable:
         lines.append(
-            f"{unreachable} cell(s) cannot show a significant difference whatever the times: too few runs for the exact test "
-            "(3 vs 3 gives p >= 0.1). Record 5 or more repeats per cell to compare runs."
+            f"{unreachable} cell(s) cannot show a significant difference whatever the times: too "
+            "few runs for the exact test (3 vs 3 gives p >= 0.1). Record 5 or more repeats per "
+            "cell to compare runs."
         )
     return "\n".join(lines) + "\n"
 
@@ -117,4 +131,7 @@ def _setup_differences(meta_a: dict, meta_b: dict) -> list[str]:
     ):
         if get(meta_a) != get(meta_b):
             found.append(f"- {label} differs: A {get(meta_a)}, B {get(meta_b)}")
-    return (["Set-up differences (a difference may come from these, not from the code):"] + found + [""]) if found else []
+    if not found:
+        return []
+    return ["Set-up differences (a difference may come from these, not from the code):",
+            *found, ""]

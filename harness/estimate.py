@@ -47,4 +47,6 @@ def cell_seconds(cell: Cell, n_images: int, augmentations: int, costs: Costs, co
     """Estimated seconds for one timed run of the cell."""
     per_mp = costs.augment_s_per_mp + (costs.save_s_per_mp if cell.saving else 0.0)
     work = n_images * augmentations * cell.width * cell.height / 1e6 * per_mp
-    return work / min(cell.workers, cores) + STARTUP_S_PER_PROCESS * (cell.workers if cell.workers > 1 else 0)
+    return work / min(cell.workers, cores) + STARTUP_S_PER_PROCESS * (
+        cell.workers if cell.workers > 1 else 0
+    )

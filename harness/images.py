@@ -1,4 +1,5 @@
-"""Test images: the study's 10x10 black/white checkerboard, generated once per (size, count, format)."""
+"""Test images: the study's 10x10 black/white checkerboard, generated once per (size, count,
+format); and the inventory of a user's folder."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import numpy as np
 
 from experiments.workload import IMAGE_SUFFIXES, list_images
 
-CACHE_ROOT = Path(os.environ.get("AUGSCALE_CACHE", Path(__file__).resolve().parent.parent / ".cache"))
+CACHE_ROOT = Path(
+    os.environ.get("AUGSCALE_CACHE", Path(__file__).resolve().parent.parent / ".cache")
+)
 
 
 def checkerboard(width: int, height: int, squares: int = 10) -> np.ndarray:
@@ -55,7 +58,9 @@ class Inventory:
     files: list[Path] = field(default_factory=list)  # readable images, sorted by name
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
     unreadable: dict[str, str] = field(default_factory=dict)  # file name -> reason
-    conversions: dict[str, str] = field(default_factory=dict)  # file name -> what reading does to it
+    conversions: dict[str, str] = field(
+        default_factory=dict
+    )  # file name -> what reading does to it
     ignored: list[str] = field(default_factory=list)  # subfolders, hidden and non-image files
 
     def summary(self) -> dict:
@@ -85,12 +90,18 @@ def inspect_folder(folder: Path) -> Inventory:
     turns grayscale, RGBA and 16-bit images into 8-bit 3-channel ones, as recorded here."""
     inv = Inventory()
     for entry in sorted(Path(folder).iterdir()):
-        if entry.name.startswith(".") or entry.is_dir() or entry.suffix.lower() not in IMAGE_SUFFIXES:
+        if (
+            entry.name.startswith(".")
+            or entry.is_dir()
+            or entry.suffix.lower() not in IMAGE_SUFFIXES
+        ):
             inv.ignored.append(entry.name + ("/" if entry.is_dir() else ""))
             continue
         image = cv2.imread(str(entry), cv2.IMREAD_UNCHANGED)
         if image is None or image.size == 0:
-            inv.unreadable[entry.name] = "OpenCV cannot decode it (corrupt, truncated or not an image)"
+            inv.unreadable[entry.name] = (
+                "OpenCV cannot decode it (corrupt, truncated or not an image)"
+            )
             continue
         inv.files.append(entry)
         inv.sizes[entry.name] = (image.shape[1], image.shape[0])

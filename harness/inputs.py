@@ -1,4 +1,5 @@
-"""The images a sweep reads: generated checkerboards (cached), or a user's folder, inspected first."""
+"""The images a sweep reads: generated checkerboards (cached), or a user's folder, inspected
+first."""
 
 from __future__ import annotations
 
@@ -18,14 +19,19 @@ class Inputs:
     dirs: dict[tuple[int, int], Path] = field(default_factory=dict)
 
     def meta(self) -> dict:
-        return {"n_images": self.n_images, "input_inventory": self.inventory.summary() if self.inventory else None}
+        return {
+            "n_images": self.n_images,
+            "input_inventory": self.inventory.summary() if self.inventory else None,
+        }
 
 
 def with_folder_size(config: Config, inputs: Inputs) -> Config:
     """A user folder's cells are labelled with its first image's size (not images.size)."""
     if inputs.inventory is None:
         return config
-    return config.model_copy(update={"images": config.images.model_copy(update={"size": list(inputs.size)})})
+    return config.model_copy(
+        update={"images": config.images.model_copy(update={"size": list(inputs.size)})}
+    )
 
 
 def inspect(config: Config, config_path: str) -> Inputs:
@@ -36,9 +42,19 @@ def inspect(config: Config, config_path: str) -> Inputs:
     inv = inspect_folder(folder)
     if inv.unreadable and not config.images.skip_unreadable:
         listing = "; ".join(f"{name}: {why}" for name, why in inv.unreadable.items())
-        raise HarnessError(config_path, "images.input_dir", f"{len(inv.unreadable)} file(s) in {folder} cannot be read ({listing})", "remove or repair them, or set images.skip_unreadable: true to leave them out")
+        raise HarnessError(
+            config_path,
+            "images.input_dir",
+            f"{len(inv.unreadable)} file(s) in {folder} cannot be read ({listing})",
+            "remove or repair them, or set images.skip_unreadable: true to leave them out",
+        )
     if not inv.files:
-        raise HarnessError(config_path, "images.input_dir", f"no readable image in {folder}", "put .jpg/.png/.bmp/.tif/.webp images in it")
+        raise HarnessError(
+            config_path,
+            "images.input_dir",
+            f"no readable image in {folder}",
+            "put .jpg/.png/.bmp/.tif/.webp images in it",
+        )
     return Inputs(len(inv.files), inv.sizes[inv.files[0].name], inv)
 
 
@@ -49,5 +65,8 @@ def prepare(config: Config, inputs: Inputs, run_dir: Path) -> Inputs:
         inputs.dirs = {inputs.size: readable_view(inputs.inventory, run_dir / "inputs")}
         return inputs
     sizes = {config.base_size} | {size for _, size in config.sweep}
-    inputs.dirs = {s: ensure_images(s[0], s[1], config.images.count, config.images.format) for s in sorted(sizes)}
+    inputs.dirs = {
+        s: ensure_images(s[0], s[1], config.images.count, config.images.format)
+        for s in sorted(sizes)
+    }
     return inputs

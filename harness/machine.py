@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import platform
 import subprocess
@@ -9,10 +10,25 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+import cv2
 import psutil
+from threadpoolctl import threadpool_info
 
-PACKAGES = ("albumentations", "albucore", "opencv-python-headless", "numpy", "pandas", "pyarrow", "pydantic", "matplotlib", "scipy")
+from experiments.workload import init_process
+
+PACKAGES = (
+    "albumentations",
+    "albucore",
+    "opencv-python-headless",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "pydantic",
+    "matplotlib",
+    "scipy",
+)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUSY_SAMPLE_S = 1.0
 
 
 def cpu_model() -> str:
@@ -52,8 +68,19 @@ def versions() -> dict:
 
 def git_commit() -> str | None:
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
     return f"{sha}{'-dirty' if dirty else ''}"
@@ -90,22 +117,37 @@ def cpu_governor() -> str | None:
 def worker_threads_probe() -> dict:
     """Threads this process would use inside one task: OpenCV's and each native thread pool's
     (BLAS, OpenMP) per threadpoolctl. Run it inside a pool worker to see what workers get."""
-    import cv2
-    from threadpoolctl import threadpool_info
-
     pools = [
-        {"api": p.get("internal_api") or p.get("user_api"), "library": p.get("prefix"), "threads": p.get("num_threads")}
+        {
+            "api": p.get("internal_api") or p.get("user_api"),
+            "library": p.get("prefix"),
+            "threads": p.get("num_threads"),
+        }
         for p in threadpool_info()
     ]
     return {"pid": os.getpid(), "cv2_threads": cv2.getNumThreads(), "threadpools": pools}
 
 
+def busy_cpus(interval_s: float = BUSY_SAMPLE_S) -> float:
+    """CPUs kept busy by other programs now: the non-idle share of all CPUs' time in /proc/stat
+    over interval_s, times the logical CPUs. Unlike the 1-minute load average it does not lag,
+    so it does not blame a run for the one before it. This process sleeps meanwhile."""
+    return round(psutil.cpu_percent(interval=interval_s) / 100 * (psutil.cpu_count() or 1), 2)
+
+
+def probe_worker_threads(start_method: str, cv2_threads: int) -> dict:
+    """worker_threads_probe run inside a one-worker pool set up as the strategies' are."""
+    ctx = multiprocessing.get_context(start_method)
+    with ctx.Pool(1, initializer=init_process, initargs=(cv2_threads,)) as pool:
+        return pool.apply(worker_threads_probe)
+
+
 def setup_info(start_method: str) -> dict:
     """meta["setup"] without worker_threads (that one has to run inside a worker)."""
-    return {"affinity": cpu_affinity(), "loadavg": load_average(), "governor": cpu_governor(), "start_method": start_method}
-
-
-def cpu_steal_s() -> float | None:
-    """Seconds the hypervisor has taken from this VM's CPUs since boot, summed over CPUs (Linux);
-    None where not reported. Record the difference around a run to see another tenant's share."""
-    return getattr(psutil.cpu_times(), "steal", None)
+    return {
+        "affinity": cpu_affinity(),
+        "busy_cpus": busy_cpus(),
+        "loadavg": load_average(),
+        "governor": cpu_governor(),
+        "start_method": start_method,
+    }

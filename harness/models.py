@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import OptimizeWarning, curve_fit
 
+from harness.analysis import SAVING_LABEL
+from harness.schema import BASELINE
+
 POOR_FIT = 0.10  # residual RMS above 10% of the mean speedup: the model does not describe the data
-MODE = {True: "saving", False: "no saving"}
 
 
 def amdahl(w: np.ndarray, f: float) -> np.ndarray:
@@ -120,26 +122,29 @@ class SeriesFit:
     workers: np.ndarray
     speedups: np.ndarray
     fits: dict[str, Fit] = field(default_factory=dict)
-    oversubscribed_from: int | None = None  # first W above the usable cores, if measured
+    oversubscribed_from: int | None = None  # first oversubscribed W, if measured
     sentence: str = ""
 
     @property
     def label(self) -> str:
-        return f"{self.strategy} ({MODE[self.saving]})"
+        return f"{self.strategy} ({SAVING_LABEL[self.saving]})"
 
 
-def fit_series(points: pd.DataFrame, kind: str, cores: int | None = None) -> list[SeriesFit]:
-    """Fit every (strategy, saving) series of analysis.per_run_speedups; the sequential
-    baseline's runs join every series as its W = 1 points."""
-    base = points[points["strategy"].eq("sequential")]
+def fit_series(points: pd.DataFrame, kind: str,
+               oversubscribed: Collection[tuple[str, bool, int]] = ()) -> list[SeriesFit]:
+    """Fit every (strategy, saving) series of analysis.per_run_speedups; the baseline's runs
+    join every series as its W = 1 points. oversubscribed: the (strategy, saving, workers) cells
+    that ran more busy processes than the usable cores (harness.checks)."""
+    base = points[points["strategy"].eq(BASELINE)]
+    others = points[points["strategy"].ne(BASELINE)]
     out = []
-    for (strategy, saving), rows in points[points["strategy"].ne("sequential")].groupby(["strategy", "saving"], sort=False):
+    for (strategy, saving), rows in others.groupby(["strategy", "saving"], sort=False):
         rows = pd.concat([base[base["saving"].eq(saving)], rows])
         w, s = rows["workers"].to_numpy(float), rows["speedup"].to_numpy(float)
         series = SeriesFit(strategy, bool(saving), kind, w, s)
         models = (AMDAHL, USL) if kind == "strong" else (GUSTAFSON,)
         series.fits = {m.name: f for m in models if (f := fit(m, w, s)) is not None}
-        over = [int(x) for x in informative_workers(w) if cores and x > cores]
+        over = [x for x in informative_workers(w) if (strategy, bool(saving), x) in oversubscribed]
         series.oversubscribed_from = min(over) if over else None
         series.sentence = describe(series)
         out.append(series)
@@ -148,9 +153,11 @@ def fit_series(points: pd.DataFrame, kind: str, cores: int | None = None) -> lis
 
 def karp_flatt_table(table: pd.DataFrame) -> pd.DataFrame:
     """Karp-Flatt serial fraction per cell with W > 1, from the median speedups (strong)."""
-    rows = table[table["strategy"].ne("sequential") & table["workers"].gt(1) & table["speedup"].notna()]
+    keep = table["strategy"].ne(BASELINE) & table["workers"].gt(1) & table["speedup"].notna()
+    rows = table[keep]
     e = karp_flatt(rows["workers"].to_numpy(), rows["speedup"].to_numpy())
-    return rows[["strategy", "saving", "workers", "speedup"]].assign(karp_flatt=e).reset_index(drop=True)
+    out = rows[["strategy", "saving", "workers", "speedup"]].assign(karp_flatt=e)
+    return out.reset_index(drop=True)
 
 
 def describe(series: SeriesFit) -> str:
@@ -160,22 +167,26 @@ def describe(series: SeriesFit) -> str:
     main = fits.get("USL") or fits.get("Amdahl") or fits.get("Gustafson")
     if main is None:
         return (
-            f"{name}: measured at W = {', '.join(map(str, [1, *ws]))} only; with {len(ws)} worker count(s) above 1 "
-            "a scaling model is not identifiable, so no parameters are given. Add worker counts to fit one."
+            f"{name}: measured at W = {', '.join(map(str, [1, *ws]))} only; with {len(ws)} "
+            "worker count(s) above 1 a scaling model is not identifiable, so no parameters are "
+            "given. Add worker counts to fit one."
         )
     if main.poor:
         return (
-            f"{name}: the {main.model} fit is poor (residuals {main.rel_rmse:.0%} of the speedup), so its parameters mean little: "
+            f"{name}: the {main.model} fit is poor (residuals {main.rel_rmse:.0%} of the "
+            "speedup), so its parameters mean little: "
             + "; ".join(_misfit_reasons(series)) + "."
         )
     text = _meaning(series, main)
     if series.oversubscribed_from is not None:
-        text += f" Points from W = {series.oversubscribed_from} exceed the physical cores, so the fit also absorbs time-slicing."
+        text += (f" Points from W = {series.oversubscribed_from} exceed the physical cores, so "
+                 "the fit also absorbs time-slicing.")
     return text
 
 
 def num(x: float) -> str:
-    """Two significant digits; 0 for the round-off a parameter at its bound of 0 comes back with."""
+    """Two significant digits; 0 for the round-off a parameter at its bound of 0 comes back
+    with."""
     return "0" if abs(x) < 1e-9 else f"{x:.2g}"
 
 
@@ -186,12 +197,20 @@ def _misfit_reasons(series: SeriesFit) -> list[str]:
     top_w = int(medians.index.max())
     reasons = []
     if peak_w < top_w and medians[top_w] < 0.95 * medians[peak_w]:
-        reasons.append(f"the speedup falls after W={peak_w} ({medians[peak_w]:.2f} to {medians[top_w]:.2f} at W={top_w})"
-                       + (", which Amdahl's law cannot show" if "USL" not in series.fits and series.kind == "strong" else ""))
+        amdahl_only = "USL" not in series.fits and series.kind == "strong"
+        reasons.append(
+            f"the speedup falls after W={peak_w} ({medians[peak_w]:.2f} to "
+            f"{medians[top_w]:.2f} at W={top_w})"
+            + (", which Amdahl's law cannot show" if amdahl_only else "")
+        )
     if series.oversubscribed_from is not None:
-        reasons.append(f"from W={series.oversubscribed_from} the processes outnumber the cores, so time-slicing, not the model's costs, sets the speedup")
+        reasons.append(
+            f"from W={series.oversubscribed_from} the processes outnumber the cores, so "
+            "time-slicing, not the model's costs, sets the speedup"
+        )
     if not reasons:
-        reasons.append("the runs scatter more than the model allows (interference from other programs is likely; see the CV column)")
+        reasons.append("the runs scatter more than the model allows (interference from other "
+                       "programs is likely; see the CV column)")
     return reasons
 
 
@@ -199,36 +218,52 @@ def _meaning(series: SeriesFit, main: Fit) -> str:
     name, p, e = series.label, main.params, main.errors
     if main.model == "Gustafson":
         top = max(informative_workers(series.workers))
+        small = p["alpha"] < 0.2
         return (
-            f"{name}: Gustafson serial fraction α={p['alpha']:.2f} ±{e['alpha']:.2g} — the scaled speedup at W={top} "
-            f"would be {gustafson(top, p['alpha']):.1f} of an ideal {top}; "
-            + ("the part of each run that does not grow with the work is small." if p["alpha"] < 0.2 else "a sizeable part of each run does not grow with the work (start-up, hand-out, a shared disk).")
+            f"{name}: Gustafson serial fraction α={p['alpha']:.2f} ±{e['alpha']:.2g} — the "
+            f"scaled speedup at W={top} would be {gustafson(top, p['alpha']):.1f} of an ideal "
+            f"{top}; "
+            + ("the part of each run that does not grow with the work is small." if small else
+               "a sizeable part of each run does not grow with the work (start-up, hand-out, "
+               "a shared disk).")
         )
     if main.model == "Amdahl":
-        usl_note = " (USL needs 3 or more worker counts above 1)" if "USL" not in series.fits else ""
+        if not p["f"] > 0:
+            return (f"{name}: Amdahl serial fraction f≈0 — no serial part detectable over these "
+                    "worker counts.")
+        usl_note = "" if "USL" in series.fits else " (USL needs 3 or more worker counts above 1)"
         return (
-            f"{name}: Amdahl serial fraction f={p['f']:.2f} ±{e['f']:.2g}{usl_note} — as if {p['f']:.0%} of the work ran on one process, "
-            f"capping the speedup at {1 / p['f']:.1f}." if p["f"] > 0 else f"{name}: Amdahl serial fraction f≈0 — no serial part detectable over these worker counts."
+            f"{name}: Amdahl serial fraction f={p['f']:.2f} ±{e['f']:.2g}{usl_note} — as if "
+            f"{p['f']:.0%} of the work ran on one process, capping the speedup at "
+            f"{1 / p['f']:.1f}."
         )
     sigma, kappa = p["sigma"], p["kappa"]
     top = max(informative_workers(series.workers))
     contention, coherency = sigma * (top - 1), kappa * top * (top - 1)
     figures = f"σ={sigma:.3f} ±{num(e['sigma'])}, κ={num(kappa)} ±{num(e['kappa'])}"
     if contention < 0.02 and coherency < 0.02:
-        return f"{name}: {figures} — close to linear scaling up to W={top}; neither contention nor coherency costs are visible yet."
+        return (f"{name}: {figures} — close to linear scaling up to W={top}; neither contention "
+                "nor coherency costs are visible yet.")
     if coherency > contention:
         peak = usl_peak(sigma, kappa)
-        where = f"at W*≈{peak:.1f}, within the measured range" if peak <= top else f"at W*≈{peak:.0f}, beyond which more workers make it slower"
+        if peak <= top:
+            where = f"at W*≈{peak:.1f}, within the measured range"
+        else:
+            where = f"at W*≈{peak:.0f}, beyond which more workers make it slower"
         return (
-            f"{name}: coherency κ={num(kappa)} dominates ({figures}) — processes lose time coordinating with each other "
-            f"(pickling, queues, pool bookkeeping), so the speedup peaks {where}."
+            f"{name}: coherency κ={num(kappa)} dominates ({figures}) — processes lose time "
+            "coordinating with each other (pickling, queues, pool bookkeeping), so the speedup "
+            f"peaks {where}."
         )
     return (
-        f"{name}: contention σ={sigma:.3f} dominates ({figures}) — efficiency is lost to a shared resource (a serial part, memory bandwidth, the disk), "
-        f"not to coordination; the speedup can approach at most 1/σ ≈ {1 / sigma:.1f}{_amdahl_note(series)}."
+        f"{name}: contention σ={sigma:.3f} dominates ({figures}) — efficiency is lost to a shared "
+        "resource (a serial part, memory bandwidth, the disk), not to coordination; the speedup "
+        f"can approach at most 1/σ ≈ {1 / sigma:.1f}{_amdahl_note(series)}."
     )
 
 
 def _amdahl_note(series: SeriesFit) -> str:
     f = series.fits.get("Amdahl")
-    return f" (Amdahl's serial fraction f={f.params['f']:.2f})" if f is not None and not f.poor else ""
+    if f is None or f.poor:
+        return ""
+    return f" (Amdahl's serial fraction f={f.params['f']:.2f})"

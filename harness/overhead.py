@@ -1,8 +1,9 @@
 """What the harness's own instrumentation costs: a benchmark, not a test.
 
 Instrumentation = the per-task phase timers (three perf_counter calls and a 3-tuple returned
-per task) and the watchdog thread (20 Hz /proc polling, RSS samples). Both are switched on and
-off around the same strategy call, in interleaved pairs on the same images, so machine drift hits
+per task) and the hooks of a measured run (harness/hooks.py: the watchdog thread's 20 Hz /proc
+polling and RSS samples, CPU-time and steal readings). The hooks are switched on and off
+around the same strategy call, in interleaved pairs on the same images, so machine drift hits
 both sides equally; the result is the median of the per-pair ratios (on / off), with a
 bootstrap interval over pairs: the pairing cancels drift that two independent medians would keep.
 The timers cannot be removed without changing the code path, so their cost is bounded
@@ -21,6 +22,7 @@ import numpy as np
 
 from experiments import strategies
 from experiments.workload import Job, Phases, init_process
+from harness import hooks, stats
 from harness.images import ensure_images
 from harness.watchdog import Watchdog
 
@@ -35,14 +37,19 @@ class Overhead:
     ratio: float  # on / off
     ratio_ci: tuple[float, float]
     timer_share: float  # per-task timer cost x tasks / wall time
-    watchdog_share: float  # the watchdog thread's CPU time / (wall time x workers): its CPU taken from the work
+    watchdog_share: (
+        float  # the watchdog thread's CPU time / (wall time x workers): its CPU taken from the work
+    )
 
     def line(self) -> str:
         lo, hi = self.ratio_ci
-        return (f"{self.strategy} W={self.workers}: {self.pairs} interleaved pairs, median {self.median_off_s:.3f} s bare vs "
-                f"{self.median_on_s:.3f} s instrumented, median paired ratio {self.ratio:.4f} [95% CI {lo:.4f}, {hi:.4f}]; "
-                f"phase timers bound: {self.timer_share:.4%} of wall time; watchdog thread CPU: "
-                f"{self.watchdog_share:.3%} of the workers' CPU time")
+        return (
+            f"{self.strategy} W={self.workers}: {self.pairs} interleaved pairs, "
+            f"median {self.median_off_s:.3f} s bare vs {self.median_on_s:.3f} s instrumented, "
+            f"median paired ratio {self.ratio:.4f} [95% CI {lo:.4f}, {hi:.4f}]; "
+            f"phase timers bound: {self.timer_share:.4%} of wall time; watchdog thread CPU: "
+            f"{self.watchdog_share:.3%} of the workers' CPU time"
+        )
 
 
 def _timer_cost_s(n: int = 100_000) -> float:
@@ -59,25 +66,24 @@ def _timer_cost_s(n: int = 100_000) -> float:
 def _one(strategy: str, job: Job, workers: int, watched: bool) -> tuple[float, Phases, float]:
     """(wall seconds, phases, watchdog CPU seconds) of one call, with or without the watchdog."""
     ctx = multiprocessing.get_context("fork")
-    if not watched:
+    found = strategies.get(strategy)
+    instruments = hooks.measuring(found.in_process) if watched else []
+    with hooks.around(instruments):
         t0 = time.perf_counter()
-        phases = strategies.get(strategy).run(job, workers, ctx)
-        return time.perf_counter() - t0, phases, 0.0
-    watch = Watchdog()
-    with watch:
-        t0 = time.perf_counter()
-        phases = strategies.get(strategy).run(job, workers, ctx)
+        phases = found.call(job, workers, ctx)
         wall = time.perf_counter() - t0
-    return wall, phases, watch.cpu_s
+    watch = next((h for h in instruments if isinstance(h, Watchdog)), None)
+    return wall, phases, watch.cpu_s if watch else 0.0
 
 
-def _paired_ci(ratios: np.ndarray, seed: int = 0, resamples: int = 4000) -> tuple[float, float]:
-    rng = np.random.default_rng(seed)
-    medians = [np.median(rng.choice(ratios, ratios.size)) for _ in range(resamples)]
-    return float(np.percentile(medians, 2.5)), float(np.percentile(medians, 97.5))
-
-
-def measure(strategy: str = "P_1", workers: int = 2, size: tuple[int, int] = (1000, 500), images: int = 4, augmentations: int = 25, pairs: int = 10) -> Overhead:
+def measure(
+    strategy: str = "P_1",
+    workers: int = 2,
+    size: tuple[int, int] = (1000, 500),
+    images: int = 4,
+    augmentations: int = 25,
+    pairs: int = 10,
+) -> Overhead:
     init_process(1)
     folder = ensure_images(size[0], size[1], images, "jpg")
     on, off, tasks, watch_cpu = [], [], 0, []
@@ -95,4 +101,14 @@ def measure(strategy: str = "P_1", workers: int = 2, size: tuple[int, int] = (10
     on_a, off_a = np.array(on), np.array(off)
     ratios = on_a / off_a  # pair n: the instrumented and the bare run made back to back
     timer_share = _timer_cost_s() * tasks / float(np.median(off_a))
-    return Overhead(strategy, workers, pairs, float(np.median(off_a)), float(np.median(on_a)), float(np.median(ratios)), _paired_ci(ratios), timer_share, float(np.median(watch_cpu)))
+    return Overhead(
+        strategy,
+        workers,
+        pairs,
+        float(np.median(off_a)),
+        float(np.median(on_a)),
+        float(np.median(ratios)),
+        stats.median_ci(ratios),
+        timer_share,
+        float(np.median(watch_cpu)),
+    )

@@ -30,7 +30,12 @@ def new_run_dir(config: Config, out: str | None) -> Path:
 
 def require_empty(run_dir: Path) -> None:
     if run_dir.exists() and any(run_dir.iterdir()):
-        raise HarnessError(str(run_dir), None, "the output folder exists and is not empty", "give a new --out folder, or --resume it to finish an interrupted run")
+        raise HarnessError(
+            str(run_dir),
+            None,
+            "the output folder exists and is not empty",
+            "give a new --out folder, or --resume it to finish an interrupted run",
+        )
 
 
 def point_latest(run_dir: Path) -> None:
@@ -48,10 +53,28 @@ def check_resumable(meta: dict, config: Config, host: dict, versions: dict, run_
     old, new = meta["config"], config.model_dump(mode="json")
     for key in sorted(set(old) | set(new)):
         if key not in RESUME_MAY_CHANGE and old.get(key) != new.get(key):
-            raise HarnessError(str(run_dir), key, f"the config differs from the run's ({old.get(key)!r} there, {new.get(key)!r} now), which changes the measurement", "resume with the run's own config (its meta.json holds it as config_text), or start a new run")
+            raise HarnessError(
+                str(run_dir),
+                key,
+                f"the config differs from the run's ({old.get(key)!r} there, {new.get(key)!r} "
+                "now), which changes the measurement",
+                "resume with the run's own config (its meta.json holds it as config_text), "
+                "or start a new run",
+            )
     for key in ("cpu_model", "physical_cores", "logical_cores"):
         if meta["host"].get(key) != host.get(key):
-            raise HarnessError(str(run_dir), f"host.{key}", f"the run was measured on another machine ({meta['host'].get(key)!r} there, {host.get(key)!r} here)", "resume on the machine that started it, or start a new run")
+            raise HarnessError(
+                str(run_dir),
+                f"host.{key}",
+                f"the run was measured on another machine ({meta['host'].get(key)!r} there, "
+                f"{host.get(key)!r} here)",
+                "resume on the machine that started it, or start a new run",
+            )
     for key, value in versions.items():
         if meta["versions"].get(key) != value:
-            raise HarnessError(str(run_dir), f"versions.{key}", f"{key} is {value} here but was {meta['versions'].get(key)} in the run", "resume in the environment that started it, or start a new run")
+            raise HarnessError(
+                str(run_dir),
+                f"versions.{key}",
+                f"{key} is {value} here but was {meta['versions'].get(key)} in the run",
+                "resume in the environment that started it, or start a new run",
+            )

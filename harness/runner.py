@@ -1,4 +1,5 @@
-"""Runs the plan: each cell in a fresh child process with a timeout, results stored as they finish."""
+"""Runs the plan: each unit in a fresh child process (harness/child.py) with a timeout, results
+stored as they finish (pyperf's manager side)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from experiments.strategies.shm import SHM_PREFIX
+from experiments import strategies
 from harness import store
 from harness.config import Config
 from harness.estimate import Costs, cell_seconds
-from harness.plan import Cell
+from harness.plan import Cell, Unit
+from harness.schema import CellSpec, JobSpec
 
 POLL_S = 0.2
 MIN_TIMEOUT_S = 300.0
@@ -38,7 +40,9 @@ class Sweep:
     cores: int
 
     def run_estimate(self, cell: Cell) -> float:
-        return cell_seconds(cell, self.n_images, self.config.augmentations_per_image, self.costs, self.cores)
+        return cell_seconds(
+            cell, self.n_images, self.config.augmentations_per_image, self.costs, self.cores
+        )
 
     def unit_estimate(self, unit: Unit) -> float:
         return self.run_estimate(unit.cell) * (self.config.warmup + len(unit.repeats))
@@ -46,7 +50,12 @@ class Sweep:
     def timeout(self, cell: Cell, repeats: int) -> float:
         if self.config.cell_timeout_s:
             return self.config.cell_timeout_s
-        return max(MIN_TIMEOUT_S, TIMEOUT_FACTOR * self.run_estimate(cell) * (self.config.warmup + repeats))
+        return max(
+            MIN_TIMEOUT_S, TIMEOUT_FACTOR * self.run_estimate(cell) * (self.config.warmup + repeats)
+        )
+
+    def scratch(self, cell: Cell) -> Path:
+        return (self.config.scratch_dir or self.run_dir / "scratch") / cell.id
 
 
 class Interrupted(Exception):
@@ -61,51 +70,27 @@ def raise_interrupted(signum: int, frame: object) -> None:
     raise Interrupted(signum)
 
 
-@dataclass(frozen=True)
-class Unit:
-    """One child process: a cell and the repeats it records (after its warm-up)."""
-
-    cell: Cell
-    repeats: tuple[int, ...]
-
-    @property
-    def tag(self) -> str:
-        return f"{self.cell.id}.r{'-'.join(map(str, self.repeats))}"
-
-
-def plan_units(cells: list[Cell], repeats: int, order: str, done: set[tuple[str, int]]) -> list[Unit]:
-    """The children to start, skipping (cell, repeat) pairs already done.
-
-    sequential: one child per cell runs all its missing repeats.
-    interleaved: one child per (cell, repeat), round-robin over cells, so drift on a shared
-    machine spreads evenly over the cells (each child does its own warm-up).
-    """
-    todo = {c: tuple(r for r in range(repeats) if (c.id, r) not in done) for c in cells}
-    if order == "sequential":
-        return [Unit(c, rs) for c, rs in todo.items() if rs]
-    return [Unit(c, (r,)) for r in range(repeats) for c in cells if r in todo[c]]
-
-
-def cell_spec(sweep: Sweep, unit: Unit, results: Path) -> dict:
+def cell_spec(sweep: Sweep, unit: Unit, results: Path) -> CellSpec:
     cfg, cell = sweep.config, unit.cell
-    scratch = (cfg.scratch_dir or sweep.run_dir / "scratch") / cell.id
-    job = {
-        "input_dir": str(sweep.input_dirs[(cell.width, cell.height)]),
-        "out_dir": str(scratch),
-        "augmentations": cfg.augmentations_per_image,
-        "seed": cfg.seed,
-        "saving": cell.saving,
-        "ext": cfg.images.format,
-        "cv2_threads": cfg.cv2_threads,
-        "placement": cfg.placement,
-        "dask_scheduler": cfg.dask.scheduler,
-        "dask_data": cfg.dask.data,
-    }
-    return {
-        "strategy": cell.strategy, "workers": cell.workers, "job": job, "warmup": cfg.warmup,
-        "repeats": list(unit.repeats), "start_method": cfg.start_method, "cv2_threads": cfg.cv2_threads,
-        "results": str(results), "cell": asdict(cell),
-    }
+    job = JobSpec(
+        input_dir=str(sweep.input_dirs[(cell.width, cell.height)]),
+        out_dir=str(sweep.scratch(cell)),
+        augmentations=cfg.augmentations_per_image,
+        seed=cfg.seed,
+        saving=cell.saving,
+        ext=cfg.images.format,
+        cv2_threads=cfg.cv2_threads,
+        options=cfg.options_for(cell.strategy),
+    )
+    return CellSpec(
+        cell=asdict(cell),
+        job=job,
+        warmup=cfg.warmup,
+        repeats=list(unit.repeats),
+        start_method=cfg.start_method,
+        results=str(results),
+        plugins=list(cfg.plugins),
+    )
 
 
 def _read_new(path: Path, offset: int) -> tuple[list[dict], int]:
@@ -129,11 +114,12 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 def _clean_after(sweep: Sweep, unit: Unit, pid: int) -> None:
-    """What a killed child could not clean: its scratch outputs and its shared memory."""
-    cfg = sweep.config
-    shutil.rmtree((cfg.scratch_dir or sweep.run_dir / "scratch") / unit.cell.id, ignore_errors=True)
-    for block in Path("/dev/shm").glob(f"{SHM_PREFIX}{pid}-*"):
-        block.unlink(missing_ok=True)
+    """What a killed child could not clean: its scratch outputs, and the strategy's own
+    resources (the contract's cleanup, e.g. shared-memory blocks)."""
+    shutil.rmtree(sweep.scratch(unit.cell), ignore_errors=True)
+    cleanup = strategies.get(unit.cell.strategy).cleanup
+    if cleanup is not None:
+        cleanup(pid)
 
 
 def run_unit(sweep: Sweep, unit: Unit, on_run: Callable[[dict], None]) -> list[dict]:
@@ -147,13 +133,18 @@ def run_unit(sweep: Sweep, unit: Unit, on_run: Callable[[dict], None]) -> list[d
     results, log = cells_dir / f"{unit.tag}.jsonl", cells_dir / f"{unit.tag}.log"
     results.unlink(missing_ok=True)
     spec_path = cells_dir / f"{unit.tag}.spec.json"
-    spec_path.write_text(json.dumps(cell_spec(sweep, unit, results), indent=1))
+    cell_spec(sweep, unit, results).write(spec_path)
     timeout = sweep.timeout(unit.cell, len(unit.repeats))
     deadline = time.monotonic() + timeout
     lines: list[dict] = []
     offset, timed_out = 0, False
     with open(log, "w") as log_file:
-        proc = subprocess.Popen([sys.executable, "-m", "harness.cell", str(spec_path)], stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "harness.child", str(spec_path)],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             while proc.poll() is None and not timed_out:
                 new, offset = _read_new(results, offset)
@@ -166,7 +157,14 @@ def run_unit(sweep: Sweep, unit: Unit, on_run: Callable[[dict], None]) -> list[d
             _kill_group(proc)
             _clean_after(sweep, unit, proc.pid)
             lines += _read_new(results, offset)[0]
-            store.replace_runs(sweep.run_dir, [_row(sweep, unit.cell, line["repeat"], line) for line in lines if line["kind"] == "recorded"])
+            store.replace_runs(
+                sweep.run_dir,
+                [
+                    _row(sweep, unit.cell, line["repeat"], line)
+                    for line in lines
+                    if line["kind"] == "recorded"
+                ],
+            )
             raise
         _kill_group(proc)
         lines += _read_new(results, offset)[0]
@@ -181,17 +179,28 @@ def run_unit(sweep: Sweep, unit: Unit, on_run: Callable[[dict], None]) -> list[d
 
 def _missing_reason(proc: subprocess.Popen, timed_out: bool, timeout: float, log: Path) -> dict:
     if timed_out:
-        return {"status": "timeout", "error": f"cell exceeded its {timeout:g} s timeout (set cell_timeout_s to change it)"}
+        return {
+            "status": "timeout",
+            "error": f"cell exceeded its {timeout:g} s timeout (set cell_timeout_s to change it)",
+        }
     tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.is_file() else []
-    return {"status": "failed", "error": f"child exited with status {proc.returncode}: {' '.join(tail)[:400]}"}
+    return {
+        "status": "failed",
+        "error": f"child exited with status {proc.returncode}: {' '.join(tail)[:400]}",
+    }
 
 
 def _row(sweep: Sweep, cell: Cell, repeat: int, run: dict) -> dict:
     base = {k: v for k, v in asdict(cell).items() if k != "skip"}
     return {
-        "cell_id": cell.id, **base, "n_images": sweep.n_images,
-        "augmentations_per_image": sweep.config.augmentations_per_image, "repeat": repeat,
-        "wall_s": float("nan"), "error": "", "start_method": sweep.config.start_method,
+        "cell_id": cell.id,
+        **base,
+        "n_images": sweep.n_images,
+        "augmentations_per_image": sweep.config.augmentations_per_image,
+        "repeat": repeat,
+        "wall_s": float("nan"),
+        "error": "",
+        "start_method": sweep.config.start_method,
         **{k: v for k, v in run.items() if k != "kind"},
     }
 
@@ -202,11 +211,15 @@ def recover_orphans(sweep: Sweep) -> int:
     cells_dir = sweep.run_dir / "cells"
     rows = []
     for spec_path in sorted(cells_dir.glob("*.spec.json")) if cells_dir.is_dir() else []:
-        spec = json.loads(spec_path.read_text())
+        spec = json.loads(spec_path.read_text())  # a CellSpec, or format 1's dict: same keys
         cell = Cell(**spec["cell"])
         lines, _ = _read_new(Path(spec["results"]), 0)
         for line in lines:
-            if line["kind"] == "recorded" and line["status"] == "ok" and (cell.id, line["repeat"]) not in done:
+            if (
+                line["kind"] == "recorded"
+                and line["status"] == "ok"
+                and (cell.id, line["repeat"]) not in done
+            ):
                 rows.append(_row(sweep, cell, line["repeat"], line))
                 done.add((cell.id, line["repeat"]))
     store.replace_runs(sweep.run_dir, rows)
@@ -219,7 +232,13 @@ class Progress:
     def __init__(self, sweep: Sweep, units: list[Unit]) -> None:
         self.sweep, self.units = sweep, units
         self.total = sum(sweep.unit_estimate(u) for u in units)
-        self.bar = tqdm(total=self.total, unit="s", bar_format="{percentage:3.0f}%|{bar:20}| {desc} [{elapsed}<{remaining}]", mininterval=0.5, file=sys.stderr)
+        self.bar = tqdm(
+            total=self.total,
+            unit="s",
+            bar_format="{percentage:3.0f}%|{bar:20}| {desc} [{elapsed}<{remaining}]",
+            mininterval=0.5,
+            file=sys.stderr,
+        )
         self.n, self.runs = 0, 0
 
     def start_unit(self, n: int) -> None:
@@ -228,7 +247,9 @@ class Progress:
 
     def run_done(self, line: dict) -> None:
         self.runs += 1
-        self.bar.n = min(self.total, self.bar.n + self.sweep.run_estimate(self.units[self.n - 1].cell))
+        self.bar.n = min(
+            self.total, self.bar.n + self.sweep.run_estimate(self.units[self.n - 1].cell)
+        )
         self._describe()
 
     def unit_done(self) -> None:
@@ -238,7 +259,9 @@ class Progress:
     def _describe(self) -> None:
         unit = self.units[self.n - 1]
         runs = self.sweep.config.warmup + len(unit.repeats)
-        self.bar.set_description_str(f"{self.n}/{len(self.units)} {unit.cell.id} run {self.runs}/{runs}")
+        self.bar.set_description_str(
+            f"{self.n}/{len(self.units)} {unit.cell.id} run {self.runs}/{runs}"
+        )
 
     def close(self) -> None:
         self.bar.close()
@@ -258,7 +281,10 @@ def run_sweep(sweep: Sweep, units: list[Unit]) -> int:
             bad += sum(r["status"] != "ok" for r in rows)
             for r in rows:
                 if r["status"] != "ok":
-                    tqdm.write(f"  {unit.cell.id} repeat {r['repeat']}: {r['status']}: {r['error']}", file=sys.stderr)
+                    tqdm.write(
+                        f"  {unit.cell.id} repeat {r['repeat']}: {r['status']}: {r['error']}",
+                        file=sys.stderr,
+                    )
     finally:
         progress.close()
         shutil.rmtree(sweep.run_dir / "scratch", ignore_errors=True)

@@ -21,8 +21,8 @@ def _clean(x: object) -> np.ndarray:
     return values[np.isfinite(values)]
 
 
-def _rng() -> np.random.Generator:
-    return np.random.default_rng(SEED)
+def _rng(seed: int = SEED) -> np.random.Generator:
+    return np.random.default_rng(seed)
 
 
 def _resampled_medians(x: np.ndarray, rng: np.random.Generator, resamples: int) -> np.ndarray:
@@ -35,19 +35,22 @@ def median(x: object) -> float:
     return float(np.median(values)) if len(values) else NAN
 
 
-def median_ci(x: object, level: float = 0.95, resamples: int = RESAMPLES) -> tuple[float, float]:
+def median_ci(x: object, level: float = 0.95, resamples: int = RESAMPLES,
+              seed: int = SEED) -> tuple[float, float]:
     """Percentile-bootstrap interval of the median; (nan, nan) below MIN_N_FOR_CI samples.
 
     With few samples the interval cannot be wider than the range of the samples themselves.
+    Every bootstrap of the project is this one or ratio_ci.
     """
     values = _clean(x)
     if len(values) < MIN_N_FOR_CI:
         return NAN, NAN
-    boot = _resampled_medians(values, _rng(), resamples)
+    boot = _resampled_medians(values, _rng(seed), resamples)
     return _percentiles(boot, level)
 
 
-def ratio_ci(numerator: object, denominator: object, level: float = 0.95, resamples: int = RESAMPLES) -> tuple[float, float]:
+def ratio_ci(numerator: object, denominator: object, level: float = 0.95,
+             resamples: int = RESAMPLES) -> tuple[float, float]:
     """Interval of median(numerator) / median(denominator), resampling both samples independently.
 
     Speedup is ratio_ci(baseline runs, cell runs); a B/A comparison is ratio_ci(b, a).

@@ -1,7 +1,8 @@
-"""`verify`: every strategy must produce byte-identical augmented images to `sequential`.
+"""`verify`: every strategy must produce byte-identical augmented images to the baseline.
 
-Each strategy runs once per worker count (untimed, in this process) with lossless raw output;
-the digest is sha256 over the raw RGB uint8 bytes of all augmented images in (i, k) order.
+Each strategy runs once per worker count (untimed, in this process) with lossless raw output,
+through the same session and dead-worker detector (the watchdog hook) as a measured run; the
+digest is sha256 over the raw RGB uint8 bytes of all augmented images in (i, k) order.
 """
 
 from __future__ import annotations
@@ -9,12 +10,15 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from experiments import strategies
 from experiments.workload import Job, init_process, list_images, output_path
+from harness import hooks
 from harness.config import Config
+from harness.schema import BASELINE
+from harness.watchdog import Watchdog
 
 
 def digest(job: Job, n_images: int) -> str:
@@ -27,36 +31,51 @@ def digest(job: Job, n_images: int) -> str:
 
 def run_digest(strategy: str, workers: int, input_dir: Path, config: Config) -> str:
     """Run one strategy once with raw output into a temporary folder; return its digest."""
-    init_process(config.cv2_threads)  # before any fork: a child must not inherit OpenCV's thread pool
-    n_images = len(list_images(input_dir))
+    init_process(
+        config.cv2_threads
+    )  # before any fork: a child must not inherit OpenCV's thread pool
+    found = strategies.get(strategy)
+    ctx = multiprocessing.get_context(config.start_method)
     with tempfile.TemporaryDirectory(prefix="augscale-verify-") as tmp:
         job = Job(
-            input_dir, Path(tmp), config.augmentations_per_image, config.seed, True, "raw", config.cv2_threads,
-            config.placement, config.dask.scheduler, config.dask.data,
+            input_dir,
+            Path(tmp),
+            config.augmentations_per_image,
+            config.seed,
+            True,
+            "raw",
+            config.cv2_threads,
+            config.options_for(strategy),
         )
-        strategies.get(strategy).run(job, workers, multiprocessing.get_context(config.start_method))
-        return digest(job, n_images)
+        with found.open_session(job, workers, ctx) as session, hooks.around([Watchdog()]):
+            found.call(job, workers, ctx, session)
+        return digest(job, len(list_images(input_dir)))
 
 
-def checks(config: Config) -> Iterator[tuple[str, int, tuple[int, int]]]:
-    """(strategy, workers, size) for every verification run, sequential first per size."""
+def verify_runs(config: Config) -> Iterator[tuple[str, int, tuple[int, int]]]:
+    """(strategy, workers, size) for every verification run, the baseline first per size."""
     seen: set[tuple[int, int]] = set()
     for workers, size in config.sweep:
         if size not in seen:
             seen.add(size)
-            yield "sequential", 1, size
+            yield BASELINE, 1, size
         for name in config.strategies:
-            if strategies.STRATEGIES[name].MIN_WORKERS <= workers:
+            if strategies.get(name).min_workers <= workers:
                 yield name, workers, size
 
 
-def verify(config: Config, input_dirs: dict[tuple[int, int], Path], echo=print) -> bool:  # noqa: ANN001
-    reference: dict[tuple[int, int], str] = {}
+def verify(
+    config: Config, input_dirs: dict[tuple[int, int], Path], echo: Callable[[str], None] = print
+) -> bool:
+    sequential: dict[tuple[int, int], str] = {}
     ok = True
-    for name, workers, size in checks(config):
+    for name, workers, size in verify_runs(config):
         value = run_digest(name, workers, input_dirs[size], config)
-        reference.setdefault(size, value)
-        same = value == reference[size]
+        sequential.setdefault(size, value)
+        same = value == sequential[size]
         ok &= same
-        echo(f"{name:<12} W={workers:<3} {size[0]}x{size[1]}  sha256={value}  {'OK' if same else 'DIFFERS from sequential'}")
+        echo(
+            f"{name:<12} W={workers:<3} {size[0]}x{size[1]}  sha256={value}  "
+            f"{'OK' if same else 'DIFFERS from sequential'}"
+        )
     return ok

@@ -1,4 +1,5 @@
-"""Watches the processes a strategy starts, during one timed run, from a thread of the cell process.
+"""The one dead-worker detector, for measured runs, `verify` and the tests alike: watches the
+processes a strategy starts during one call, from a thread of the calling process.
 
 multiprocessing.Pool replaces a worker that dies (SIGKILL, the OOM killer) and waits forever for
 the task it lost. A replacement shows as a child process vanishing and a new one appearing
@@ -18,13 +19,18 @@ from pathlib import Path
 
 import psutil
 
-from experiments.pools import WorkerDied  # one exception for a dead worker, whoever sees it
-
 INTERVAL_S = 0.05  # a poll reads /proc/self/task/*/children: ~0.01 ms, ~0.1% of one core at 20 Hz
 RSS_EVERY = 5  # polls between memory samples (psutil, ~0.02 ms per process)
 
 
+class WorkerDied(RuntimeError):
+    """A worker process died mid-run; multiprocessing.Pool would otherwise wait forever for its
+    task."""
+
+
 class Watchdog:
+    """A hook (harness/hooks.py): enter just before the call, leave just after."""
+
     def __init__(self) -> None:
         self.me = psutil.Process()
         self.died: list[int] = []
@@ -48,9 +54,14 @@ class Watchdog:
     def peak_rss_mb(self) -> float:
         return self.peak_main_mb + self.peak_child_mb
 
+    def columns(self) -> dict[str, float]:
+        return {"peak_rss_mb": self.peak_rss_mb}
+
     def _raise(self, signum: int, frame: object) -> None:
-        raise WorkerDied(f"a worker process (pid {', '.join(map(str, self.died))}) died during the run "
-                         "(killed by a signal or the OOM killer); the pool replaced it and its task was lost")
+        raise WorkerDied(
+            f"a worker process (pid {', '.join(map(str, self.died))}) died during the run "
+            "(killed by a signal or the OOM killer); the pool replaced it and its task was lost"
+        )
 
     def _watch(self) -> None:
         start = time.thread_time()
@@ -81,7 +92,9 @@ class Watchdog:
             pass
         for pid in pids:
             try:
-                self.peak_child_mb = max(self.peak_child_mb, psutil.Process(pid).memory_info().rss / 2**20)
+                self.peak_child_mb = max(
+                    self.peak_child_mb, psutil.Process(pid).memory_info().rss / 2**20
+                )
             except psutil.Error:
                 pass
 

@@ -35,24 +35,38 @@ def reference(images) -> str:
     return run_digest("sequential", 1, images, config())
 
 STRATEGIES = ["P_1", "P_2", "P_Q"]
+SAVING_ONLY = {"P_Q": 2}  # strategy -> its smallest W: saving only, as in the study
+PHYSICAL_CORES = 4
 
 
-def run_meta(kind: str = "strong", workers: list[int] | None = None, repeats: int = 5, setup: dict | None = None) -> dict:
+def run_meta(kind: str = "strong", workers: list[int] | None = None, repeats: int = 5,
+             setup: dict | None = None, strategies: list[str] | None = None) -> dict:
     workers = workers or [1, 2, 4, 8]
+    strategies = strategies or STRATEGIES
+    points = [{"workers": w, "size": [200 * w, 100]} for w in workers if w > 1]
     config = {
         "name": f"synthetic_{kind}", "kind": kind,
         "images": {"count": 4, "size": [200, 100], "format": "jpg", "input_dir": None},
-        "augmentations_per_image": 10, "strategies": STRATEGIES, "saving": [True, False],
+        "augmentations_per_image": 10, "strategies": strategies, "saving": [True, False],
         "workers": workers if kind == "strong" else None,
-        "points": None if kind == "strong" else [{"workers": w, "size": [200 * w, 100]} for w in workers if w > 1],
+        "points": None if kind == "strong" else points,
         "repeats": repeats, "warmup": 1, "seed": 0, "cv2_threads": 1, "start_method": "fork",
     }
+    skipped = []
+    for name, least in SAVING_ONLY.items():
+        if name in strategies:
+            skipped += [{"strategy": name, "workers": w, "saving": False,
+                         "reason": f"{name} only saves (as in the study)"} for w in workers]
+            skipped += [{"strategy": name, "workers": w, "saving": True,
+                         "reason": f"{name} needs at least {least} workers"}
+                        for w in workers if w < least]
     meta = {
         "config": config,
-        "host": {"hostname": "test", "cpu_model": "Synthetic CPU", "physical_cores": 4, "logical_cores": 8, "memory_gb": 16.0, "os": "Linux"},
+        "host": {"hostname": "test", "cpu_model": "Synthetic CPU",
+                 "physical_cores": PHYSICAL_CORES, "logical_cores": 8, "memory_gb": 16.0,
+                 "os": "Linux"},
         "versions": {"python": "3.11"}, "git_commit": "abc123", "n_images": 4,
-        "skipped": [{"strategy": "P_Q", "workers": w, "saving": False, "reason": "P_Q only saves (as in the study)"} for w in workers]
-        + [{"strategy": "P_Q", "workers": 1, "saving": True, "reason": "P_Q needs at least 2 workers"}],
+        "skipped": skipped,
         "started_at": "2026-01-01T00:00:00+00:00", "ended_at": "2026-01-01T00:10:00+00:00",
     }
     if setup is not None:
@@ -64,30 +78,47 @@ def amdahl_time(t1: float, workers: int, f: float = 0.1) -> float:
     return t1 * (f + (1 - f) / workers)
 
 
-def build_run(run_dir: Path, kind: str = "strong", workers: list[int] | None = None, repeats: int = 5,
-              slowdown: float = 1.0, noise: float = 0.01, seed: int = 0, setup: dict | None = None) -> Path:
-    """A run folder whose times follow Amdahl's law (f = 0.1), times `slowdown`, with relative noise."""
+def build_run(run_dir: Path, kind: str = "strong", workers: list[int] | None = None,
+              repeats: int = 5, slowdown: float = 1.0, noise: float = 0.01, seed: int = 0,
+              setup: dict | None = None, strategies: list[str] | None = None,
+              cpu: bool = False, steal: bool = False) -> Path:
+    """A run folder whose times follow Amdahl's law (f = 0.1), times `slowdown`, with relative
+    noise. cpu: record t_cpu_s (W processes busy 95% of the time, on at most the physical
+    cores); steal: record steal_s (1% of the wall time)."""
     rng = np.random.default_rng(seed)
-    meta = run_meta(kind, workers, repeats, setup)
+    strategies = strategies or STRATEGIES
+    meta = run_meta(kind, workers, repeats, setup, strategies)
     rows = []
     base = {True: 2.0, False: 1.6}
+    sweep = meta["config"]["workers"] or [p["workers"] for p in meta["config"]["points"]]
     for saving in (True, False):
-        sweep = meta["config"]["workers"] or [p["workers"] for p in meta["config"]["points"]]
-        cells = [("sequential", 1)] + [(s, w) for w in sweep for s in STRATEGIES if not (s == "P_Q" and (w < 2 or not saving))]
+        cells = [("sequential", 1)] + [
+            (s, w) for w in sweep for s in strategies
+            if s not in SAVING_ONLY or (saving and w >= SAVING_ONLY[s])]
         for strategy, w in cells:
             width = 200 * w if kind == "weak" and strategy != "sequential" else 200
-            ideal = amdahl_time(base[saving], w) if kind == "strong" else base[saving] * (1 + 0.1 * np.log2(w))
+            if kind == "strong":
+                ideal = amdahl_time(base[saving], w)
+            else:
+                ideal = base[saving] * (1 + 0.1 * np.log2(w))
+            mode = "save" if saving else "nosave"
             for r in range(repeats):
                 wall = ideal * slowdown * (1 + noise * rng.standard_normal())
                 row = {
-                    "cell_id": f"{strategy}-w{w}-{'save' if saving else 'nosave'}-{width}x100", "strategy": strategy,
-                    "workers": w, "saving": saving, "width": width, "height": 100, "n_images": 4,
-                    "augmentations_per_image": 10, "repeat": r, "wall_s": wall, "status": "ok", "error": "",
-                    "t_read_s": 0.02 * wall, "t_augment_s": 0.8 * wall * w, "t_save_s": (0.1 if saving else 0.0) * wall * w,
-                    "tasks": 40, "start_method": "fork", "started_at": "2026-01-01T00:00:00+00:00",
+                    "cell_id": f"{strategy}-w{w}-{mode}-{width}x100", "strategy": strategy,
+                    "workers": w, "saving": saving, "width": width, "height": 100,
+                    "n_images": 4, "augmentations_per_image": 10, "repeat": r, "wall_s": wall,
+                    "status": "ok", "error": "", "t_read_s": 0.02 * wall,
+                    "t_augment_s": 0.8 * wall * w, "t_save_s": (0.1 if saving else 0.0) * wall * w,
+                    "tasks": 40, "start_method": "fork",
+                    "started_at": "2026-01-01T00:00:00+00:00",
                 }
                 if strategy == "P_Q":
                     row["t_queue_put_s"] = 0.02 * wall * w
+                if cpu:
+                    row["t_cpu_s"] = 0.95 * wall * min(w, PHYSICAL_CORES)
+                if steal:
+                    row["steal_s"] = 0.01 * wall
                 rows.append(row)
     run_dir.mkdir(parents=True, exist_ok=True)
     store.replace_runs(run_dir, rows)

@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-import harness
-from harness.analysis import TABLE_COLUMNS, baselines, cell_medians, scaling_table
+from harness import schema, study
+from harness.analysis import (
+    SAVING_LABEL,
+    TABLE_COLUMNS,
+    baselines,
+    cell_medians,
+    cores_busy_peaks,
+    cores_busy_table,
+    phase_columns,
+    phase_table,
+    scaling_table,
+)
 
-PAPER = Path(harness.__file__).resolve().parent / "data" / "paper_results.csv"
 T_SEQ_STRONG_SAVING = 82.0677
 T_SEQ_STRONG_NOSAVING = 76.373
 # Per-run phase timings a real run stores beside wall_s; the paper has none (NaN here).
 PHASE_COLUMNS = ["t_read_s", "t_augment_s", "t_save_s"]
 
 
-def paper_runs(study: str) -> pd.DataFrame:
+def paper_runs(series: str) -> pd.DataFrame:
     """The paper's times as if they were one ok repeat per cell of a run."""
-    df = pd.read_csv(PAPER)
-    df = df[df["study"].eq(study) & df["strategy"].ne("P_Q1")].copy()
+    df = study.load_paper()
+    df = df[df["study"].eq(series) & df["strategy"].ne("P_Q1")].copy()
     size = df["size"].str.split("x", expand=True).astype(int)
     runs = pd.DataFrame(
         {
@@ -41,36 +49,40 @@ def paper_runs(study: str) -> pd.DataFrame:
     return runs.reset_index(drop=True)
 
 
-def paper_published(study: str) -> pd.DataFrame:
-    df = pd.read_csv(PAPER)
-    df = df[df["study"].eq(study) & df["strategy"].ne("P_Q1")]
-    return df.rename(columns={"ranks": "workers"})[["strategy", "saving", "workers", "time_s", "published_speedup", "published_efficiency_pct"]]
+def paper_published(series: str) -> pd.DataFrame:
+    df = study.load_paper()
+    df = df[df["study"].eq(series) & df["strategy"].ne("P_Q1")]
+    columns = ["strategy", "saving", "workers", "time_s", "published_speedup",
+               "published_efficiency_pct"]
+    return df.rename(columns={"ranks": "workers"})[columns]
 
 
-def merged(study: str) -> pd.DataFrame:
-    table = scaling_table(paper_runs(study), study)
-    out = table.merge(paper_published(study), on=["strategy", "saving", "workers"], suffixes=("", "_paper"))
+def merged(series: str) -> pd.DataFrame:
+    table = scaling_table(paper_runs(series), series)
+    out = table.merge(paper_published(series), on=["strategy", "saving", "workers"],
+                      suffixes=("", "_paper"))
     assert len(out) == len(table)
     return out
 
 
 def test_paper_csv_has_both_studies():
-    df = pd.read_csv(PAPER)
+    df = study.load_paper()
     assert {"strong", "weak"} <= set(df["study"])
-    for study in ("strong", "weak"):
-        rows = df[df["study"].eq(study)]
+    for series in ("strong", "weak"):
+        rows = df[df["study"].eq(series)]
         assert set(rows["saving"]) == {True, False}
         assert (rows["strategy"].eq("sequential") & rows["ranks"].eq(1)).sum() == 2
 
 
-@pytest.mark.parametrize("study", ["strong", "weak"])
-def test_table_shape_on_paper_data(study):
-    runs = paper_runs(study)
-    table = scaling_table(runs, study)
+@pytest.mark.parametrize("kind", ["strong", "weak"])
+def test_table_shape_on_paper_data(kind):
+    runs = paper_runs(kind)
+    table = scaling_table(runs, kind)
     assert list(table.columns) == TABLE_COLUMNS
     assert len(table) == len(runs)
     assert (table["n_ok"] == 1).all() and (table["n_runs"] == 1).all()
-    assert np.allclose(table["time_s"].to_numpy(), table.merge(runs, on=["strategy", "saving", "workers"])["wall_s"].to_numpy())
+    walls = table.merge(runs, on=["strategy", "saving", "workers"])["wall_s"]
+    assert np.allclose(table["time_s"].to_numpy(), walls.to_numpy())
     # saving first, each mode's baseline at its head, then by workers
     assert table["saving"].tolist() == sorted(table["saving"], reverse=True)
     for saving in (True, False):
@@ -81,9 +93,9 @@ def test_table_shape_on_paper_data(study):
         assert block.iloc[0]["efficiency"] == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("study", ["strong", "weak"])
-def test_published_efficiencies_reproduced(study):
-    rows = merged(study)
+@pytest.mark.parametrize("kind", ["strong", "weak"])
+def test_published_efficiencies_reproduced(kind):
+    rows = merged(kind)
     printed = rows[rows["published_efficiency_pct"].notna()]
     assert len(printed) >= 20  # every non-baseline cell of both modes
     assert len(printed) == rows["strategy"].ne("sequential").sum()
@@ -118,7 +130,8 @@ def test_strong_no_saving_speedups_use_own_baseline_unlike_the_paper():
     rows = merged("strong")
     nosave = rows[~rows["saving"] & rows["strategy"].ne("sequential")]
     assert len(nosave) == 12  # P_1, P_2 at 2..64; P_Q only saves
-    assert baselines(scaling_table(paper_runs("strong"), "strong"))[False] == pytest.approx(T_SEQ_STRONG_NOSAVING)
+    strong = scaling_table(paper_runs("strong"), "strong")
+    assert baselines(strong)[False] == pytest.approx(T_SEQ_STRONG_NOSAVING)
     # ours: own baseline
     assert np.allclose(nosave["speedup"], T_SEQ_STRONG_NOSAVING / nosave["time_s"])
     # the paper's printed speedups: the saving baseline, to rounding
@@ -129,7 +142,8 @@ def test_strong_no_saving_speedups_use_own_baseline_unlike_the_paper():
     ratio = nosave["published_speedup"] / nosave["speedup"]
     assert np.allclose(ratio, T_SEQ_STRONG_SAVING / T_SEQ_STRONG_NOSAVING, atol=0.005)
     # while the printed efficiencies agree with our (own-baseline) efficiencies
-    assert ((nosave["efficiency"] * 100 - nosave["published_efficiency_pct"]).abs() <= 0.5 + 1e-9).all()
+    diff = (nosave["efficiency"] * 100 - nosave["published_efficiency_pct"]).abs()
+    assert (diff <= 0.5 + 1e-9).all()
     # the example from the reference notes: P_1 at 2 ranks
     p1 = nosave[nosave["strategy"].eq("P_1") & nosave["workers"].eq(2)].iloc[0]
     assert round(p1["speedup"], 2) == 1.55 and p1["published_speedup"] == 1.67
@@ -142,11 +156,13 @@ def synthetic_runs() -> pd.DataFrame:
     nan = float("nan")
     rows = []
 
-    def add(strategy: str, workers: int, saving: bool, walls: list[float], statuses: list[str]) -> None:
+    def add(strategy: str, workers: int, saving: bool, walls: list[float],
+            statuses: list[str]) -> None:
         for r, (wall, status) in enumerate(zip(walls, statuses, strict=True)):
             rows.append({
-                "strategy": strategy, "workers": workers, "saving": saving, "width": 160, "height": 80,
-                "repeat": r, "wall_s": wall, "status": status, "error": "" if status == "ok" else "boom",
+                "strategy": strategy, "workers": workers, "saving": saving, "width": 160,
+                "height": 80, "repeat": r, "wall_s": wall, "status": status,
+                "error": "" if status == "ok" else "boom",
                 **dict.fromkeys(PHASE_COLUMNS, float("nan")),
             })
 
@@ -160,7 +176,8 @@ def synthetic_runs() -> pd.DataFrame:
 
 
 def _cell(table: pd.DataFrame, strategy: str, workers: int, saving: bool) -> pd.Series:
-    rows = table[table["strategy"].eq(strategy) & table["workers"].eq(workers) & table["saving"].eq(saving)]
+    keep = table["strategy"].eq(strategy) & table["workers"].eq(workers)
+    rows = table[keep & table["saving"].eq(saving)]
     assert len(rows) == 1
     return rows.iloc[0]
 
@@ -193,7 +210,8 @@ def test_strong_synthetic_medians_and_failed_runs():
 
     none_ok = _cell(table, "P_1", 4, True)
     assert (none_ok["n_ok"], none_ok["n_runs"]) == (0, 3)
-    assert math.isnan(none_ok["time_s"]) and math.isnan(none_ok["speedup"]) and math.isnan(none_ok["efficiency"])
+    assert math.isnan(none_ok["time_s"]) and math.isnan(none_ok["speedup"])
+    assert math.isnan(none_ok["efficiency"])
     assert none_ok["ideal_s"] == pytest.approx(11.0 / 4)
 
     nosave = _cell(table, "P_1", 2, False)
@@ -225,4 +243,64 @@ def test_minimal_columns_without_phase_timings():
     assert _cell(table, "P_1", 2, True)["time_s"] == 5.5
     timed_out = runs.assign(status="timeout", wall_s=float("nan"))
     table = scaling_table(timed_out, "strong")
-    assert table["time_s"].isna().all() and (table["n_ok"] == 0).all() and (table["n_runs"] == 3).all()
+    assert table["time_s"].isna().all()
+    assert (table["n_ok"] == 0).all() and (table["n_runs"] == 3).all()
+
+
+# ---------------------------------------------------------------- columns, phases, cores busy
+
+
+def test_table_columns_are_the_schemas():
+    checks_add = ("processes", "oversubscribed")
+    assert TABLE_COLUMNS == [c for c in schema.TABLE_COLUMNS if c not in checks_add]
+    assert SAVING_LABEL == {True: "saving", False: "no saving"}
+
+
+def _runs_with(**columns: object) -> pd.DataFrame:
+    runs = synthetic_runs().fillna({c: 0.0 for c in PHASE_COLUMNS})
+    runs["t_read_s"], runs["t_augment_s"] = 0.1, runs["wall_s"] * runs["workers"] * 0.5
+    return runs.assign(**columns)
+
+
+def test_phase_table_stacks_the_phases_it_is_given():
+    """A strategy's own phase column is stacked only when the caller names it (from the
+    registry); the label comes with it, and the parts still add up to the wall time."""
+    runs = _runs_with(t_hand_off_s=0.2, t_dispatch_s=0.3)
+    plain = phase_table(runs)
+    assert "t_hand_off_s" not in plain
+    extra = {"t_hand_off_s": "hand-off"}
+    table = phase_table(runs, extra, in_process={"sequential", "P_2"})
+    parts = phase_columns(table, extra)
+    assert ("t_hand_off_s", "hand-off") in parts and parts[-1] == ("overhead_s", "overhead/idle")
+    p1 = table[table["strategy"].eq("P_1") & table["workers"].eq(2) & table["saving"]].iloc[0]
+    assert p1["t_hand_off_s"] == pytest.approx(0.1)  # seconds per worker: 0.2 / 2
+    cols = [c for c, _ in parts]
+    assert table[cols].sum(axis=1).to_numpy() == pytest.approx(table["wall_s"].to_numpy())
+    # in-process strategies' main-process CPU is their workers' own: no dispatch figure
+    assert table.loc[table["strategy"].isin(["sequential", "P_2"]), "t_dispatch_s"].isna().all()
+    assert (table.loc[table["strategy"].eq("P_1"), "t_dispatch_s"] == 0.3).all()
+
+
+def test_cores_busy_is_the_median_over_ok_runs():
+    runs = _runs_with(t_cpu_s=0.0, steal_s=0.01)
+    runs["t_cpu_s"] = runs["wall_s"] * runs["workers"] * 0.9
+    seq = runs["strategy"].eq("sequential") & runs["saving"]
+    runs.loc[seq, "t_cpu_s"] = runs.loc[seq, "wall_s"] * [1.0, 0.5, 0.9]  # median 0.9
+    table = cores_busy_table(runs)
+    assert list(table.columns) == ["strategy", "saving", "workers", "width", "height",
+                                   "cores_busy", "steal_s"]
+    first = table.iloc[0]
+    assert (first["strategy"], bool(first["saving"])) == ("sequential", True)
+    assert first["cores_busy"] == pytest.approx(0.9)
+    p1 = table[table["strategy"].eq("P_1") & table["workers"].eq(2) & table["saving"]].iloc[0]
+    assert p1["cores_busy"] == pytest.approx(1.8)  # its failed run does not count
+    assert table[table["strategy"].eq("P_1") & table["workers"].eq(4)].empty  # no ok run
+    peaks = cores_busy_peaks(table)
+    assert list(peaks["strategy"]) == ["sequential", "P_1", "P_2"]
+    assert peaks.set_index("strategy").loc["P_1", "cores_busy"] == pytest.approx(1.8)
+
+
+def test_cores_busy_is_none_without_cpu_time():
+    assert cores_busy_table(_runs_with()) is None
+    assert cores_busy_table(_runs_with(t_cpu_s=float("nan"))) is None
+    assert "steal_s" not in cores_busy_table(_runs_with(t_cpu_s=1.0))

@@ -93,7 +93,12 @@ def test_input_dir_with_images_loads(tmp_path):
 
 def test_shipped_configs_exist():
     names = {p.name for p in CONFIGS}
-    assert {"quick_strong.yaml", "quick_weak.yaml", "strong_scaling.yaml", "weak_scaling.yaml"} <= names
+    assert {
+        "quick_strong.yaml",
+        "quick_weak.yaml",
+        "strong_scaling.yaml",
+        "weak_scaling.yaml",
+    } <= names
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
@@ -120,23 +125,74 @@ BAD = [
     ("points-empty", with_(WEAK, points=[]), "points", ["at least one"]),
     ("workers-zero", with_(STRONG, workers=[0]), "workers.0", ["greater than 0"]),
     ("workers-negative", with_(STRONG, workers=[1, -2]), "workers.1", ["greater than 0"]),
-    ("point-workers-zero", with_(WEAK, points=[{"workers": 0, "size": [160, 80]}]), "points.0.workers", ["greater than 0"]),
+    (
+        "point-workers-zero",
+        with_(WEAK, points=[{"workers": 0, "size": [160, 80]}]),
+        "points.0.workers",
+        ["greater than 0"],
+    ),
     ("size-zero", strong_images(size=[0, 100]), "images.size.0", ["greater than 0"]),
     ("size-three-entries", strong_images(size=[160, 80, 3]), "images.size", ["at most 2"]),
     ("size-one-entry", strong_images(size=[160]), "images.size", ["at least 2"]),
     ("bad-format", strong_images(format="gif"), "images.format", ["jpg", "png"]),
-    ("unknown-strategy", with_(STRONG, strategies=["P_1", "P_9"]), "strategies", ["unknown strategy 'P_9'"]),
-    ("sequential-as-strategy", with_(STRONG, strategies=["sequential"]), "strategies", ["unknown strategy"]),
+    (
+        "unknown-strategy",
+        with_(STRONG, strategies=["P_1", "P_9"]),
+        "strategies",
+        ["unknown strategy 'P_9'"],
+    ),
+    (
+        "sequential-as-strategy",
+        with_(STRONG, strategies=["sequential"]),
+        "strategies",
+        ["unknown strategy"],
+    ),
     ("strategy-twice", with_(STRONG, strategies=["P_1", "P_1"]), "strategies", ["twice"]),
     ("name-with-slash", with_(STRONG, name="a/b"), "name", ["pattern"]),
     ("name-with-dotdot", with_(STRONG, name="a..b"), "name", ["'..'"]),
     ("name-dotdot-only", with_(STRONG, name="..x"), "name", []),
     ("unknown-kind", with_(STRONG, kind="medium"), "kind", ["strong", "weak"]),
     ("weak-with-workers", with_(WEAK, points=None, workers=[2]), "workers", ["kind: strong"]),
-    ("strong-with-points", with_(STRONG, points=[{"workers": 2, "size": [160, 80]}]), "points", ["kind: weak"]),
+    (
+        "strong-with-points",
+        with_(STRONG, points=[{"workers": 2, "size": [160, 80]}]),
+        "points",
+        ["kind: weak"],
+    ),
     ("weak-with-input-dir", with_(WEAK, images={"input_dir": "/"}), "input_dir", ["kind: strong"]),
     ("cell-timeout-zero", with_(STRONG, cell_timeout_s=0), "cell_timeout_s", ["greater than 0"]),
     ("start-method", with_(STRONG, start_method="thread"), "start_method", ["fork"]),
+    (
+        "options-for-a-strategy-not-run",
+        with_(STRONG, options={"P_DYN": {}}),
+        "options.P_DYN",
+        ["does not run"],
+    ),
+    (
+        "options-unknown-key",
+        with_(STRONG, options={"P_1": {"chunks": 3}}),
+        "options.P_1.chunks",
+        ["Extra inputs"],
+    ),
+    (
+        "options-bad-value",
+        with_(STRONG, options={"P_2": {"placement": "far"}}),
+        "options.P_2.placement",
+        ["'none', 'close' or 'spread'"],
+    ),
+    (
+        "options-no-options",
+        with_(STRONG, strategies=["P_T"], options={"P_T": {"x": 1}}),
+        "options.P_T",
+        ["takes no options"],
+    ),
+    (
+        "plugin-missing",
+        with_(STRONG, plugins=["no_such_plugin_module"]),
+        "plugins",
+        ["cannot import"],
+    ),
+    ("plugin-file-missing", with_(STRONG, plugins=["nowhere.py"]), "plugins", ["no such file"]),
 ]
 
 
@@ -221,7 +277,9 @@ def test_malformed_yaml_names_the_line(tmp_path, capsys):
     assert info.value.where.rsplit(":", 1)[1].isdigit()
 
 
-@pytest.mark.parametrize("text", ["- a\n- b\n", "just a string\n", "42\n", ""], ids=["list", "string", "number", "empty"])
+@pytest.mark.parametrize(
+    "text", ["- a\n- b\n", "just a string\n", "42\n", ""], ids=["list", "string", "number", "empty"]
+)
 def test_top_level_not_a_mapping(tmp_path, capsys, text):
     path = write(tmp_path, text, "notmap.yaml")
     _file_error(tmp_path, capsys, path, ["not a YAML mapping"])
@@ -272,3 +330,47 @@ def test_whole_config_checks_name_their_key(tmp_path):
     with pytest.raises(HarnessError) as err:
         load_config(path)
     assert err.value.key == "workers"
+
+
+# ---------------------------------------------------------------- strategy options
+
+
+def test_placement_reaches_every_strategy_with_a_placement_option(tmp_path):
+    config = load_config(
+        write(
+            tmp_path,
+            with_(
+                STRONG,
+                strategies=["P_1", "P_T"],
+                placement="spread",
+                options={"P_1": {"placement": "close"}},
+            ),
+        )
+    )
+    assert config.options_for("P_1") == {"placement": "close"}  # its own option wins
+    assert config.options_for("P_T") == {}  # threads of one process: nothing to place
+    assert config.options_for("sequential") == {}
+
+
+def test_the_old_dask_key_still_works_with_a_deprecation_note(tmp_path, capsys):
+    data = with_(
+        STRONG,
+        strategies=["P_1", "P_DASK"],
+        dask={"scheduler": "tcp://h:8786", "data": "shared_path"},
+    )
+    config = load_config(write(tmp_path, data))
+    assert config.options_for("P_DASK") == {"scheduler": "tcp://h:8786", "data": "shared_path"}
+    assert "'dask:' is deprecated; write it as `options: {P_DASK: …}`" in capsys.readouterr().err
+
+
+def test_the_old_dask_key_without_p_dask_is_dropped(tmp_path):
+    config = load_config(
+        write(tmp_path, with_(STRONG, dask={"scheduler": None, "data": "scatter"}))
+    )
+    assert config.options == {}
+
+
+def test_the_old_dask_key_and_options_together_are_refused(tmp_path):
+    data = with_(STRONG, strategies=["P_DASK"], dask={}, options={"P_DASK": {}})
+    with pytest.raises(HarnessError, match="given twice"):
+        load_config(write(tmp_path, data))

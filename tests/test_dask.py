@@ -19,7 +19,7 @@ from harness.verify import digest, run_digest
 def test_module_imports_without_dask():
     code = (
         "import sys; sys.modules['dask'] = sys.modules['distributed'] = None\n"
-        "from experiments.strategies import STRATEGIES; assert 'P_DASK' in STRATEGIES"
+        "from experiments.strategies import registry; assert 'P_DASK' in registry()"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -27,7 +27,7 @@ def test_module_imports_without_dask():
 def test_session_without_dask_says_how_to_install(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(RuntimeError, match=r"pip install -e '\.\[dask\]'"):
-        with dask_backend.session(Job(tmp_path, tmp_path, 1, 0, False), 1, None):
+        with dask_backend.dask_session(Job(tmp_path, tmp_path, 1, 0, False), 1, None):
             pass
 
 
@@ -39,11 +39,16 @@ def test_local_cluster_digest_matches_sequential(images, reference, workers):
 
 def test_existing_cluster_uses_w_of_its_workers_and_shared_paths(images, reference, tmp_path):
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=3, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
-        job = Job(images, tmp_path, AUGMENTATIONS, 0, True, "raw", dask_scheduler=cluster.scheduler_address, dask_data="shared_path")
-        with dask_backend.session(job, 2, None) as session:
-            phases = dask_backend.run(job, 2, None, session)
-            transitions = session.client.run(lambda dask_worker: dask_worker.state.transition_counter)
+    with distributed.LocalCluster(
+        n_workers=3, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        options = {"scheduler": cluster.scheduler_address, "data": "shared_path"}
+        job = Job(images, tmp_path, AUGMENTATIONS, 0, True, "raw", options=options)
+        with dask_backend.dask_session(job, 2, None) as session:
+            phases = dask_backend.STRATEGY.call(job, 2, None, session)
+            transitions = session.client.run(
+                lambda dask_worker: dask_worker.state.transition_counter
+            )
         assert len(session.workers) == 2
         assert {a for a, n in transitions.items() if n > 0} == set(session.workers)
     assert phases.tasks == N_IMAGES * AUGMENTATIONS and phases.read > 0
@@ -53,10 +58,12 @@ def test_existing_cluster_uses_w_of_its_workers_and_shared_paths(images, referen
 def test_existing_cluster_too_small_is_an_error(tmp_path, monkeypatch):
     distributed = pytest.importorskip("distributed")
     monkeypatch.setattr(dask_backend, "WORKER_WAIT_S", 0.5)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
-        job = Job(tmp_path, tmp_path, 1, 0, False, dask_scheduler=cluster.scheduler_address)
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        job = Job(tmp_path, tmp_path, 1, 0, False, options={"scheduler": cluster.scheduler_address})
         with pytest.raises(RuntimeError, match="has 1 workers; this cell needs 2"):
-            with dask_backend.session(job, 2, None):
+            with dask_backend.dask_session(job, 2, None):
                 pass
 
 
@@ -65,9 +72,15 @@ def test_tiny_sweep_through_the_cli(images, tmp_path):
     from harness import cli
 
     cfg = {
-        "name": "dask_tiny", "kind": "strong", "images": {"input_dir": str(images)},
-        "augmentations_per_image": AUGMENTATIONS, "strategies": ["P_DASK"], "saving": [True, False],
-        "workers": [1, 2], "repeats": 1, "warmup": 0,
+        "name": "dask_tiny",
+        "kind": "strong",
+        "images": {"input_dir": str(images)},
+        "augmentations_per_image": AUGMENTATIONS,
+        "strategies": ["P_DASK"],
+        "saving": [True, False],
+        "workers": [1, 2],
+        "repeats": 1,
+        "warmup": 0,
     }
     path = tmp_path / "dask_tiny.yaml"
     path.write_text(yaml.safe_dump(cfg))

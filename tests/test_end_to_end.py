@@ -1,4 +1,5 @@
-"""YAML -> run (a child process per cell) -> runs.parquet + meta.json -> report; report, verify, timeout.
+"""YAML -> run (a child process per cell) -> runs.parquet + meta.json -> report; report, verify,
+timeout.
 
 Generated images go to the project's (gitignored) .cache/ folder, as the CLI does.
 """
@@ -18,11 +19,32 @@ import yaml
 from harness.cli import main
 from harness.config import load_config
 from harness.plan import plan_cells, runnable
-from harness.verify import checks
+from harness.verify import verify_runs
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-RUN_COLUMNS = ["strategy", "workers", "saving", "width", "height", "n_images", "augmentations_per_image", "repeat", "wall_s", "status", "error"]
-TABLE_COLUMNS = ["strategy", "saving", "workers", "width", "height", "time_s", "speedup", "efficiency"]
+RUN_COLUMNS = [
+    "strategy",
+    "workers",
+    "saving",
+    "width",
+    "height",
+    "n_images",
+    "augmentations_per_image",
+    "repeat",
+    "wall_s",
+    "status",
+    "error",
+]
+TABLE_COLUMNS = [
+    "strategy",
+    "saving",
+    "workers",
+    "width",
+    "height",
+    "time_s",
+    "speedup",
+    "efficiency",
+]
 
 STRONG = {
     "name": "e2e_strong",
@@ -86,7 +108,12 @@ def check_runs(cfg: Path, run_dir: Path, data: dict) -> pd.DataFrame:
     runs = pd.read_parquet(run_dir / "runs.parquet")
     for col in RUN_COLUMNS:
         assert col in runs.columns, col
-    got = [tuple(r) for r in runs[["strategy", "workers", "saving", "width", "height", "repeat"]].itertuples(index=False)]
+    got = [
+        tuple(r)
+        for r in runs[["strategy", "workers", "saving", "width", "height", "repeat"]].itertuples(
+            index=False
+        )
+    ]
     assert len(got) == len(set(got))
     assert set(got) == expected_rows(cfg)
     assert (runs["status"] == "ok").all(), runs[["cell_id", "status", "error"]]
@@ -104,7 +131,10 @@ def check_meta(run_dir: Path, data: dict) -> dict:
     assert meta["config"]["repeats"] == data["repeats"]
     for key in ("cpu_model", "physical_cores", "logical_cores", "memory_gb", "os"):
         assert key in meta["host"], key
-    assert meta["host"]["physical_cores"] >= 1 and meta["host"]["logical_cores"] >= meta["host"]["physical_cores"]
+    assert (
+        meta["host"]["physical_cores"] >= 1
+        and meta["host"]["logical_cores"] >= meta["host"]["physical_cores"]
+    )
     assert meta["host"]["memory_gb"] > 0
     assert meta["versions"]["python"].count(".") == 2
     assert meta["versions"]["albumentations"] == "2.0.8"
@@ -140,7 +170,10 @@ def regenerate(run_dir: Path, tmp_path: Path, kind: str, capsys) -> None:
     assert str(copy / "report.md") in printed
     check_outputs(copy, kind)
     assert (copy / "report.md").read_text() == (run_dir / "report.md").read_text()
-    pd.testing.assert_frame_equal(pd.read_csv(copy / "tables" / f"{kind}.csv"), pd.read_csv(run_dir / "tables" / f"{kind}.csv"))
+    pd.testing.assert_frame_equal(
+        pd.read_csv(copy / "tables" / f"{kind}.csv"),
+        pd.read_csv(run_dir / "tables" / f"{kind}.csv"),
+    )
 
 
 # ---------------------------------------------------------------- strong
@@ -149,7 +182,9 @@ def regenerate(run_dir: Path, tmp_path: Path, kind: str, capsys) -> None:
 def test_strong_run_exit_0(strong_run):
     _, run_dir, code = strong_run
     assert code == 0
-    assert {"meta.json", "plots", "report.md", "runs.parquet", "tables"} <= {p.name for p in run_dir.iterdir()}
+    assert {"meta.json", "plots", "report.md", "runs.parquet", "tables"} <= {
+        p.name for p in run_dir.iterdir()
+    }
 
 
 def test_strong_runs_parquet(strong_run):
@@ -188,11 +223,17 @@ def test_strong_table_values(strong_run):
     assert len(table) == 11
     for saving in (True, False):
         block = table[table["saving"] == saving]
-        t_seq = runs[(runs["strategy"] == "sequential") & (runs["saving"] == saving)]["wall_s"].median()
+        t_seq = runs[(runs["strategy"] == "sequential") & (runs["saving"] == saving)][
+            "wall_s"
+        ].median()
         assert block.iloc[0]["strategy"] == "sequential"
         assert block.iloc[0]["time_s"] == pytest.approx(t_seq, rel=1e-5)
-        assert block["speedup"].to_numpy() == pytest.approx((t_seq / block["time_s"]).to_numpy(), rel=1e-4)
-        assert block["efficiency"].to_numpy() == pytest.approx((block["speedup"] / block["workers"]).to_numpy(), rel=1e-4)
+        assert block["speedup"].to_numpy() == pytest.approx(
+            (t_seq / block["time_s"]).to_numpy(), rel=1e-4
+        )
+        assert block["efficiency"].to_numpy() == pytest.approx(
+            (block["speedup"] / block["workers"]).to_numpy(), rel=1e-4
+        )
 
 
 def test_strong_report_regenerates(strong_run, tmp_path, capsys):
@@ -237,8 +278,12 @@ def test_weak_run(weak_run, tmp_path, capsys):
         block = table[table["saving"] == saving]
         t_seq = block.iloc[0]["time_s"]
         assert block.iloc[0]["strategy"] == "sequential"
-        assert block["efficiency"].to_numpy() == pytest.approx((t_seq / block["time_s"]).to_numpy(), rel=1e-4)
-        assert block["speedup"].to_numpy() == pytest.approx((block["efficiency"] * block["workers"]).to_numpy(), rel=1e-4)
+        assert block["efficiency"].to_numpy() == pytest.approx(
+            (t_seq / block["time_s"]).to_numpy(), rel=1e-4
+        )
+        assert block["speedup"].to_numpy() == pytest.approx(
+            (block["efficiency"] * block["workers"]).to_numpy(), rel=1e-4
+        )
     regenerate(run_dir, tmp_path, "weak", capsys)
 
 
@@ -249,8 +294,15 @@ def test_verify(tmp_path, capsys):
     cfg = write_config(tmp_path, STRONG)
     assert main(["verify", str(cfg)]) == 0
     out = capsys.readouterr().out.strip().splitlines()
-    expected = [(name, w) for name, w, _ in checks(load_config(cfg))]
-    assert expected == [("sequential", 1), ("P_1", 1), ("P_2", 1), ("P_1", 2), ("P_2", 2), ("P_Q", 2)]
+    expected = [(name, w) for name, w, _ in verify_runs(load_config(cfg))]
+    assert expected == [
+        ("sequential", 1),
+        ("P_1", 1),
+        ("P_2", 1),
+        ("P_1", 2),
+        ("P_2", 2),
+        ("P_Q", 2),
+    ]
     lines = [line for line in out if "sha256=" in line]
     assert len(lines) == len(expected)
     digests = set()
@@ -271,7 +323,11 @@ def _cell_processes(marker: str) -> list[psutil.Process]:
     for proc in psutil.process_iter(["cmdline", "status"]):
         try:
             cmd = " ".join(proc.info["cmdline"] or [])
-            if "harness.cell" in cmd and marker in cmd and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            if (
+                "harness.child" in cmd
+                and marker in cmd
+                and proc.info["status"] != psutil.STATUS_ZOMBIE
+            ):
                 found.append(proc)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
@@ -279,11 +335,14 @@ def _cell_processes(marker: str) -> list[psutil.Process]:
 
 
 def _cell_children() -> list[psutil.Process]:
-    """Descendants of this test process still running harness.cell (or forked from it)."""
+    """Descendants of this test process still running harness.child (or forked from it)."""
     found = []
     for proc in psutil.Process().children(recursive=True):
         try:
-            if "harness.cell" in " ".join(proc.cmdline()) and proc.status() != psutil.STATUS_ZOMBIE:
+            if (
+                "harness.child" in " ".join(proc.cmdline())
+                and proc.status() != psutil.STATUS_ZOMBIE
+            ):
                 found.append(proc)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue

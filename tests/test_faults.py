@@ -25,10 +25,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def write_config(path: Path, **over: object) -> Path:
     config = {
-        "name": "faults", "kind": "strong",
+        "name": "faults",
+        "kind": "strong",
         "images": {"count": 2, "size": [400, 200]},
-        "augmentations_per_image": 6, "strategies": ["P_1", "P_2"], "saving": [True],
-        "workers": [1, 2], "repeats": 2, "warmup": 0,
+        "augmentations_per_image": 6,
+        "strategies": ["P_1", "P_2"],
+        "saving": [True],
+        "workers": [1, 2],
+        "repeats": 2,
+        "warmup": 0,
     }
     for key, value in over.items():
         if isinstance(value, dict) and isinstance(config.get(key), dict):
@@ -40,7 +45,13 @@ def write_config(path: Path, **over: object) -> Path:
 
 
 def start(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def cell_processes(under: Path) -> list[psutil.Process]:
@@ -48,7 +59,7 @@ def cell_processes(under: Path) -> list[psutil.Process]:
     found = []
     for p in psutil.process_iter(["cmdline"]):
         cmd = " ".join(p.info["cmdline"] or [])
-        if "harness.cell" in cmd and str(under) in cmd:
+        if "harness.child" in cmd and str(under) in cmd:
             found.append(p)
     return found
 
@@ -108,14 +119,22 @@ def test_resume_refuses_a_config_that_changes_the_measurement(tmp_path, capsys):
 
 
 def test_killed_worker_fails_the_run_not_the_sweep(tmp_path):
-    cfg = write_config(tmp_path / "c.yaml", images={"size": [800, 400]}, strategies=["P_1"], workers=[2], repeats=1, augmentations_per_image=200, cell_timeout_s=90)
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        images={"size": [800, 400]},
+        strategies=["P_1"],
+        workers=[2],
+        repeats=1,
+        augmentations_per_image=200,
+        cell_timeout_s=90,
+    )
     out = tmp_path / "run"
     proc = start("run", str(cfg), "--out", str(out))
 
     def pool_worker() -> psutil.Process | None:
         for cell in cell_processes(out):
             spec = json.loads(Path(cell.cmdline()[-1]).read_text())
-            if spec["strategy"] == "P_1":
+            if spec["cell"]["strategy"] == "P_1":
                 kids = cell.children()
                 return kids[0] if kids else None
         return None
@@ -142,7 +161,13 @@ def test_exception_in_worker_is_a_failed_run(tmp_path, capsys):
     images = tmp_path / "imgs"
     images.mkdir()
     cv2.imwrite(str(images / "a.png"), np.zeros((40, 60, 3), np.uint8))
-    cfg = write_config(tmp_path / "c.yaml", images={"input_dir": str(images)}, strategies=["P_2"], workers=[2], repeats=1)
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        images={"input_dir": str(images)},
+        strategies=["P_2"],
+        workers=[2],
+        repeats=1,
+    )
     out = tmp_path / "run"
     # Make the file unreadable after the preflight inventory: P_2's workers raise while reading.
     real_prepare = cli_prepare = __import__("harness.inputs", fromlist=["prepare"]).prepare
@@ -183,7 +208,13 @@ def bad_folder(tmp_path: Path) -> Path:
 
 def test_unreadable_images_are_listed_before_anything_runs(tmp_path, capsys):
     folder = bad_folder(tmp_path)
-    cfg = write_config(tmp_path / "c.yaml", images={"input_dir": str(folder)}, strategies=["P_1"], workers=[2], repeats=1)
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        images={"input_dir": str(folder)},
+        strategies=["P_1"],
+        workers=[2],
+        repeats=1,
+    )
     out = tmp_path / "run"
     assert cli.main(["run", str(cfg), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
@@ -193,7 +224,13 @@ def test_unreadable_images_are_listed_before_anything_runs(tmp_path, capsys):
 
 def test_skip_unreadable_runs_the_rest_and_records_everything(tmp_path):
     folder = bad_folder(tmp_path)
-    cfg = write_config(tmp_path / "c.yaml", images={"input_dir": str(folder), "skip_unreadable": True}, strategies=["P_1"], workers=[2], repeats=1)
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        images={"input_dir": str(folder), "skip_unreadable": True},
+        strategies=["P_1"],
+        workers=[2],
+        repeats=1,
+    )
     out = tmp_path / "run"
     assert cli.main(["run", str(cfg), "--out", str(out)]) == 0
     runs = rows(out)
@@ -203,13 +240,21 @@ def test_skip_unreadable_runs_the_rest_and_records_everything(tmp_path):
     assert "grayscale" in inv["conversions"]["c_gray.png"]
     assert "RGBA" in inv["conversions"]["d_rgba.png"]
     assert "uint16" in inv["conversions"]["e_deep.tiff"]
-    assert "b_color.JPG" not in inv["conversions"]  # upper-case extension accepted, nothing to convert
+    assert (
+        "b_color.JPG" not in inv["conversions"]
+    )  # upper-case extension accepted, nothing to convert
     assert {".hidden.jpg", "notes.txt", "sub/"} <= set(inv["ignored"])
 
 
 def _mount_tmpfs(path: Path, options: str) -> bool:
     path.mkdir(parents=True, exist_ok=True)
-    return os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True).returncode == 0
+    return (
+        os.geteuid() == 0
+        and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True
+        ).returncode
+        == 0
+    )
 
 
 def _umount(path: Path) -> None:
@@ -222,7 +267,13 @@ def test_unwritable_output_folder_is_a_failed_cell(tmp_path):
     if not mounted:
         target.chmod(0o500)  # not root: permissions are enforced
     try:
-        cfg = write_config(tmp_path / "c.yaml", strategies=["P_1"], workers=[2], repeats=1, scratch_dir=str(target / "scratch"))
+        cfg = write_config(
+            tmp_path / "c.yaml",
+            strategies=["P_1"],
+            workers=[2],
+            repeats=1,
+            scratch_dir=str(target / "scratch"),
+        )
         out = tmp_path / "run"
         assert cli.main(["run", str(cfg), "--out", str(out), "--force"]) == 1
         runs = rows(out)
@@ -237,15 +288,28 @@ def test_unwritable_output_folder_is_a_failed_cell(tmp_path):
 def test_full_disk_mid_run_is_a_failed_cell(tmp_path):
     target = tmp_path / "small"
     if not _mount_tmpfs(target, "size=256k"):
-        pytest.skip("cannot mount a small tmpfs here (not root); test_save_reports_a_full_disk covers the message")
+        pytest.skip(
+            "cannot mount a small tmpfs here (not root); "
+            "test_save_reports_a_full_disk covers the message"
+        )
     try:
-        cfg = write_config(tmp_path / "c.yaml", strategies=["P_1", "P_Q"], workers=[2], repeats=1, augmentations_per_image=40, scratch_dir=str(target / "scratch"), cell_timeout_s=120)
+        cfg = write_config(
+            tmp_path / "c.yaml",
+            strategies=["P_1", "P_Q"],
+            workers=[2],
+            repeats=1,
+            augmentations_per_image=40,
+            scratch_dir=str(target / "scratch"),
+            cell_timeout_s=120,
+        )
         out = tmp_path / "run"
         assert cli.main(["run", str(cfg), "--out", str(out), "--force"]) == 1
         runs = rows(out)
         assert (runs["status"] == "failed").all(), runs[["cell_id", "status", "error"]]
         assert runs["error"].str.contains("disk is full").all()
-        assert not any((target / "scratch").iterdir()), "scratch outputs are cleaned after a failed run"
+        assert not any((target / "scratch").iterdir()), (
+            "scratch outputs are cleaned after a failed run"
+        )
     finally:
         _umount(target)
 
@@ -254,7 +318,11 @@ def test_save_reports_a_full_disk(tmp_path, monkeypatch):
     from experiments import workload
 
     monkeypatch.setattr(workload.cv2, "imwrite", lambda *a: False)
-    monkeypatch.setattr(workload.shutil, "disk_usage", lambda p: os.statvfs_result((0,) * 10) and type("U", (), {"free": 0})())
+    monkeypatch.setattr(
+        workload.shutil,
+        "disk_usage",
+        lambda p: os.statvfs_result((0,) * 10) and type("U", (), {"free": 0})(),
+    )
     with pytest.raises(OSError, match="disk is full"):
         workload.save(np.zeros((10, 10, 3), np.uint8), tmp_path / "x.jpg")
 
@@ -269,7 +337,9 @@ def test_preflight_refuses_absurd_sizes(tmp_path, capsys):
 
 def test_yaml_tags_are_not_executed(tmp_path, capsys):
     cfg = tmp_path / "evil.yaml"
-    cfg.write_text("name: !!python/object/apply:os.system ['touch pwned']\nkind: strong\nworkers: [1]\n")
+    cfg.write_text(
+        "name: !!python/object/apply:os.system ['touch pwned']\nkind: strong\nworkers: [1]\n"
+    )
     assert cli.main(["run", str(cfg), "--dry-run"]) == 2
     assert "malformed YAML" in capsys.readouterr().err
     assert not Path("pwned").exists()

@@ -53,7 +53,9 @@ def test_checkerboard_cells_nearly_equal(width, height):
     """Cells differ in size by at most one pixel when the size does not divide by 10."""
     board = checkerboard(width, height)[:, :, 0]
     col_widths = np.diff(np.flatnonzero(np.diff(board[0].astype(int))) + 1, prepend=0, append=width)
-    row_heights = np.diff(np.flatnonzero(np.diff(board[:, 0].astype(int))) + 1, prepend=0, append=height)
+    row_heights = np.diff(
+        np.flatnonzero(np.diff(board[:, 0].astype(int))) + 1, prepend=0, append=height
+    )
     assert col_widths.sum() == width and row_heights.sum() == height
     assert col_widths.max() - col_widths.min() <= 1
     assert row_heights.max() - row_heights.min() <= 1

@@ -55,20 +55,24 @@ def test_too_few_worker_counts_are_not_identifiable():
 
 
 def _points(strategy: str, w: np.ndarray, s: np.ndarray) -> pd.DataFrame:
-    base = pd.DataFrame({"strategy": "sequential", "saving": True, "workers": 1, "speedup": [1.0, 1.0, 1.0]})
-    return pd.concat([base, pd.DataFrame({"strategy": strategy, "saving": True, "workers": w, "speedup": s})])
+    base = pd.DataFrame({"strategy": "sequential", "saving": True, "workers": 1,
+                         "speedup": [1.0, 1.0, 1.0]})
+    series = pd.DataFrame({"strategy": strategy, "saving": True, "workers": w, "speedup": s})
+    return pd.concat([base, series])
 
 
 def test_sentences_name_the_dominant_cost():
     w = np.repeat([2, 4, 8, 16, 32, 64], 2)
     contention = models.fit_series(_points("P_1", w, noisy(models.usl(w, 0.12, 0.0))), "strong")[0]
-    assert "contention σ=0.1" in contention.sentence and "not to coordination" in contention.sentence
+    assert "contention σ=0.1" in contention.sentence
+    assert "not to coordination" in contention.sentence
     coherency = models.fit_series(_points("P_1", w, noisy(models.usl(w, 0.01, 0.003))), "strong")[0]
     assert "coherency" in coherency.sentence and "peaks" in coherency.sentence
 
 
 def test_sentence_for_too_few_points_gives_no_numbers():
-    series = models.fit_series(_points("P_Q", np.array([2, 2]), np.array([1.5, 1.6])), "strong", cores=4)[0]
+    points = _points("P_Q", np.array([2, 2]), np.array([1.5, 1.6]))
+    series = models.fit_series(points, "strong")[0]
     assert "not identifiable" in series.sentence
     assert "σ" not in series.sentence and "f=" not in series.sentence
 
@@ -76,5 +80,17 @@ def test_sentence_for_too_few_points_gives_no_numbers():
 def test_sentence_for_a_poor_fit():
     w = np.repeat([2, 4, 8], 3)
     s = np.array([1.9, 1.9, 1.9, 0.6, 0.6, 0.6, 3.0, 3.0, 3.0])
-    series = models.fit_series(_points("P_2", w, s), "strong", cores=4)[0]
+    series = models.fit_series(_points("P_2", w, s), "strong")[0]
     assert "poor" in series.sentence
+    assert series.oversubscribed_from is None and "outnumber" not in series.sentence
+
+
+def test_oversubscription_comes_from_the_cells_given():
+    """fit_series does not judge oversubscription itself: the checks' cells say where it starts."""
+    w = np.repeat([2, 4, 8], 3)
+    s = np.array([1.9, 1.9, 1.9, 0.6, 0.6, 0.6, 3.0, 3.0, 3.0])
+    over = {("P_2", True, 8), ("P_2", False, 4)}  # the no-saving cell belongs to another series
+    series = models.fit_series(_points("P_2", w, s), "strong", over)[0]
+    assert series.oversubscribed_from == 8
+    assert "from W=8 the processes outnumber the cores" in series.sentence
+    assert series.label == "P_2 (saving)"

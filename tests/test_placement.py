@@ -91,10 +91,13 @@ def report(queue) -> None:  # noqa: ANN001 (initializer_extra: runs after pinnin
     queue.put((pools.SLOT, sorted(os.sched_getaffinity(0))))
 
 
-def pinned_workers(workers: int, placement: str, plan: list[int] | None = None) -> dict[int, list[int]]:
-    """slot -> CPU affinity of every worker of a make_pool pool, as each saw it in its initializer."""
+def pinned_workers(
+    workers: int, placement: str, plan: list[int] | None = None
+) -> dict[int, list[int]]:
+    """slot -> CPU affinity of every worker of a make_pool pool, as each saw it in its
+    initializer."""
     queue = FORK.Queue()
-    job = Job(Path("."), Path("."), 1, 0, False, placement=placement)
+    job = Job(Path("."), Path("."), 1, 0, False, options={"placement": placement})
     with pools.make_pool(FORK, workers, job, report, (queue,), plan=plan):
         seen = dict(queue.get(timeout=20) for _ in range(workers))
     return seen
@@ -128,18 +131,24 @@ def test_none_is_exactly_the_plain_pool(monkeypatch):
 
 
 def test_savers_take_the_last_slots_of_the_plan():
-    job = Job(Path("."), Path("."), 1, 0, True, placement="spread")
+    job = Job(Path("."), Path("."), 1, 0, True, options={"placement": "spread"})
     plan = cpu_plan(5, "spread")
     n = savers_for(5)
     assert pools.split_plan(job, 5, n) == (plan[: 5 - n], plan[5 - n :])
     assert pools.split_plan(Job(Path("."), Path("."), 1, 0, True), 5, n) == (None, [None] * n)
 
 
-@pytest.mark.parametrize(("name", "placement"), [("P_Q", "close"), ("P_Q2", "spread"), ("P_SHM", "close"), ("P_1", "spread")])
+@pytest.mark.parametrize(
+    ("name", "placement"),
+    [("P_Q", "close"), ("P_Q2", "spread"), ("P_SHM", "close"), ("P_1", "spread")],
+)
 def test_pinned_strategies_still_match_sequential(tmp_path, name, placement):
     images = ensure_images(160, 80, 2, "jpg", root=tmp_path / "cache")
-    config = parse_config({"name": "t", "kind": "strong", "workers": [3], "augmentations_per_image": 3}, Path("test.yaml"))
-    job = Job(images, tmp_path / "out", 3, 0, True, "raw", placement=placement)
+    config = parse_config(
+        {"name": "t", "kind": "strong", "workers": [3], "augmentations_per_image": 3},
+        Path("test.yaml"),
+    )
+    job = Job(images, tmp_path / "out", 3, 0, True, "raw", options={"placement": placement})
     job.out_dir.mkdir()
-    strategies.get(name).run(job, 3, FORK)
+    strategies.get(name).call(job, 3, FORK)
     assert digest(job, 2) == run_digest("sequential", 1, images, config)

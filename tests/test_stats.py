@@ -52,7 +52,8 @@ def test_outliers_by_modified_z_score():
     clean = 10 + 0.1 * np.linspace(-1, 1, 20)
     assert stats.n_outliers(clean) == 0
     assert stats.n_outliers(np.concatenate([clean, [15.0, 3.0]])) == 2
-    assert stats.n_outliers([1.0, 1.0, 1.0, 1.0, 1.0, 5.0]) == 1  # MAD 0: mean absolute deviation instead
+    # MAD 0: the mean absolute deviation instead
+    assert stats.n_outliers([1.0, 1.0, 1.0, 1.0, 1.0, 5.0]) == 1
     assert math.isnan(stats.n_outliers([1.0, 1.01, 5.0]))  # too few runs to judge
 
 
@@ -63,15 +64,17 @@ def test_unstable_flag_at_five_percent():
 
 def _runs(walls: dict[tuple[str, int], list[float]]) -> pd.DataFrame:
     rows = [
-        {"strategy": s, "workers": w, "saving": True, "width": 10, "height": 10, "repeat": r, "wall_s": t,
-         "status": "ok", "error": "", "t_read_s": 0.0, "t_augment_s": t * w * 0.9, "t_save_s": 0.0}
+        {"strategy": s, "workers": w, "saving": True, "width": 10, "height": 10, "repeat": r,
+         "wall_s": t, "status": "ok", "error": "", "t_read_s": 0.0, "t_augment_s": t * w * 0.9,
+         "t_save_s": 0.0}
         for (s, w), ts in walls.items() for r, t in enumerate(ts)
     ]
     return pd.DataFrame(rows)
 
 
 def test_scaling_table_gains_intervals_from_the_runs():
-    runs = _runs({("sequential", 1): [10.0, 10.1, 9.9, 10.05, 9.95], ("P_1", 2): [5.0, 5.1, 4.9, 5.05, 4.95]})
+    runs = _runs({("sequential", 1): [10.0, 10.1, 9.9, 10.05, 9.95],
+                  ("P_1", 2): [5.0, 5.1, 4.9, 5.05, 4.95]})
     table = scaling_table(runs, "strong")
     p1 = table[table["strategy"].eq("P_1")].iloc[0]
     assert p1["ci_low"] < p1["time_s"] < p1["ci_high"]
@@ -86,3 +89,12 @@ def test_weak_intervals_are_efficiency_first():
     p1 = scaling_table(runs, "weak").iloc[1]
     assert p1["efficiency_ci_low"] < p1["efficiency"] < p1["efficiency_ci_high"]
     assert p1["speedup_ci_high"] == pytest.approx(2 * p1["efficiency_ci_high"])
+
+
+def test_median_ci_takes_its_seed():
+    """Every bootstrap of the project goes through stats; a caller may pick its own seed."""
+    sample = [1.0, 1.3, 0.9, 1.1, 1.05, 0.95, 1.2]
+    assert stats.median_ci(sample, seed=7) == stats.median_ci(sample, seed=7)
+    assert stats.median_ci(sample) == stats.median_ci(sample, seed=stats.SEED)
+    low, high = stats.median_ci(sample, seed=7)
+    assert min(sample) <= low <= stats.median(sample) <= high <= max(sample)

@@ -1,54 +1,108 @@
-"""One module per parallel strategy. Adding a strategy = adding one file here (and a test).
+"""One module per strategy. Adding a strategy = adding one file here (and a test).
 
-Each module defines:
-    NAME: str               the name used in configs and reports (e.g. "P_1")
-    SUMMARY: str            one line for the report
-    SAVING_ONLY: bool       True if the strategy only makes sense when saving (P_Q)
-    MIN_WORKERS: int        smallest worker count it can run with
-    run(job, workers, ctx) -> Phases
-                            the timed call: list the input folder, augment every
-                            (image, augmentation) pair, save if job.saving, join everything.
-and optionally:
-    IN_PROCESS: bool        True if the work runs inside the main process (sequential, threads):
-                            its CPU time is the workers', not dispatch
-    session(job, workers, ctx) -> context manager
-                            entered once per cell, outside the timed region (e.g. starting a
-                            Dask cluster); what it yields is passed as run(..., session=it).
+Each module defines `STRATEGY = experiments.contract.Strategy(...)` (see contract.py for every
+field). Modules whose name starts with "_" are helpers, not strategies.
+
+Strategies living outside this package are plugins, loaded from any of:
+- the entry-point group `augscale.strategies` of an installed package (value: a module);
+- the config key `plugins:` (module names, or paths of .py files), which the parent and every
+  child process load before resolving a strategy.
+Every strategy is checked against the contract when it is discovered; a module that breaks it
+raises ContractError naming the module and the missing piece.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
+import sys
+from collections.abc import Iterable
+from importlib.metadata import entry_points
+from pathlib import Path
 from types import ModuleType
 
+from experiments.contract import ContractError, Strategy, check
 
-def _discover() -> dict[str, ModuleType]:
-    found: dict[str, ModuleType] = {}
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        found[module.NAME] = module
-    return found
+ENTRY_POINT_GROUP = "augscale.strategies"
+BASELINE = "sequential"
 
-
-STRATEGIES: dict[str, ModuleType] = _discover()
+_found: dict[str, Strategy] = {}
+_origin: dict[str, str] = {}  # strategy name -> module it came from
+_plugins_loaded: set[str] = set()
 
 
-def get(name: str) -> ModuleType:
-    return STRATEGIES[name]
+def registry() -> dict[str, Strategy]:
+    """Every known strategy by name: this package's modules, then entry-point plugins."""
+    if not _found:
+        for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+            if not info.name.startswith("_"):
+                _add(importlib.import_module(f"{__name__}.{info.name}"))
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            _add(_import(ep.value, f"entry point {ep.name!r}"))
+    return _found
+
+
+def load_plugins(plugins: Iterable[str]) -> None:
+    """Load plugin modules (dotted names or .py paths) into the registry, once each."""
+    registry()
+    for plugin in plugins:
+        if plugin not in _plugins_loaded:
+            _add(_load_plugin(plugin))
+            _plugins_loaded.add(plugin)
+
+
+def get(name: str) -> Strategy:
+    found = registry()
+    if name not in found:
+        known = ", ".join(found)
+        raise ContractError(
+            f"unknown strategy {name!r}; known: {known} (plugins load through the `plugins:` key)"
+        )
+    return found[name]
+
+
+def names() -> list[str]:
+    return list(registry())
 
 
 def in_process(name: str) -> bool:
-    return bool(getattr(STRATEGIES.get(name), "IN_PROCESS", False))
+    """Whether the strategy's workers are threads of the measuring process (sequential too)."""
+    strategy = registry().get(name)
+    return name == BASELINE or bool(strategy and strategy.in_process)
 
 
-def skip_reason(name: str, workers: int, saving: bool) -> str | None:
-    """Why a (strategy, workers, saving) cell cannot run, or None if it can."""
-    module = STRATEGIES[name]
-    if module.SAVING_ONLY and not saving:
-        return f"{name} only saves (as in the study)"
-    if workers < module.MIN_WORKERS:
-        return f"{name} needs at least {module.MIN_WORKERS} workers"
-    return None
+def _add(module: ModuleType) -> None:
+    strategy = check(getattr(module, "STRATEGY", None), module.__name__)
+    if strategy.name in _found and _origin[strategy.name] != module.__name__:
+        raise ContractError(
+            f"{module.__name__}: strategy name {strategy.name!r} is already taken by "
+            f"{_origin[strategy.name]}; "
+            "give the copy a name of its own"
+        )
+    _found[strategy.name] = strategy
+    _origin[strategy.name] = module.__name__
+
+
+def _load_plugin(plugin: str) -> ModuleType:
+    if not plugin.endswith(".py"):
+        return _import(plugin, f"plugin {plugin!r}")
+    path = Path(plugin).resolve()
+    if not path.is_file():
+        raise ContractError(f"plugin {plugin}: no such file")
+    # Importable by its own name, so that spawn/forkserver workers can unpickle its functions.
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
+    existing = sys.modules.get(path.stem)
+    if existing is not None and Path(getattr(existing, "__file__", "") or "").resolve() != path:
+        raise ContractError(
+            f"plugin {plugin}: a module named {path.stem!r} is already imported; rename the file"
+        )
+    return _import(path.stem, f"plugin {plugin}")
+
+
+def _import(module: str, what: str) -> ModuleType:
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise ContractError(f"{what}: cannot import {module} ({err})") from None

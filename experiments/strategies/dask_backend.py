@@ -1,18 +1,19 @@
 """P_DASK: the same tasks on dask.distributed workers (an optional dependency: the `dask` extra).
 
+Options (config: `options: {P_DASK: {scheduler: ..., data: ...}}`, or the older `dask:` key):
 Per cell, outside the timed region, session() either starts a LocalCluster of W single-threaded
-worker processes, or (job.dask_scheduler set) connects to that cluster and restricts every task
-to W of its workers (the first W addresses in sorted order). Each of those workers runs
+worker processes, or (`scheduler` set) connects to that cluster and restricts every task to W
+of its workers (the first W addresses in sorted order). Each of those workers runs
 workload.init_process(job.cv2_threads) once, through client.run.
 
-Data (job.dask_data):
+Data (`data`):
   scatter      main reads each image once and broadcasts it to the W workers (client.scatter),
                once per run; tasks reference the scattered images.
   shared_path  tasks read the files themselves (as in P_2): input_dir, and out_dir when
                saving, must be the same path on every worker.
 
 Tasks are workload.augment_and_save / read_augment_save, so a remote worker only needs this
-project installed. Placement is not applied to Dask workers. dask is imported lazily: this
+project installed. There is no placement option for Dask workers. dask is imported lazily: this
 module imports without it, and session() raises a clear error if it is missing.
 """
 
@@ -23,8 +24,11 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.context import BaseContext
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict
+
+from experiments.contract import Strategy
 from experiments.strategies._shared import read_all
 from experiments.workload import (
     Job,
@@ -35,11 +39,13 @@ from experiments.workload import (
     read_augment_save,
 )
 
-NAME = "P_DASK"
-SUMMARY = "dask.distributed: W single-threaded worker processes; images scattered once or read by path"
-SAVING_ONLY = False
-MIN_WORKERS = 1
 WORKER_WAIT_S = 60  # how long a cluster may take to offer W workers
+
+
+class DaskOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    scheduler: str | None = None  # None: a LocalCluster started per cell
+    data: Literal["scatter", "shared_path"] = "scatter"
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,7 @@ class DaskSession:
 
 
 def _distributed() -> Any:
-    try:
+    try:  # lazy: an optional dependency, and slow to import
         import distributed
     except ImportError as err:
         raise RuntimeError(
@@ -62,19 +68,19 @@ def _distributed() -> Any:
 def dask_session(job: Job, workers: int, ctx: BaseContext | None = None) -> Iterator[DaskSession]:
     """A client and W worker addresses, ready to run tasks; everything is closed on exit."""
     distributed = _distributed()
-    if job.dask_scheduler:
-        with distributed.Client(job.dask_scheduler) as client:
+    scheduler = DaskOptions(**job.options).scheduler
+    if scheduler:
+        with distributed.Client(scheduler) as client:
             yield _prepare(client, choose_workers(client, workers), job)
         return
-    cluster_args = dict(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster_args = dict(
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+    )
     with (
         distributed.LocalCluster(silence_logs=logging.ERROR, **cluster_args) as cluster,
         distributed.Client(cluster) as client,
     ):
         yield _prepare(client, choose_workers(client, workers), job)
-
-
-session = dask_session  # the per-cell hook harness/cell.py looks for
 
 
 def choose_workers(client: Any, workers: int) -> list[str]:
@@ -83,7 +89,9 @@ def choose_workers(client: Any, workers: int) -> list[str]:
         client.wait_for_workers(workers, timeout=WORKER_WAIT_S)
     addresses = sorted(client.scheduler_info()["workers"])
     if len(addresses) < workers:
-        raise RuntimeError(f"the Dask cluster has {len(addresses)} workers; this cell needs {workers}")
+        raise RuntimeError(
+            f"the Dask cluster has {len(addresses)} workers; this cell needs {workers}"
+        )
     return addresses[:workers]
 
 
@@ -93,12 +101,12 @@ def _prepare(client: Any, addresses: list[str], job: Job) -> DaskSession:
 
 
 def run(job: Job, workers: int, ctx: BaseContext, session: DaskSession | None = None) -> Phases:
-    """The timed call. Without a session (e.g. from `verify`) it opens its own, inside the timing."""
+    """The timed call. Without a session it opens its own, inside the timing."""
     if session is None:
         with dask_session(job, workers, ctx) as own:
             return run(job, workers, ctx, own)
     phases = Phases()
-    if job.dask_data == "shared_path":
+    if DaskOptions(**job.options).data == "shared_path":
         futures = _map_paths(job, session)
     else:
         futures = _map_scattered(job, session, phases)
@@ -123,4 +131,16 @@ def _map(session: DaskSession, fn: Any, job: Job, tasks: list[tuple]) -> list:
     if not tasks:
         return []
     data, i, k = zip(*tasks, strict=True)
-    return session.client.map(fn, data, [job] * len(tasks), i, k, workers=session.workers, pure=False)
+    return session.client.map(
+        fn, data, [job] * len(tasks), i, k, workers=session.workers, pure=False
+    )
+
+
+STRATEGY = Strategy(
+    name="P_DASK",
+    summary="dask.distributed: W single-threaded worker processes; "
+    "images scattered once or read by path",
+    run=run,
+    options=DaskOptions,
+    session=dask_session,
+)

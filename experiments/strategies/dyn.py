@@ -17,14 +17,11 @@ from multiprocessing.context import BaseContext
 
 import numpy as np
 
-from experiments.pools import make_pool
+from experiments.contract import Strategy
+from experiments.pools import PoolOptions, make_pool
 from experiments.strategies._shared import read_all
 from experiments.workload import Job, Phases, augment_and_save
 
-NAME = "P_DYN"
-SUMMARY = "images inherited by workers once; (i, k) via imap_unordered, chunksize = n_tasks // (16 W)"
-SAVING_ONLY = False
-MIN_WORKERS = 1
 CHUNKS_PER_WORKER = 16
 
 _images: list[np.ndarray] = []
@@ -54,3 +51,12 @@ def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
     with make_pool(ctx, workers, job, keep, (images, job), phases=phases) as pool:
         phases.merge(pool.imap_unordered(task, tasks, chunksize=chunksize))
     return phases
+
+
+STRATEGY = Strategy(
+    name="P_DYN",
+    summary="images inherited by workers once; (i, k) via imap_unordered, "
+    "chunksize = n_tasks // (16 W)",
+    run=run,
+    options=PoolOptions,
+)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from multiprocessing.context import BaseContext
 
-from experiments.pools import make_pool
+from experiments.contract import Strategy
+from experiments.pools import PoolOptions, make_pool
 from experiments.workload import (
     Job,
     Phases,
@@ -14,11 +15,6 @@ from experiments.workload import (
     read_rgb,
     timed,
 )
-
-NAME = "P_1"
-SUMMARY = "main reads each image once; Pool.starmap over tasks carrying the pixels"
-SAVING_ONLY = False
-MIN_WORKERS = 1
 
 
 def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
@@ -33,3 +29,15 @@ def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
         results = pool.starmap(augment_and_save, args)
     phases.merge(results)
     return phases
+
+
+STRATEGY = Strategy(
+    name="P_1",
+    summary="main reads each image once; Pool.starmap over tasks carrying the pixels",
+    run=run,
+    options=PoolOptions,
+    notes=(
+        "P_1 reads every image in the main process before the pool starts: "
+        "its read time is serial.",
+    ),
+)

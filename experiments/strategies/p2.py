@@ -1,16 +1,13 @@
-"""P_2 (study §4.2.2, Algorithm 3): Pool(W).starmap over file paths; every task reads its own image."""
+"""P_2 (study §4.2.2, Algorithm 3): Pool(W).starmap over file paths; every task reads its own
+image."""
 
 from __future__ import annotations
 
 from multiprocessing.context import BaseContext
 
-from experiments.pools import make_pool
+from experiments.contract import Strategy
+from experiments.pools import PoolOptions, make_pool
 from experiments.workload import Job, Phases, list_images, read_augment_save
-
-NAME = "P_2"
-SUMMARY = "Pool.starmap over file paths; each task reads its own image"
-SAVING_ONLY = False
-MIN_WORKERS = 1
 
 
 def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
@@ -21,3 +18,11 @@ def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
         results = pool.starmap(read_augment_save, args)
     phases.merge(results)
     return phases
+
+
+STRATEGY = Strategy(
+    name="P_2",
+    summary="Pool.starmap over file paths; each task reads its own image",
+    run=run,
+    options=PoolOptions,
+)

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.pools import make_pool, pin, split_plan
+from experiments.contract import Strategy, queue_memory_mb
+from experiments.pools import PoolOptions, make_pool, split_plan, start_process
 from experiments.workload import (
     Job,
     Phases,
     augment,
-    init_process,
     list_images,
     output_path,
     read_rgb,
@@ -23,22 +23,15 @@ from experiments.workload import (
     timed,
 )
 
-NAME = "P_Q"
-SUMMARY = "savers fed through Manager queues; W - savers processes augment (saving only)"
-SAVING_ONLY = True
-MIN_WORKERS = 2
-
 
 def savers_for(workers: int) -> int:
     """The study's rule: #savers = max(1, ceil(sqrt(#workers)) - 1)."""
     return max(1, math.ceil(math.sqrt(workers)) - 1)
 
 
-def save_from_queue(queue, totals, cv2_threads: int, cpu: int | None = None) -> None:  # noqa: ANN001 (proxies)
+def save_from_queue(queue, totals) -> None:  # noqa: ANN001 (proxies)
     """Save until the None sentinel. After a failed write it keeps draining its queue, so the
     augmenting workers never block on it, and reports the error instead of its time."""
-    pin(cpu)
-    init_process(cv2_threads)
     spent, error = 0.0, None
     while (item := queue.get()) is not None:
         if error:
@@ -53,7 +46,13 @@ def save_from_queue(queue, totals, cv2_threads: int, cpu: int | None = None) -> 
     totals.put((spent, error))
 
 
-def augment_to_queue(image: np.ndarray, job: Job, i: int, k: int, queue) -> tuple[float, float, float]:  # noqa: ANN001
+def augment_to_queue(
+    image: np.ndarray,
+    job: Job,
+    i: int,
+    k: int,
+    queue,  # noqa: ANN001 (a Manager queue proxy)
+) -> tuple[float, float, float]:
     out, aug = timed(augment, image, job, i, k)
     if not job.saving:
         return 0.0, aug, 0.0
@@ -79,11 +78,9 @@ def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
         totals = ctx.Queue()
         plan, saver_cpus = split_plan(job, workers, n_savers)
         savers = [
-            ctx.Process(target=save_from_queue, args=(q, totals, job.cv2_threads, cpu))
+            start_process(ctx, job, cpu, save_from_queue, q, totals)
             for q, cpu in zip(queues, saver_cpus, strict=True)
         ]
-        for s in savers:
-            s.start()
         with make_pool(ctx, workers - n_savers, job, plan=plan, phases=phases) as pool:
             results = pool.starmap(augment_to_queue, args)
         for q in queues:
@@ -97,3 +94,32 @@ def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
     phases.extra["queue_put"] = phases.save
     phases.save = sum(t for t, _ in saved)
     return phases
+
+
+def savers_note(name: str) -> str:
+    return (
+        f"{name}: save is the savers' time, queue put the augmenting workers' hand-off to them; "
+        "W counts augmenters and savers."
+    )
+
+
+# What every strategy with saver processes declares (P_Q2 shares it).
+SAVER_STRATEGY = {
+    "saving_only": True,
+    "min_workers": 2,
+    "phases": {"queue_put": "queue put"},
+    "options": PoolOptions,
+    "memory_mb": queue_memory_mb,
+}
+
+STRATEGY = Strategy(
+    name="P_Q",
+    summary="savers fed through Manager queues; W - savers processes augment (saving only)",
+    run=run,
+    **SAVER_STRATEGY,
+    notes=(
+        "P_Q reads every image in the main process before the pool starts: "
+        "its read time is serial.",
+        savers_note("P_Q"),
+    ),
+)

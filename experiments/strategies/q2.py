@@ -16,19 +16,18 @@ from multiprocessing.context import BaseContext
 
 import numpy as np
 
-from experiments.pools import make_pool, split_plan
+from experiments.contract import Strategy
+from experiments.pools import make_pool, split_plan, start_process
 from experiments.strategies._shared import read_all
 from experiments.strategies.dyn import chunksize_for
 from experiments.strategies.pq import (  # the same saver loop; only the queue differs
+    SAVER_STRATEGY,
     save_from_queue,
     savers_for,
+    savers_note,
 )
 from experiments.workload import Job, Phases, augment, output_path, timed
 
-NAME = "P_Q2"
-SUMMARY = "savers fed by one multiprocessing.Queue (no Manager); images given to workers once (saving only)"
-SAVING_ONLY = True
-MIN_WORKERS = 2
 QUEUE_SLOTS_PER_WORKER = 2  # bounds the augmented images waiting in memory
 
 _images: list[np.ndarray] = []
@@ -58,9 +57,7 @@ def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
     tasks = [(i, k) for i in range(len(images)) for k in range(job.augmentations)]
     queue, totals = ctx.Queue(QUEUE_SLOTS_PER_WORKER * workers), ctx.Queue()
     plan, saver_cpus = split_plan(job, workers, n_savers)
-    savers = [ctx.Process(target=save_from_queue, args=(queue, totals, job.cv2_threads, cpu)) for cpu in saver_cpus]
-    for s in savers:
-        s.start()
+    savers = [start_process(ctx, job, cpu, save_from_queue, queue, totals) for cpu in saver_cpus]
     try:
         phases.merge(_augment(job, workers - n_savers, ctx, images, tasks, queue, plan, phases))
         for _ in savers:
@@ -79,9 +76,28 @@ def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
     return phases
 
 
-def _augment(job: Job, n: int, ctx: BaseContext, images: list, tasks: list, queue, plan: list[int] | None, phases: Phases) -> list:  # noqa: ANN001
+def _augment(
+    job: Job,
+    n: int,
+    ctx: BaseContext,
+    images: list,
+    tasks: list,
+    queue,  # noqa: ANN001 (a ctx.Queue)
+    plan: list[int] | None,
+    phases: Phases,
+) -> list:
     with make_pool(ctx, n, job, keep, (images, job, queue), plan=plan, phases=phases) as pool:
         results = list(pool.imap_unordered(task, tasks, chunksize=chunksize_for(len(tasks), n)))
         pool.close()
         pool.join()  # workers exit normally, flushing their queue feeder threads
     return results
+
+
+STRATEGY = Strategy(
+    name="P_Q2",
+    summary="savers fed by one multiprocessing.Queue (no Manager); "
+    "images given to workers once (saving only)",
+    run=run,
+    **SAVER_STRATEGY,
+    notes=(savers_note("P_Q2"),),
+)

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from multiprocessing.context import BaseContext
 
+from experiments.contract import Strategy
 from experiments.workload import Job, Phases, augment_and_save, list_images, read_rgb, timed
-
-NAME = "sequential"
-SUMMARY = "one process reads each image, augments it, saves"
-SAVING_ONLY = False
-IN_PROCESS = True
-MIN_WORKERS = 1
 
 
 def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
@@ -21,3 +16,11 @@ def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
             _, aug, sv = augment_and_save(image, job, i, k)
             phases.add(read if k == 0 else 0.0, aug, sv)
     return phases
+
+
+STRATEGY = Strategy(
+    name="sequential",
+    summary="one process reads each image, augments it, saves",
+    run=run,
+    in_process=True,
+)

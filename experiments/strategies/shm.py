@@ -2,10 +2,11 @@
 tasks carry only (i, k), and each worker attaches to the block once, in its pool initializer.
 
 Clean-up: main is the only owner and unlinks the block in a `finally`. A worker that dies
-mid-run makes Pool start a replacement and wait forever for the lost task, so run() watches
-the pool's slot counter and raises WorkerDied instead (pools.get_watching), which reaches the
-`finally`. If main itself is killed, the block is named f"{SHM_PREFIX}{main pid}-..." so the
-harness's runner can find and remove it, and Python's resource_tracker unlinks it too.
+mid-run makes Pool start a replacement and wait forever for the lost task; the harness's
+watchdog raises in the main thread instead, which reaches the `finally`. If main itself is
+killed, the block is named f"{SHM_PREFIX}{main pid}-..." so that the contract's cleanup(pid),
+which the runner calls after killing a child, finds and removes it; Python's resource_tracker
+unlinks it too.
 """
 
 from __future__ import annotations
@@ -15,18 +16,18 @@ import os
 import secrets
 from multiprocessing import shared_memory
 from multiprocessing.context import BaseContext
+from pathlib import Path
 
 import numpy as np
 
 from experiments import pools
+from experiments.contract import Strategy
+from experiments.pools import PoolOptions
 from experiments.strategies._shared import read_all
 from experiments.workload import Job, Phases, augment_and_save
 
-NAME = "P_SHM"
-SUMMARY = "main reads each image once into shared memory; tasks carry only (i, k) indices"
-SAVING_ONLY = False
-MIN_WORKERS = 1
-SHM_PREFIX = "augscale-"  # the runner removes these blocks after it kills a cell
+SHM_PREFIX = "augscale-"
+DEV_SHM = Path("/dev/shm")
 
 Layout = list[tuple[int, tuple[int, ...]]]  # (byte offset, shape) of each image in the block
 
@@ -90,9 +91,25 @@ def copy_in(block: shared_memory.SharedMemory, images: list[np.ndarray], layout:
         np.ndarray(shape, dtype=np.uint8, buffer=block.buf, offset=offset)[...] = image
 
 
-def _run_pool(job: Job, workers: int, ctx: BaseContext, name: str, layout: Layout, phases: Phases) -> list:
+def _run_pool(
+    job: Job, workers: int, ctx: BaseContext, name: str, layout: Layout, phases: Phases
+) -> list:
     n_images = len(layout)
     args = [(i, k) for i in range(n_images) for k in range(job.augmentations)]
-    slots = pools.new_counter(ctx)
-    with pools.make_pool(ctx, workers, job, attach, (name, layout, job), slots=slots, phases=phases) as pool:
-        return pools.get_watching(pool.starmap_async(task, args), slots, workers)
+    with pools.make_pool(ctx, workers, job, attach, (name, layout, job), phases=phases) as pool:
+        return pool.starmap(task, args)
+
+
+def remove_blocks(pid: int) -> None:
+    """After the harness killed process `pid`: the blocks it could not unlink."""
+    for block in DEV_SHM.glob(f"{SHM_PREFIX}{pid}-*"):
+        block.unlink(missing_ok=True)
+
+
+STRATEGY = Strategy(
+    name="P_SHM",
+    summary="main reads each image once into shared memory; tasks carry only (i, k) indices",
+    run=run,
+    options=PoolOptions,
+    cleanup=remove_blocks,
+)

@@ -1,9 +1,17 @@
-"""plots/*.png: one line per strategy; saving solid, no saving dashed. Bars are 95% intervals,
-the grey band is oversubscribed (more busy processes than usable cores), red rings are unstable
-cells (CV > 5%)."""
+"""The report's figures, one function per figure, each (results) -> matplotlib Figure; the
+sections (harness.report.sections) say which figure goes where, and the report writer saves
+them as plots/<file>.png.
+
+One line per strategy; saving solid, no saving dashed. Bars are 95% intervals, the grey band is
+oversubscribed (more busy processes than usable cores), red rings are unstable cells (CV > 5%).
+Speedups are drawn on a log2 axis whose limits follow the measured points, so speedups of 1.5
+stay readable beside an ideal line that runs to 64.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -12,30 +20,50 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import NullLocator  # noqa: E402
 
 from harness import models  # noqa: E402
-from harness.analysis import per_run_speedups, phase_columns  # noqa: E402
-from harness.report import ReportData  # noqa: E402
+from harness.analysis import OVERHEAD, SAVING_LABEL, STARTUP  # noqa: E402
+from harness.results import Results  # noqa: E402
+from harness.schema import BASELINE, WORK_PHASES  # noqa: E402
 
+DPI = 110
 LINE = {True: "-", False: "--"}
-MODE = {True: "saving", False: "no saving"}
 SAVING_COLOR = {True: "tab:blue", False: "tab:orange"}
-PHASE_COLOR = {
-    "t_read_s": "tab:green", "t_augment_s": "tab:blue", "t_save_s": "tab:orange", "t_queue_put_s": "tab:purple",
-    "t_startup_s": "tab:brown", "overhead_s": "lightgrey",
-}
+PHASE_COLOR = dict(zip(WORK_PHASES, ["tab:green", "tab:blue", "tab:orange"], strict=True))
+PHASE_COLOR |= {STARTUP: "tab:brown", OVERHEAD: "lightgrey"}
+# A strategy's own phases take these in the order they appear.
+EXTRA_PHASE_PALETTE = ["tab:purple", "tab:pink", "tab:olive", "tab:cyan", "tab:red", "tab:gray"]
+CURVES = {"Amdahl": models.amdahl, "USL": models.usl, "Gustafson": models.gustafson}
+# Speedup ticks: these values where they fall inside the axis, powers of two when too many do.
+SPEEDUP_TICKS = (0.125, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 2.5, 3, 4, 6, 8, 12, 16, 24, 32, 48,
+                 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+MAX_TICKS = 9
+MARGIN = 1.15  # room above the highest and below the lowest measured point, as a factor
 
 
-def _colors(strategies: list[str]) -> dict[str, str]:
+def _colors(names: list[str]) -> dict[str, str]:
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    return {s: cycle[n % len(cycle)] for n, s in enumerate(strategies)}
+    return {s: cycle[n % len(cycle)] for n, s in enumerate(names)}
 
 
-def _series(table: pd.DataFrame):  # noqa: ANN202
+def phase_colors(columns: Sequence[str]) -> dict[str, str]:
+    """Fixed colours for the work phases, start-up and overhead; the palette for the rest."""
+    extra = iter(EXTRA_PHASE_PALETTE * (len(columns) // len(EXTRA_PHASE_PALETTE) + 1))
+    return {c: PHASE_COLOR[c] if c in PHASE_COLOR else next(extra) for c in columns}
+
+
+def _title(results: Results) -> str:
+    host = results.meta["host"]
+    return (f"{results.meta['config']['name']} on {host['cpu_model']} "
+            f"({host['physical_cores']} physical cores)")
+
+
+def _series(table: pd.DataFrame) -> Iterator[tuple[str, bool, pd.DataFrame]]:
     """(strategy, saving, rows) for every line to draw, baselines left out."""
-    lines = table[table["strategy"].ne("sequential") & table["time_s"].notna()]
+    lines = table[table["strategy"].ne(BASELINE) & table["time_s"].notna()]
     for (strategy, saving), rows in lines.groupby(["strategy", "saving"], sort=False):
-        yield strategy, saving, rows.sort_values("workers")
+        yield strategy, bool(saving), rows.sort_values("workers")
 
 
 def _workers_axis(ax: plt.Axes, workers: list[int]) -> None:
@@ -46,58 +74,101 @@ def _workers_axis(ax: plt.Axes, workers: list[int]) -> None:
     ax.grid(alpha=0.3)
 
 
-def _shade_oversubscribed(ax: plt.Axes, data: ReportData, label: bool = True) -> None:
+def speedup_limits(low: Sequence[float], high: Sequence[float], top_workers: float
+                   ) -> tuple[float, float]:
+    """(bottom, top) of a speedup axis: the measured points (and 1) with a margin; the top at
+    min(top_workers, 2 x the highest measured upper bound), never below that bound, so the ideal
+    line is clipped rather than squeezing the measurements into the bottom of the panel."""
+    lows = [x for x in low if np.isfinite(x) and x > 0] + [1.0]
+    highs = [x for x in high if np.isfinite(x) and x > 0] + [1.0]
+    hi = max(highs)
+    return min(lows) / MARGIN, max(min(float(top_workers), 2 * hi), hi * MARGIN)
+
+
+def log2_speedup_axis(ax: plt.Axes, bottom: float, top: float) -> None:
+    """A log2 y axis from bottom to top, labelled with plain numbers."""
+    ax.set_yscale("log", base=2)
+    ax.set_ylim(bottom, top)
+    ticks = [t for t in SPEEDUP_TICKS if bottom <= t <= top]
+    if len(ticks) > MAX_TICKS:
+        ticks = [t for t in ticks if math.log2(t).is_integer()]
+    ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+    ax.yaxis.set_minor_locator(NullLocator())
+
+
+def _shade_oversubscribed(ax: plt.Axes, results: Results, label: bool = True) -> None:
     """Grey band from halfway (in log2) between the last fitting and the first oversubscribed W."""
-    over = sorted(set(data.table.loc[data.oversubscribed, "workers"]))
+    table = results.table
+    over = sorted(set(table.loc[results.oversubscribed, "workers"]))
     if not over:
         return
-    below = [w for w in data.table["workers"] if w < over[0]]
+    below = [w for w in table["workers"] if w < over[0]]
     start = np.sqrt(max(below) * over[0]) if below else over[0] / 1.2
-    ax.axvspan(start, max(data.table["workers"]) * 1.3, color="grey", alpha=0.12, lw=0,
-               label=f"oversubscribed (> {data.cores} cores)" if label else None)
+    ax.axvspan(start, max(table["workers"]) * 1.3, color="grey", alpha=0.12, lw=0,
+               label=f"oversubscribed (> {results.cores} cores)" if label else None)
 
 
-def _errorbar(ax: plt.Axes, rows: pd.DataFrame, col: str, low: str, high: str, **style: object) -> None:
+def _errorbar(ax: plt.Axes, rows: pd.DataFrame, col: str, low: str, high: str,
+              **style: object) -> None:
     y = rows[col].to_numpy(float)
-    err = np.nan_to_num(np.vstack([y - rows[low].to_numpy(float), rows[high].to_numpy(float) - y]), nan=0.0).clip(min=0)
-    ax.errorbar(rows["workers"], y, yerr=err, capsize=3, **style)
+    err = np.vstack([y - rows[low].to_numpy(float), rows[high].to_numpy(float) - y])
+    ax.errorbar(rows["workers"], y, yerr=np.nan_to_num(err, nan=0.0).clip(min=0), capsize=3,
+                **style)
 
 
 def _ring_unstable(ax: plt.Axes, rows: pd.DataFrame, col: str, label: bool) -> bool:
     shaky = rows[rows["unstable"].fillna(False).astype(bool)]
     if shaky.empty:
         return label
-    ax.scatter(shaky["workers"], shaky[col], s=160, facecolors="none", edgecolors="red", linewidths=1.2,
-               zorder=5, label="unstable (CV > 5%)" if label else None)
+    ax.scatter(shaky["workers"], shaky[col], s=160, facecolors="none", edgecolors="red",
+               linewidths=1.2, zorder=5, label="unstable (CV > 5%)" if label else None)
     return False
 
 
-def strong_plots(data: ReportData) -> plt.Figure:
-    table = data.table
-    colors = _colors(data.strategies)
+def _top(values: pd.Series) -> float:
+    finite = values.dropna()
+    return float(finite.max()) * 1.1 if len(finite) else 1.0
+
+
+def scaling(results: Results) -> plt.Figure:
+    """plots/<kind>_scaling.png."""
+    return strong_plots(results) if results.kind == "strong" else weak_plots(results)
+
+
+def strong_plots(results: Results) -> plt.Figure:
+    table = results.table
+    colors = _colors(results.strategies)
     workers = sorted(set(table["workers"]))
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     time_ax, speed_ax, eff_ax = axes
-    metrics = [(time_ax, "time_s", "ci_low", "ci_high"), (speed_ax, "speedup", "speedup_ci_low", "speedup_ci_high"),
+    metrics = [(time_ax, "time_s", "ci_low", "ci_high"),
+               (speed_ax, "speedup", "speedup_ci_low", "speedup_ci_high"),
                (eff_ax, "efficiency", "efficiency_ci_low", "efficiency_ci_high")]
     ring_label = {ax: True for ax in axes}
     for strategy, saving, rows in _series(table):
-        style = {"color": colors[strategy], "linestyle": LINE[saving], "marker": "o"}
-        label = f"{strategy} ({MODE[saving]})"
+        style = {"color": colors.get(strategy, "black"), "linestyle": LINE[saving], "marker": "o"}
+        label = f"{strategy} ({SAVING_LABEL[saving]})"
         for ax, col, low, high in metrics:
             _errorbar(ax, rows, col, low, high, label=label, **style)
             ring_label[ax] = _ring_unstable(ax, rows, col, ring_label[ax])
-    for saving, t_seq in _baselines(table).items():
-        time_ax.plot(workers, [t_seq / w for w in workers], color="grey", linestyle=LINE[saving], linewidth=1, label=f"ideal ({MODE[saving]})")
+    for saving, t_seq in results.baselines.items():
+        time_ax.plot(workers, [t_seq / w for w in workers], color="grey", linestyle=LINE[saving],
+                     linewidth=1, label=f"ideal ({SAVING_LABEL[saving]})")
     speed_ax.plot(workers, workers, color="grey", linewidth=1, label="ideal")
     eff_ax.axhline(1.0, color="grey", linewidth=1)
+    efficiency_top = _top(table["efficiency_ci_high"].fillna(table["efficiency"]))
     time_ax.set(ylabel="execution time [s]", title="Execution time (median, 95% CI)")
-    speed_ax.set(ylabel="speedup  T_seq / T_W", title="Speedup")
-    eff_ax.set(ylabel="efficiency  S / W", title="Efficiency", ylim=(0, max(1.1, _top(table["efficiency_ci_high"].fillna(table["efficiency"])))))
+    speed_ax.set(ylabel="speedup  T_seq / T_W (log scale)", title="Speedup")
+    eff_ax.set(ylabel="efficiency  S / W", title="Efficiency", ylim=(0, max(1.1, efficiency_top)))
     for n, ax in enumerate(axes):
-        _shade_oversubscribed(ax, data, label=n == 0)
+        _shade_oversubscribed(ax, results, label=n == 0)
         _workers_axis(ax, workers)
+    measured = table[table["strategy"].ne(BASELINE)]
+    log2_speedup_axis(speed_ax, *speedup_limits(
+        measured["speedup_ci_low"].fillna(measured["speedup"]),
+        measured["speedup_ci_high"].fillna(measured["speedup"]), max(workers, default=1)))
     _figure_legend(fig, axes)
+    fig.suptitle(_title(results), fontsize=9)
     return fig
 
 
@@ -107,136 +178,133 @@ def _figure_legend(fig: plt.Figure, axes: object) -> None:
     for ax in np.ravel(axes):
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             found.setdefault(label, handle)
-    fig.legend(list(found.values()), list(found), loc="lower center", ncol=min(len(found), 6), fontsize=8)
+    fig.legend(list(found.values()), list(found), loc="lower center", ncol=min(len(found), 6),
+               fontsize=8)
     rows = -(-len(found) // 6)
     fig.tight_layout(rect=(0, 0.045 * rows + 0.03, 1, 0.95))
 
 
-def weak_plots(data: ReportData) -> plt.Figure:
-    table = data.table
-    colors = _colors(data.strategies)
+def weak_plots(results: Results) -> plt.Figure:
+    table = results.table
+    colors = _colors(results.strategies)
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     ring = True
     for strategy, saving, rows in _series(table):
-        _errorbar(ax, rows, "efficiency", "efficiency_ci_low", "efficiency_ci_high", color=colors[strategy],
-                  linestyle=LINE[saving], marker="o", label=f"{strategy} ({MODE[saving]})")
+        _errorbar(ax, rows, "efficiency", "efficiency_ci_low", "efficiency_ci_high",
+                  color=colors.get(strategy, "black"), linestyle=LINE[saving], marker="o",
+                  label=f"{strategy} ({SAVING_LABEL[saving]})")
         ring = _ring_unstable(ax, rows, "efficiency", ring)
-    points = table[table["strategy"].ne("sequential")].drop_duplicates("workers").sort_values("workers")
-    _shade_oversubscribed(ax, data)
+    points = table[table["strategy"].ne(BASELINE)].drop_duplicates("workers").sort_values("workers")
+    _shade_oversubscribed(ax, results)
     _workers_axis(ax, list(points["workers"]))
-    ax.set_xticks(points["workers"], [f"{w}\n{x}x{y}" for w, x, y in zip(points["workers"], points["width"], points["height"], strict=True)], fontsize=8)
+    labels = [f"{w}\n{x}x{y}" for w, x, y in
+              zip(points["workers"], points["width"], points["height"], strict=True)]
+    ax.set_xticks(points["workers"], labels, fontsize=8)
     ax.set_xlabel("workers / image size")
     ax.axhline(1.0, color="grey", linewidth=1, label="ideal")
-    ax.set(ylabel="efficiency  T_seq(base) / T_W", title="Weak scaling efficiency (median, 95% CI)",
-           ylim=(0, max(1.1, _top(table["efficiency_ci_high"].fillna(table["efficiency"])))))
+    top = _top(table["efficiency_ci_high"].fillna(table["efficiency"]))
+    ax.set(ylabel="efficiency  T_seq(base) / T_W",
+           title="Weak scaling efficiency (median, 95% CI)", ylim=(0, max(1.1, top)))
     ax.legend(fontsize=7)
+    fig.suptitle(_title(results), fontsize=9)
+    fig.tight_layout()
     return fig
 
 
-def _baselines(table: pd.DataFrame) -> dict[bool, float]:
-    rows = table[table["strategy"].eq("sequential") & table["time_s"].notna()]
-    return dict(zip(rows["saving"], rows["time_s"], strict=True))
-
-
-def _top(values: pd.Series) -> float:
-    finite = values.dropna()
-    return float(finite.max()) * 1.1 if len(finite) else 1.0
-
-
-def phase_plots(data: ReportData) -> plt.Figure:
-    """Stacked per-worker seconds per phase, one panel per saving mode and strategy."""
-    phases = _with_oversubscription(data.phases, data)
-    modes = [m for m in data.meta["config"]["saving"] if m in set(phases["saving"])]
-    names = data.strategies
-    fig, axes = plt.subplots(max(len(modes), 1), max(len(names), 1), figsize=(4 * len(names), 3.6 * max(len(modes), 1)), squeeze=False)
-    parts = phase_columns(phases)
+def phase_plots(results: Results) -> plt.Figure:
+    """plots/phases.png: stacked per-worker seconds per phase, one panel per saving mode and
+    strategy."""
+    phases = results.phases.assign(over=results.is_oversubscribed(results.phases))
+    modes = [m for m in results.saving_modes if m in set(phases["saving"])]
+    names = results.strategies
+    n_rows, n_cols = max(len(modes), 1), max(len(names), 1)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4 * n_cols, 3.6 * n_rows), squeeze=False)
+    parts = results.phase_parts
+    colors = phase_colors([c for c, _ in parts])
     for i, saving in enumerate(modes):
-        base = phases[phases["strategy"].eq("sequential") & phases["saving"].eq(saving)]
+        mode = phases[phases["saving"].eq(saving)]
+        base = mode[mode["strategy"].eq(BASELINE)]
         for j, name in enumerate(names):
             ax = axes[i][j]
-            rows = pd.concat([base, phases[phases["strategy"].eq(name) & phases["saving"].eq(saving)].sort_values("workers")])
-            ax.set_title(f"{name} ({MODE[saving]})", fontsize=9)
+            rows = pd.concat([base, mode[mode["strategy"].eq(name)].sort_values("workers")])
+            ax.set_title(f"{name} ({SAVING_LABEL[saving]})", fontsize=9)
             if len(rows) == len(base):
-                ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes, color="grey")
+                ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes,
+                        color="grey")
                 ax.set_xticks([])
                 continue
-            _stack(ax, rows, parts)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=PHASE_COLOR.get(c, "grey")) for c, _ in parts]
+            _stack(ax, rows, parts, colors)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colors[c]) for c, _ in parts]
     handles.append(plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="black", hatch="//"))
-    fig.legend(handles, [label for _, label in parts] + [f"oversubscribed (> {data.cores} cores)"], loc="lower center", ncol=len(handles), fontsize=8)
+    labels = [label for _, label in parts] + [f"oversubscribed (> {results.cores} cores)"]
+    fig.legend(handles, labels, loc="lower center", ncol=len(handles), fontsize=8)
     fig.tight_layout(rect=(0, 0.07, 1, 0.95))
+    fig.suptitle(f"Where the time goes: {_title(results)}", fontsize=9)
     return fig
 
 
-def _with_oversubscription(phases: pd.DataFrame, data: ReportData) -> pd.DataFrame:
-    from harness.checks import cell_processes
-
-    return phases.assign(over=(cell_processes(phases, data.runs) > data.cores).to_numpy())
-
-
-def _stack(ax: plt.Axes, rows: pd.DataFrame, parts: list[tuple[str, str]]) -> None:
+def _stack(ax: plt.Axes, rows: pd.DataFrame, parts: list[tuple[str, str]],
+           colors: dict[str, str]) -> None:
     x = np.arange(len(rows))
     bottom = np.zeros(len(rows))
     for col, _ in parts:
         height = rows[col].fillna(0).to_numpy(float)
-        ax.bar(x, height, bottom=bottom, color=PHASE_COLOR.get(col, "grey"), width=0.7,
+        ax.bar(x, height, bottom=bottom, color=colors[col], width=0.7,
                hatch=["//" if o else "" for o in rows["over"]], edgecolor="white")
         bottom += height
     for xi, top, util in zip(x, bottom, rows["utilization"], strict=True):
         ax.text(xi, top, f"{util:.0%}", ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(x, ["seq" if s == "sequential" else str(w) for s, w in zip(rows["strategy"], rows["workers"], strict=True)])
+    ticks = ["seq" if s == BASELINE else str(w)
+             for s, w in zip(rows["strategy"], rows["workers"], strict=True)]
+    ax.set_xticks(x, ticks)
     ax.set_xlabel("workers (label: utilization)", fontsize=8)
     ax.set_ylabel("seconds per worker", fontsize=8)
     ax.set_ylim(0, bottom.max() * 1.15 if bottom.max() > 0 else 1)
     ax.grid(axis="y", alpha=0.3)
 
 
-def model_plots(data: ReportData) -> plt.Figure:
-    """Per strategy: the per-run speedups and each fitted curve (strong) or scaled speedup (weak)."""
-    points = per_run_speedups(data.runs, data.kind)
-    names = data.strategies
-    fig, axes = plt.subplots(1, max(len(names), 1), figsize=(4.5 * max(len(names), 1), 4), squeeze=False)
-    by_series = {(s.strategy, s.saving): s for s in data.fits}
+def model_plots(results: Results) -> plt.Figure:
+    """plots/models.png: per strategy, the per-run speedups and each fitted curve (strong) or
+    the scaled speedup (weak), on a log2 speedup axis."""
+    points = results.speedups
+    names = results.strategies
+    fig, axes = plt.subplots(1, max(len(names), 1), figsize=(4.5 * max(len(names), 1), 4),
+                             squeeze=False)
+    by_series = {(s.strategy, s.saving): s for s in results.fits}
     top = int(points["workers"].max()) if len(points) else 1
     grid = np.geomspace(1, max(top, 2) * 1.2, 80)
+    workers = sorted(set(points["workers"])) or [1]
     for ax, name in zip(axes[0], names, strict=True):
-        for saving in data.meta["config"]["saving"]:
+        measured: list[float] = []
+        for saving in results.saving_modes:
             series = by_series.get((name, saving))
             if series is None:
                 continue
+            measured += list(series.speedups)
             color = SAVING_COLOR[saving]
             jitter = series.workers * (1 + 0.03 * (1 if saving else -1))
-            ax.scatter(jitter, series.speedups, s=14, color=color, alpha=0.7, label=f"runs ({MODE[saving]})")
+            ax.scatter(jitter, series.speedups, s=14, color=color, alpha=0.7,
+                       label=f"runs ({SAVING_LABEL[saving]})")
             for f in series.fits.values():
-                curve = {"Amdahl": models.amdahl, "USL": models.usl, "Gustafson": models.gustafson}[f.model]
-                ax.plot(grid, curve(grid, *f.params.values()), color=color, linestyle=":" if f.model == "Amdahl" else "-",
-                        linewidth=1.2, label=f"{f.model} ({MODE[saving]})" + (" poor fit" if f.poor else ""))
+                label = f"{f.model} ({SAVING_LABEL[saving]})" + (" poor fit" if f.poor else "")
+                ax.plot(grid, CURVES[f.model](grid, *f.params.values()), color=color,
+                        linestyle=":" if f.model == "Amdahl" else "-", linewidth=1.2,
+                        label=label)
         ax.plot(grid, grid, color="grey", linewidth=1, label="ideal")
-        _shade_oversubscribed(ax, data)
-        _workers_axis(ax, sorted(set(points["workers"])) or [1])
-        ax.set_yscale("linear")
-        ax.set(title=name, ylabel="speedup" if data.kind == "strong" else "scaled speedup  E x W",
-               ylim=(0, max(2.0, float(points["speedup"].max()) * 1.3 if len(points) else 2.0)))
+        _shade_oversubscribed(ax, results)
+        _workers_axis(ax, workers)
+        ylabel = "speedup" if results.kind == "strong" else "scaled speedup  E x W"
+        ax.set(title=name, ylabel=f"{ylabel} (log scale)")
+        log2_speedup_axis(ax, *speedup_limits(measured, measured, top))
         ax.legend(fontsize=6)
+    fig.suptitle(f"Scaling models: {_title(results)}", fontsize=9)
+    fig.tight_layout()
     return fig
 
 
-def _save(fig: plt.Figure, path: Path, title: str, tight: bool = True) -> Path:
-    fig.suptitle(title, fontsize=9)
-    if tight:
-        fig.tight_layout()
-    fig.savefig(path, dpi=110)
+def save(fig: plt.Figure, path: Path) -> Path:
+    """Write the figure as a PNG and free it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
-
-
-def write(data: ReportData) -> list[Path]:
-    out_dir = data.run_dir / "plots"
-    out_dir.mkdir(exist_ok=True)
-    title = f"{data.meta['config']['name']} on {data.meta['host']['cpu_model']} ({data.meta['host']['physical_cores']} physical cores)"
-    scaling = strong_plots(data) if data.kind == "strong" else weak_plots(data)
-    return [
-        _save(scaling, out_dir / f"{data.kind}_scaling.png", title, tight=data.kind != "strong"),
-        _save(phase_plots(data), out_dir / "phases.png", f"Where the time goes: {title}", tight=False),
-        _save(model_plots(data), out_dir / "models.png", f"Scaling models: {title}"),
-    ]

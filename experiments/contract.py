@@ -1,0 +1,147 @@
+"""The strategy contract: what one strategy module declares, checked when it is discovered.
+
+A strategy module defines one module-level `STRATEGY = Strategy(...)`. Everything the harness
+needs to know about a strategy comes from this object; no other module names a strategy.
+
+    run(job, workers, ctx) -> Phases      the timed call (a strategy with a session gets it as a
+                                          fourth argument: run(job, workers, ctx, session))
+    name, summary                         config/report name and one line for the report
+    saving_only, min_workers              which cells it can run
+    in_process                            its workers are threads of the measuring process
+    phases                                extra phase columns: {"queue_put": "queue put"} is stored
+                                          as t_queue_put_s, from phases.extra["queue_put"]
+    options                               a pydantic model of its own config options (job.options)
+    session(job, workers, ctx)            a context manager entered once per cell, outside the
+                                          timed region; what it yields is passed to run
+    cleanup(pid)                          after the harness killed the child process `pid`: remove
+                                          what the child could not (e.g. shared-memory blocks)
+    memory_mb(workers, n_images, image_mb) peak memory of one run, for the preflight
+    notes                                 sentences the report adds when the strategy is in a run
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from multiprocessing.context import BaseContext
+from typing import Any
+
+from pydantic import BaseModel
+
+from experiments.workload import Job, Phases
+
+NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+PHASE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+# Phase keys the harness itself records in phases.extra; a strategy may not redeclare them.
+HARNESS_PHASES = ("startup",)
+
+# The default memory model, a deliberate over-estimate (see harness/preflight.py).
+PROCESS_BASE_MB = 150.0
+TRANSPORT_COPIES = 6  # a task's input, its output and the pipeline's intermediates
+QUEUE_BACKLOG = 64  # augmented images that may wait for savers in a queue strategy
+
+
+class ContractError(Exception):
+    """A strategy module that breaks the contract; the message names the module and the piece."""
+
+
+def pool_memory_mb(workers: int, n_images: int, image_mb: float) -> float:
+    """Main holds every image once plus a task's copies; each worker a task's copies."""
+    pool = workers if workers > 1 else 0
+    main = PROCESS_BASE_MB + (n_images + TRANSPORT_COPIES) * image_mb
+    return main + pool * (PROCESS_BASE_MB + TRANSPORT_COPIES * image_mb)
+
+
+def queue_memory_mb(workers: int, n_images: int, image_mb: float) -> float:
+    """pool_memory_mb plus up to QUEUE_BACKLOG augmented images waiting for the savers."""
+    return pool_memory_mb(workers, n_images, image_mb) + QUEUE_BACKLOG * image_mb
+
+
+@dataclass(frozen=True)
+class Strategy:
+    name: str
+    summary: str
+    run: Callable[..., Phases]
+    saving_only: bool = False
+    min_workers: int = 1
+    in_process: bool = False
+    phases: Mapping[str, str] = field(default_factory=dict)
+    options: type[BaseModel] | None = None
+    session: Callable[[Job, int, BaseContext], contextlib.AbstractContextManager] | None = None
+    cleanup: Callable[[int], None] | None = None
+    memory_mb: Callable[[int, int, float], float] = pool_memory_mb
+    notes: tuple[str, ...] = ()
+
+    def skip_reason(self, workers: int, saving: bool) -> str | None:
+        """Why a (workers, saving) cell cannot run, or None if it can."""
+        if self.saving_only and not saving:
+            return f"{self.name} only saves (as in the study)"
+        if workers < self.min_workers:
+            return f"{self.name} needs at least {self.min_workers} workers"
+        return None
+
+    def validate_options(self, given: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The strategy's options with defaults filled in; pydantic's ValidationError if bad."""
+        if self.options is None:
+            if given:
+                raise ValueError(f"{self.name} takes no options")
+            return {}
+        return self.options.model_validate(dict(given or {})).model_dump(mode="json")
+
+    def call(self, job: Job, workers: int, ctx: BaseContext, session: object = None) -> Phases:
+        """The timed call; the session argument only for strategies that declare one."""
+        if self.session is None:
+            return self.run(job, workers, ctx)
+        return self.run(job, workers, ctx, session)
+
+    def open_session(
+        self, job: Job, workers: int, ctx: BaseContext
+    ) -> contextlib.AbstractContextManager:
+        """The per-cell session, or a context that yields None for strategies without one."""
+        if self.session is None:
+            return contextlib.nullcontext()
+        return self.session(job, workers, ctx)
+
+
+def check(strategy: object, module: str) -> Strategy:
+    """The module's STRATEGY if it keeps the contract; ContractError naming the piece if not."""
+    if not isinstance(strategy, Strategy):
+        found = "nothing" if strategy is None else type(strategy).__name__
+        raise ContractError(
+            f"{module}: STRATEGY must be an experiments.contract.Strategy, found {found}"
+        )
+    problems = list(_problems(strategy))
+    if problems:
+        raise ContractError(f"{module}: {'; '.join(problems)}")
+    return strategy
+
+
+def _problems(s: Strategy) -> list[str]:
+    found = []
+    if not isinstance(s.name, str) or not NAME_PATTERN.match(s.name):
+        found.append(f"name {s.name!r} must be letters, digits and '_', starting with a letter")
+    if not isinstance(s.summary, str) or not s.summary.strip():
+        found.append("summary must be a non-empty line")
+    for attr in ("run", "memory_mb"):
+        if not callable(getattr(s, attr)):
+            found.append(f"{attr} must be callable")
+    for attr in ("session", "cleanup"):
+        if getattr(s, attr) is not None and not callable(getattr(s, attr)):
+            found.append(f"{attr} must be callable or None")
+    if not isinstance(s.min_workers, int) or s.min_workers < 1:
+        found.append("min_workers must be a whole number >= 1")
+    if not isinstance(s.saving_only, bool) or not isinstance(s.in_process, bool):
+        found.append("saving_only and in_process must be true or false")
+    if s.options is not None and not (
+        isinstance(s.options, type) and issubclass(s.options, BaseModel)
+    ):
+        found.append("options must be a pydantic BaseModel class or None")
+    for key, label in dict(s.phases).items():
+        if not PHASE_PATTERN.match(str(key)) or key in HARNESS_PHASES or not isinstance(label, str):
+            found.append(
+                f"phase {key!r} must be a lower-case identifier "
+                f"(not {', '.join(HARNESS_PHASES)}) with a label"
+            )
+    return found

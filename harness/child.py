@@ -1,0 +1,119 @@
+"""The child process of one unit: `python -m harness.child SPEC.json` (pyperf's worker side).
+
+It loads the spec's plugins, opens the strategy's session, and writes one JSON line per run
+(warm-up and recorded) to the spec's `results` file as soon as the run ends, so the parent sees
+progress and keeps every finished run if this process dies.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+from datetime import UTC, datetime
+from multiprocessing.context import BaseContext
+from pathlib import Path
+
+from experiments import strategies
+from experiments.contract import Strategy
+from experiments.workload import Job, Phases, expected_outputs, init_process, list_images
+from harness import hooks
+from harness.schema import CellSpec, JobSpec, phase_column
+
+
+def job_of(spec: JobSpec) -> Job:
+    return Job(
+        **{**spec.model_dump(), "input_dir": Path(spec.input_dir), "out_dir": Path(spec.out_dir)}
+    )
+
+
+def timed_call(
+    strategy: Strategy,
+    job: Job,
+    workers: int,
+    ctx: BaseContext,
+    session: object,
+    instruments: list[hooks.Hook],
+) -> tuple[Phases, float]:
+    """The strategy's one timed call inside the hooks: (its phases, wall seconds)."""
+    with hooks.around(instruments):
+        t0 = time.perf_counter()
+        phases = strategy.call(job, workers, ctx, session)
+        wall = time.perf_counter() - t0
+    return phases, wall
+
+
+def run_once(strategy: Strategy, job: Job, workers: int, ctx: BaseContext, session: object) -> dict:
+    """One timed call, then the output check and clean-up (both untimed)."""
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    try:
+        clear(job.out_dir)
+    except OSError as err:
+        return {
+            "status": "failed",
+            "started_at": started,
+            "error": f"cannot prepare the output folder {job.out_dir}: {one_line(err)}",
+        }
+    instruments = hooks.measuring(strategy.in_process)
+    try:
+        phases, wall = timed_call(strategy, job, workers, ctx, session, instruments)
+    except Exception as err:  # a failing strategy is a measurement outcome, not a crash
+        shutil.rmtree(job.out_dir, ignore_errors=True)
+        return {"status": "failed", "error": one_line(err), "started_at": started}
+    written = sum(1 for _ in job.out_dir.iterdir())
+    expected = expected_outputs(job, len(list_images(job.input_dir)))
+    clear(job.out_dir)
+    os.sync()  # flush this run's writes now, so they do not land in the next timed run
+    row = {
+        "status": "ok",
+        "error": "",
+        "started_at": started,
+        "wall_s": wall,
+        "t_read_s": phases.read,
+        "t_augment_s": phases.augment,
+        "t_save_s": phases.save,
+        "tasks": phases.tasks,
+        **hooks.columns(instruments),
+        **{phase_column(k): v for k, v in phases.extra.items()},
+    }
+    if written != expected:
+        row.update(status="failed", error=f"wrote {written} files, expected {expected}")
+    return row
+
+
+def clear(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+def one_line(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}".replace("\n", " ")[:500]
+
+
+def main(spec_path: str) -> int:
+    spec = CellSpec.read(Path(spec_path))
+    init_process(spec.job.cv2_threads)
+    strategies.load_plugins(spec.plugins)
+    strategy = strategies.get(spec.cell["strategy"])
+    job, workers = job_of(spec.job), spec.cell["workers"]
+    runs = [("warmup", n) for n in range(spec.warmup)] + [("recorded", r) for r in spec.repeats]
+    ctx = multiprocessing.get_context(spec.start_method)
+    t0 = time.perf_counter()
+    with strategy.open_session(job, workers, ctx) as session, open(spec.results, "a") as out:
+        session_s = time.perf_counter() - t0
+        for kind, n in runs:
+            row = {"kind": kind, "repeat": n, **run_once(strategy, job, workers, ctx, session)}
+            if strategy.session is not None:
+                row["t_session_startup_s"] = session_s
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+    shutil.rmtree(job.out_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

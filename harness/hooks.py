@@ -1,0 +1,100 @@
+"""Instruments around the one timed call, after pyperf's `_hooks.py`: each hook is a context
+manager entered just before the strategy's call and left just after it, and then gives the
+columns it measured for the run's row. No hook is wired into the call itself.
+
+    Watchdog  the one dead-worker detector, and peak resident memory   peak_rss_mb
+    Steal     CPU time the hypervisor took from this VM during the run  steal_s
+    CpuTime   CPU seconds of the run's processes                       t_cpu_s, t_dispatch_s
+"""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+from collections.abc import Iterator, Sequence
+from typing import Protocol
+
+import psutil
+
+from harness.watchdog import Watchdog
+
+
+class Hook(Protocol):
+    def __enter__(self) -> object: ...
+    def __exit__(self, *exc: object) -> None: ...
+    def columns(self) -> dict[str, float]: ...
+
+
+class CpuTime:
+    """(CPU seconds of this process, of it plus its ended children), user + system, around the
+    call. Pool workers, savers and a Manager are ended and reaped inside the call, so the
+    difference is the run's CPU time; a Dask cluster's workers outlive it and are not counted.
+    For in-process strategies this process's CPU is the workers' own, not dispatch."""
+
+    def __init__(self, in_process: bool) -> None:
+        self.in_process = in_process
+        self.main_s = self.all_s = float("nan")
+
+    def __enter__(self) -> CpuTime:
+        self._start = _cpu_seconds()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        main, everything = _cpu_seconds()
+        self.main_s, self.all_s = main - self._start[0], everything - self._start[1]
+
+    def columns(self) -> dict[str, float]:
+        return {
+            "t_cpu_s": self.all_s,
+            "t_dispatch_s": float("nan") if self.in_process else self.main_s,
+        }
+
+
+def _cpu_seconds() -> tuple[float, float]:
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own = me.ru_utime + me.ru_stime
+    return own, own + kids.ru_utime + kids.ru_stime
+
+
+class Steal:
+    """Seconds of CPU time the hypervisor gave other tenants during the call, summed over this
+    VM's CPUs (Linux /proc/stat "steal"); nan where the kernel does not report it."""
+
+    def __enter__(self) -> Steal:
+        self._start = _steal_s()
+        self.steal_s = float("nan")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = _steal_s()
+        if end is not None and self._start is not None:
+            self.steal_s = end - self._start
+
+    def columns(self) -> dict[str, float]:
+        return {"steal_s": self.steal_s}
+
+
+def _steal_s() -> float | None:
+    return getattr(psutil.cpu_times(), "steal", None)
+
+
+def measuring(in_process: bool) -> list[Hook]:
+    """The hooks of a measured run, outermost first: CPU time is read closest to the call."""
+    return [Watchdog(), Steal(), CpuTime(in_process)]
+
+
+@contextlib.contextmanager
+def around(hooks: Sequence[Hook]) -> Iterator[None]:
+    """Enter every hook (in order), run the body, leave them (in reverse)."""
+    with contextlib.ExitStack() as stack:
+        for hook in hooks:
+            stack.enter_context(hook)
+        yield
+
+
+def columns(hooks: Sequence[Hook]) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for hook in hooks:
+        found.update(hook.columns())
+    return found

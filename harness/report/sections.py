@@ -1,0 +1,584 @@
+"""What the report says, computed once, as data: an ordered list of section builders, each
+(results) -> Section | None, and the blocks a section holds. report.md (markdown.py) and
+report.html (html.py + templates/report.html.j2) only render these; every sentence of the
+report is written here, or next to the numbers it describes (models, checks, study).
+
+Strings may carry `code` and **bold**, which markdown keeps and html converts.
+
+To add a section, touch two files: a function computing its numbers in harness/analysis.py, and
+a builder here added to SECTIONS (example: "Cores busy", analysis.cores_busy_table and
+cores_busy below). Its tables and figures then appear in both formats; a figure's draw function
+may live in plots.py. Numbers several sections share are cached on harness.results.Results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import pandas as pd
+from matplotlib.figure import Figure as MplFigure
+
+from harness import analysis, checks, stats, study
+from harness.analysis import SAVING_LABEL
+from harness.models import num
+from harness.report import plots
+from harness.results import Results
+from harness.schema import BASELINE
+
+DASH = "—"
+TABLE_NAME = {"strong": "Table 1 (strong scaling)", "weak": "Table 2 (weak scaling)"}
+GREEK = {"sigma": "σ", "kappa": "κ", "alpha": "α"}
+
+
+# ---------------------------------------------------------------- blocks
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Label: value pairs."""
+
+    items: list[tuple[str, str]]
+    kind: ClassVar[str] = "facts"
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    text: str
+    css: str = ""
+    kind: ClassVar[str] = "paragraph"
+
+
+@dataclass(frozen=True)
+class Bullets:
+    """A list; an item is a string, or (string, sub-items)."""
+
+    items: list[str | tuple[str, list[str]]]
+    css: str = ""
+    kind: ClassVar[str] = "bullets"
+
+    @property
+    def entries(self) -> list[tuple[str, list[str]]]:
+        return [(item, []) if isinstance(item, str) else item for item in self.items]
+
+
+@dataclass(frozen=True)
+class Table:
+    head: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    css: str = ""
+    kind: ClassVar[str] = "table"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A plot: drawn by `draw`, saved as plots/<file>, linked (markdown) or embedded (html)."""
+
+    file: str
+    alt: str
+    draw: Callable[[], MplFigure]
+    kind: ClassVar[str] = "figure"
+
+    @property
+    def path(self) -> str:
+        return f"plots/{self.file}"
+
+
+@dataclass(frozen=True)
+class Warnings:
+    items: list[str]
+    label: str = "Warning"
+    kind: ClassVar[str] = "warnings"
+
+
+Block = Facts | Paragraph | Bullets | Table | Figure | Warnings
+
+
+@dataclass(frozen=True)
+class Section:
+    id: str
+    title: str
+    blocks: list[Block]
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def fmt(value: float, kind: str = "s") -> str:
+    if pd.isna(value):
+        return DASH
+    if kind == "pct":
+        return f"{value * 100:.0f}%"
+    return f"{value:.2f}"
+
+
+def interval(value: float, low: float, high: float, kind: str = "s") -> str:
+    """"1.23 [1.20, 1.27]"; the bare value when there is no interval (n < 3)."""
+    if pd.isna(value):
+        return DASH
+    if pd.isna(low):
+        return fmt(value, kind)
+    return f"{fmt(value, kind)} [{fmt(low, kind)}, {fmt(high, kind)}]"
+
+
+def marks(results: Results, frame: pd.DataFrame | None = None) -> pd.Series:
+    """Per row (of the scaling table, or of `frame`): "†" when oversubscribed, "~" when
+    unstable (CV > 5%)."""
+    table = results.table if frame is None else frame
+    over = results.is_oversubscribed(table).map({True: checks.OVERSUBSCRIBED, False: ""})
+    if "unstable" not in table:
+        return over
+    shaky = table["unstable"].fillna(False).astype(bool)
+    return over + shaky.map({True: checks.UNSTABLE, False: ""})
+
+
+def _mode(saving: object) -> str:
+    return SAVING_LABEL[bool(saving)]
+
+
+def _names(items: list[str]) -> str:
+    return ", ".join(items)
+
+
+# ---------------------------------------------------------------- sections
+
+
+def title(results: Results) -> str:
+    cfg = results.meta["config"]
+    return f"{cfg['name']}: {cfg['kind']} scaling"
+
+
+def run_and_machine(results: Results) -> Section:
+    facts = Facts(header_items(results) + setup_items(results))
+    return Section("setup", "Run and machine", [facts])
+
+
+def header_items(results: Results) -> list[tuple[str, str]]:
+    m, cfg, host = results.meta, results.meta["config"], results.meta["host"]
+    size = "x".join(map(str, cfg["images"]["size"]))
+    source = (f"images from {cfg['images']['input_dir']}" if cfg["images"]["input_dir"]
+              else f"generated {size} checkerboards")
+    n_images = m.get("n_images", cfg["images"]["count"])
+    items = [
+        ("Machine", f"{host['cpu_model']}, {host['physical_cores']} physical / "
+                    f"{host['logical_cores']} logical cores, {host['memory_gb']} GiB, "
+                    f"{host['os']}"),
+        ("Run", f"{m.get('started_at', '?')} to {m.get('ended_at', 'unfinished')}, commit "
+                f"`{m.get('git_commit')}`, start method `{cfg['start_method']}`, cv2 threads "
+                f"{cfg['cv2_threads']}"),
+        ("Workload", f"{n_images} images x {cfg['augmentations_per_image']} augmentations, "
+                     f"{source} ({cfg['images']['format']}), seed {cfg['seed']}"),
+        ("Repeats", f"{cfg['repeats']} recorded after {cfg['warmup']} warm-up per cell; every "
+                    "figure is the median of the recorded repeats"),
+    ]
+    base = results.table[results.table["strategy"].eq(BASELINE)]
+    for saving, t in zip(base["saving"], base["time_s"], strict=True):
+        value = f"{BASELINE}, {t:.2f} s" if pd.notna(t) else "did not finish"
+        items.append((f"Baseline ({_mode(saving)})", value))
+    return items
+
+
+def setup_items(results: Results) -> list[tuple[str, str]]:
+    """The machine's state at the start, from meta["setup"] (absent in older runs)."""
+    setup = results.meta.get("setup")
+    if not setup:
+        return [("Setup", "not recorded (run made before set-up checks existed)")]
+    items = []
+    if setup.get("affinity") is not None:
+        cpus = ",".join(map(str, setup["affinity"]))
+        items.append(("CPU affinity", f"{len(setup['affinity'])} CPUs ({cpus})"))
+    if setup.get("busy_cpus") is not None:
+        items.append(("Busy CPUs at start", f"{setup['busy_cpus']:.1f} of "
+                      f"{analysis.logical_cores(results.meta)} logical CPUs kept busy by other "
+                      "programs (sampled over about a second)"))
+    if setup.get("loadavg"):
+        load = " / ".join(f"{x:.2f}" for x in setup["loadavg"])
+        items.append(("Load average at start", f"{load} (1 / 5 / 15 min)"))
+    items.append(("CPU governor", setup.get("governor") or "not readable here"))
+    if setup.get("start_method"):
+        items.append(("Start method", setup["start_method"]))
+    probes = checks.worker_probes(setup.get("worker_threads"))
+    if probes:
+        cv2_threads = ", ".join(map(str, sorted({p.get("cv2_threads") for p in probes}, key=str)))
+        pools = sorted({f"{t.get('library')}={t.get('threads')}"
+                        for p in probes for t in p.get("threadpools") or []})
+        items.append(("Threads in a worker",
+                      f"cv2 {cv2_threads}; " + (", ".join(pools) or "no native pools")))
+    items.append(("Usable cores", f"{results.cores} (min of physical cores and affinity): the "
+                                  "oversubscription threshold"))
+    return items
+
+
+def warnings(results: Results) -> Section:
+    if not results.warnings:
+        blocks: list[Block] = [
+            Paragraph("None: the set-up checks and the results raised nothing.", "ok")]
+    else:
+        blocks = [Warnings(results.warnings)]
+    return Section("warnings", "Warnings", blocks)
+
+
+def paper_shaped(results: Results) -> Section:
+    kind = results.kind
+    return Section("results", f"Results, shaped like the study's {TABLE_NAME[kind]}", [
+        paper_table(results),
+        Paragraph(legend(results), "legend"),
+        Figure(f"{kind}_scaling.png", f"{kind} scaling", lambda: plots.scaling(results)),
+        Paragraph(f"Long-form table: `tables/{kind}.csv`; raw runs: `runs.parquet`."),
+    ])
+
+
+def legend(results: Results) -> str:
+    return (
+        f"{checks.OVERSUBSCRIBED} more busy processes than the {results.cores} usable physical "
+        f"cores (oversubscribed); {checks.UNSTABLE} unstable: the repeats vary by more than "
+        f"{stats.UNSTABLE_CV:.0%} (CV). Figures are medians of the ok repeats; {DASH} = not run "
+        "or no ok repeat."
+    )
+
+
+def sweep_points(results: Results) -> list[tuple[int, tuple[int, int]]]:
+    cfg = results.meta["config"]
+    if cfg["kind"] == "strong":
+        return [(w, tuple(cfg["images"]["size"])) for w in cfg["workers"]]
+    return [(p["workers"], tuple(p["size"])) for p in cfg["points"]]
+
+
+def paper_table(results: Results) -> Table:
+    """Rows: workers (strong) or image size (weak), grouped by saving mode; columns per
+    strategy."""
+    strong = results.kind == "strong"
+    names = results.strategies
+    metrics = [("Execution time [s]", "time_s", "s")]
+    metrics += [("Speedup", "speedup", "x")] if strong else []
+    metrics += [("Efficiency", "efficiency", "pct")]
+    head = ["", "Workers" if strong else "Image size", "Ideal execution"]
+    head += [f"{heading}: {n}" for heading, _, _ in metrics for n in names]
+    rows = []
+    table = results.table.assign(mark=marks(results)).set_index(["strategy", "saving", "workers"])
+    for saving in results.saving_modes:
+        key = (BASELINE, saving, 1)
+        base = table.loc[key] if key in table.index else None
+        label = f"**{_mode(saving).capitalize()}**"
+        if base is not None:
+            first = (f"1 ({BASELINE})" if strong
+                     else f"{int(base['width'])}x{int(base['height'])} ({BASELINE})")
+            rows.append([label, first, fmt(base["time_s"]) + base["mark"]]
+                        + [DASH] * (len(head) - 3))
+            label = ""
+        for workers, (w, h) in sweep_points(results):
+            ideal = float("nan")
+            if base is not None:
+                ideal = base["time_s"] / workers if strong else base["time_s"]
+            row = [label, str(workers) if strong else f"{w}x{h}", fmt(ideal)]
+            label = ""
+            for _, col, kind in metrics:
+                for n in names:
+                    cell = (n, saving, workers)
+                    if cell in table.index and pd.notna(value := table.loc[cell, col]):
+                        row.append(fmt(value, kind) + table.loc[cell, "mark"])
+                    else:
+                        row.append(DASH)
+            rows.append(row)
+    return Table(head, rows, "paper")
+
+
+def every_cell(results: Results) -> Section:
+    intro = (
+        "Bootstrap 95% intervals of the median (2000 resamples, fixed seed; none with fewer than "
+        "3 ok repeats, and with 3 the interval cannot be wider than the runs' range); speedup "
+        "and efficiency intervals resample the baseline's and the cell's runs independently. "
+        "CV = std / mean of the ok repeats; outliers: runs with modified z-score > 3.5, assessed "
+        f"from 5 ok repeats on ({DASH} below). Processes: busy processes per run (see Notes)."
+    )
+    return Section("details", "Every cell, with 95% intervals",
+                   [Paragraph(intro), detail_table(results)])
+
+
+def detail_table(results: Results) -> Table:
+    """Every cell with its 95% intervals, spread and outliers."""
+    t = results.table.assign(mark=marks(results), processes=results.processes)
+    head = ["strategy", "saving", "W", "size", "processes", "ok/runs", "time [s] [95% CI]", "CV",
+            "outliers", "speedup [95% CI]", "efficiency [95% CI]", "utilization", "marks"]
+    rows = [[
+        r.strategy, _mode(r.saving), str(r.workers), f"{r.width}x{r.height}", str(r.processes),
+        f"{r.n_ok}/{r.n_runs}", interval(r.time_s, r.ci_low, r.ci_high),
+        fmt(r.cv, "pct") if pd.notna(r.cv) else DASH,
+        DASH if pd.isna(r.n_outliers) else str(int(r.n_outliers)),
+        interval(r.speedup, r.speedup_ci_low, r.speedup_ci_high),
+        interval(r.efficiency, r.efficiency_ci_low, r.efficiency_ci_high, "pct"),
+        fmt(r.utilization, "pct"), r.mark,
+    ] for r in t.itertuples()]
+    return Table(head, rows, "details")
+
+
+def where_the_time_goes(results: Results) -> Section:
+    if results.phases.empty:
+        return Section("phases", "Where the time goes", [
+            Paragraph("No run finished ok with phase timings, so there is nothing to split.")])
+    return Section("phases", "Where the time goes", [
+        Figure("phases.png", "phases", lambda: plots.phase_plots(results)),
+        phases_table(results),
+        Bullets(phase_notes(results)),
+    ])
+
+
+# Columns the phase table shows after utilization, where the runs have them.
+PHASE_EXTRAS = {"cores_busy": ("cores busy", "{:.2f}"), "t_dispatch_s": ("main CPU [s]", "{:.3f}"),
+                "peak_rss_mb": ("peak RSS [MB]", "{:.0f}")}
+
+
+def phases_table(results: Results) -> Table:
+    phases = results.phases
+    parts = results.phase_parts
+    extra = [(c, label, form) for c, (label, form) in PHASE_EXTRAS.items() if c in phases]
+    head = ["strategy", "saving", "W", "wall [s]"] + [f"{label} [s/worker]" for _, label in parts]
+    head += ["utilization"] + [label for _, label, _ in extra]
+    rows = []
+    for _, r in phases.iterrows():
+        row = [r["strategy"], _mode(r["saving"]), str(r["workers"]), fmt(r["wall_s"])]
+        row += [f"{r[c]:.3f}" for c, _ in parts] + [fmt(r["utilization"], "pct")]
+        row += [DASH if pd.isna(r[c]) else form.format(r[c]) for c, _, form in extra]
+        rows.append(row)
+    return Table(head, rows, "phases")
+
+
+def phase_notes(results: Results) -> list[str]:
+    notes = [
+        "Each phase is the seconds summed over tasks divided by the workers, averaged over the ok "
+        "runs; overhead/idle is the rest of the wall time (pool start-up, pickling and hand-out, "
+        "waiting). Utilization = (read + augment + save) / (wall x workers).",
+        "The phase times are wall-clock per task: with more busy processes than cores "
+        f"({checks.OVERSUBSCRIBED}) they include time spent waiting for a CPU, so utilization "
+        "there overstates real CPU use. Cores busy is the real use: CPU seconds of all the run's "
+        "processes (getrusage of the cell process and its reaped children) per wall second; it "
+        "cannot exceed the cores.",
+        "Main CPU is the CPU time of the main process during the run: reading where it reads, "
+        "pickling tasks out and results back, managing the pool. Pool start-up is the time to "
+        "create the pool (forking W workers).",
+    ]
+    return notes + results.strategy_notes
+
+
+def cores_busy(results: Results) -> Section:
+    """How many cores each cell really kept busy, beside the usable cores."""
+    table = analysis.cores_busy_table(results.runs)
+    name = "Cores busy"
+    if table is None:
+        return Section("cores-busy", name, [Paragraph(
+            "Unavailable: this run folder records no CPU time per run (`t_cpu_s`), so how many "
+            "cores its runs kept busy cannot be shown. Runs recorded by a newer harness have it.")])
+    intro = (
+        "Cores busy = CPU seconds of all the run's processes (`t_cpu_s`) per wall second, the "
+        "median over a cell's ok runs: the cores a run really kept busy, whatever its phase "
+        f"times say. It cannot exceed the {results.cores} usable cores (min of physical cores "
+        "and affinity)."
+    )
+    if "steal_s" in table:
+        intro += (" Steal: CPU seconds the hypervisor took from this VM during the run (median), "
+                  "time the run's processes wanted a CPU and did not get one.")
+    return Section("cores-busy", name, [Paragraph(intro), cores_busy_table(results, table),
+                                        Bullets(cores_busy_sentences(results, table))])
+
+
+def cores_busy_table(results: Results, table: pd.DataFrame) -> Table:
+    steal = "steal_s" in table
+    processes = results.per_cell(results.processes, table)
+    head = ["strategy", "saving", "W", "processes", "cores busy", "usable cores", "of usable"]
+    head += ["steal [s]"] if steal else []
+    rows = []
+    for r, procs, mark in zip(table.itertuples(), processes, marks(results, table), strict=True):
+        row = [r.strategy, _mode(r.saving), str(r.workers),
+               DASH if pd.isna(procs) else str(int(procs)), fmt(r.cores_busy) + mark,
+               str(results.cores), fmt(r.cores_busy / results.cores, "pct")]
+        row += [DASH if pd.isna(r.steal_s) else f"{r.steal_s:.3f}"] if steal else []
+        rows.append(row)
+    return Table(head, rows, "cores-busy")
+
+
+def cores_busy_sentences(results: Results, table: pd.DataFrame) -> list[str]:
+    """One per strategy: the most cores it kept busy, against the usable cores."""
+    cores = results.cores
+    peaks = analysis.cores_busy_peaks(table)
+    processes = results.per_cell(results.processes, peaks)
+    out = []
+    for r, procs in zip(peaks.itertuples(), processes, strict=True):
+        share = r.cores_busy / cores
+        text = (f"{r.strategy}: at most {r.cores_busy:.2f} cores busy (W={r.workers}, "
+                f"{_mode(r.saving)}), {share:.0%} of the {cores} usable cores")
+        if share >= 0.9:
+            text += ": the machine's cores were nearly all in use."
+        elif pd.notna(procs) and procs < cores:
+            text += f"; with {int(procs)} busy process(es) it could not use more."
+        else:
+            text += (f"; {cores - r.cores_busy:.1f} core(s) stayed idle even there: its "
+                     "processes spent that time waiting, not computing.")
+        out.append(text)
+    return out
+
+
+def scaling_models(results: Results) -> Section:
+    what = ("Amdahl and the Universal Scalability Law (USL)" if results.kind == "strong"
+            else "Gustafson's law on the scaled speedup E x W")
+    blocks: list[Block] = [
+        Paragraph(f"Fitted per strategy and saving mode to the per-run speedups ({what}); the "
+                  f"{BASELINE} runs are the W = 1 points."),
+        Bullets([s.sentence for s in results.fits] or ["No strategy has runs to fit."],
+                "sentences"),
+    ]
+    fitted = model_table(results)
+    if fitted.rows:
+        blocks.append(fitted)
+    kf = karp_flatt_table(results)
+    if kf is not None:
+        blocks += [Paragraph("Karp–Flatt serial fraction e(W) = (1/S − 1/W) / (1 − 1/W): constant "
+                             "with W means a fixed serial part; growing with W means overhead "
+                             "that grows with the processes."), kf]
+    blocks.append(Figure("models.png", "models", lambda: plots.model_plots(results)))
+    return Section("models", "Scaling models", blocks)
+
+
+def model_table(results: Results) -> Table:
+    rows = []
+    for series in results.fits:
+        for f in series.fits.values():
+            params = ", ".join(f"{GREEK.get(k, k)}={num(v)} ±{num(f.errors[k])}"
+                               for k, v in f.params.items())
+            rows.append([series.label, f.model, params, f"{f.rel_rmse:.1%}",
+                         f"{f.r2:.3f}" if pd.notna(f.r2) else DASH, str(f.n_points)])
+    head = ["series", "model", "parameters (± standard error)", "residual RMS / mean S", "R²",
+            "runs"]
+    return Table(head, rows, "models")
+
+
+def karp_flatt_table(results: Results) -> Table | None:
+    kf = results.karp_flatt
+    if kf is None or kf.empty:
+        return None
+    rows = [[r.strategy, _mode(r.saving), str(r.workers), fmt(r.speedup), f"{r.karp_flatt:.3f}"]
+            for r in kf.itertuples()]
+    return Table(["strategy", "saving", "W", "speedup (median)", "Karp–Flatt e(W)"], rows,
+                 "karp-flatt")
+
+
+def beside_the_study(results: Results) -> Section:
+    ref, series = results.reproduction
+    blocks: list[Block] = [Paragraph(
+        f"Matched to the study's `{series}` series (harness/data/paper_results.csv): paper "
+        "columns are recomputed from its times, \"published\" are the figures printed in the "
+        "paper.")]
+    if len(ref):
+        blocks.append(reproduction_table(results))
+    else:
+        blocks.append(Paragraph("No cell of this run has a counterpart in the study."))
+    blocks.append(Bullets(study.notes(results.meta, results.kind, series)))
+    return Section("reproduction", "Beside the study", blocks)
+
+
+def reproduction_table(results: Results) -> Table:
+    ref, _ = results.reproduction
+    weak = results.kind == "weak"
+    head = ["strategy", "saving", "W", "size", "paper size"] + (["paper W"] if weak else [])
+    head += ["speedup", "paper speedup", "published", "efficiency", "paper efficiency",
+             "published", "Δ efficiency"]
+    rows = []
+    for r in ref.itertuples():
+        published_s = fmt(r.published_speedup) if pd.notna(r.published_speedup) else DASH
+        published_e = (f"{r.published_efficiency_pct:.0f}%"
+                       if pd.notna(r.published_efficiency_pct) else DASH)
+        row = [r.strategy, _mode(r.saving), str(r.workers), r.size, r.paper_size]
+        row += [str(r.paper_workers)] if weak else []
+        row += [fmt(r.speedup), fmt(r.paper_speedup), published_s, fmt(r.efficiency, "pct"),
+                fmt(r.paper_efficiency, "pct"), published_e]
+        row.append(DASH if pd.isna(r.efficiency_diff) else f"{r.efficiency_diff * 100:+.0f} pp")
+        rows.append(row)
+    return Table(head, rows, "reproduction")
+
+
+def notes(results: Results) -> Section:
+    if results.kind == "strong":
+        items: list[str | tuple[str, list[str]]] = [
+            "Strong scaling: speedup S = T_seq / T_W, efficiency E = S / W, ideal execution = "
+            "T_seq / W; each saving mode against its own sequential baseline."]
+    else:
+        items = [
+            "Weak scaling: efficiency E = T_seq(base size) / T_W, with the pixels per worker held "
+            "constant; ideal execution = T_seq(base size). E > 100% is superlinear."]
+    missing = [f"{s['strategy']} at W={s['workers']} ({_mode(s['saving'])}): skipped, "
+               f"{s['reason']}" for s in results.skipped]
+    bad = results.runs[results.runs["status"].ne("ok")]
+    missing += [f"{cell}: {len(rows)} run(s) {status}: {rows['error'].iloc[0]}"
+                for (cell, status), rows in bad.groupby(["cell_id", "status"])]
+    items.append((f"{DASH} marks a cell that was not run, or produced no successful repeat:",
+                  missing))
+    oversub = sorted({int(w) for w in results.table.loc[results.oversubscribed, "workers"]})
+    if oversub:
+        items.append(
+            f"W = {', '.join(map(str, oversub))} exceed this machine's {results.cores} usable "
+            f"physical cores ({results.meta['host']['physical_cores']} physical): those cells "
+            f"({checks.OVERSUBSCRIBED}) measure oversubscription, not added hardware.")
+    items.append(busy_processes_note(results))
+    items.append(strategies_note(results))
+    items.append(
+        "Every strategy does identical work: augmentation k of image i is seeded with seed + i x "
+        "augmentations + k (`python -m harness verify` checks the outputs match).")
+    items += [f"Study: {n}" for n in study.INCONSISTENCIES]
+    return Section("notes", "Notes", [Bullets(items)])
+
+
+def busy_processes_note(results: Results) -> str:
+    """How the processes column counts, for the run's strategies."""
+    names = [n for n in results.strategies if n != BASELINE]
+    pools = [n for n in names if n not in results.in_process]
+    threads = [n for n in names if n in results.in_process]
+    parts = [f"{BASELINE} 1"]
+    parts += [f"{_names(pools)}: the W pool workers"] if pools else []
+    parts += [f"{_names(threads)}: the W threads of its one process"] if threads else []
+    text = (
+        f"Busy processes per run: {'; '.join(parts)}. The main process (reading, pickling tasks, "
+        "waiting) and helper processes that only relay data are not counted, unless the main "
+        f"process is measured dispatching for over {analysis.MAIN_BUSY_FRACTION:.0%} of the wall "
+        "time"
+    )
+    if threads:
+        text += " (never for threads, whose CPU time is the main process's own)"
+    return text + "."
+
+
+def strategies_note(results: Results) -> tuple[str, list[str]]:
+    """Each strategy of the run in one line, from the registry."""
+    lines = []
+    for name in [BASELINE, *results.strategies]:
+        known = results.known.get(name)
+        if known is None:
+            lines.append(f"`{name}`: not known here (its plugin is not installed), so it counts "
+                         "as W pool workers, with no phases or notes of its own")
+        else:
+            lines.append(f"`{name}`: {known.summary}")
+    lines += [f"plugin {error}" for error in results.plugin_errors]
+    return "Strategies:", lines
+
+
+# The report, in order. Adding a section = one function above (numbers from analysis.py) + one
+# entry here.
+SECTIONS: list[Callable[[Results], Section | None]] = [
+    run_and_machine,
+    warnings,
+    paper_shaped,
+    every_cell,
+    where_the_time_goes,
+    cores_busy,
+    scaling_models,
+    beside_the_study,
+    notes,
+]
+
+
+def build(results: Results) -> list[Section]:
+    """Every section the run has, in order."""
+    return [section for builder in SECTIONS if (section := builder(results)) is not None]
+
+
+def figures(sections: list[Section]) -> list[Figure]:
+    return [block for s in sections for block in s.blocks if isinstance(block, Figure)]

@@ -1,0 +1,150 @@
+"""A loaded run folder: runs.parquet + meta.json, the scaling table, and every derived view the
+report and its checks share (processes, oversubscription, phases, fits, Karp-Flatt, the study
+beside it, warnings, cores busy), each computed once on first use.
+
+This is where the run meets the strategy registry: the strategies' own phase columns, whether
+they run in-process and their notes come from experiments.strategies (after loading the run's
+plugins). A strategy unknown here (a plugin no longer installed) counts as not in-process, with
+no phases and no notes of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import pandas as pd
+
+from experiments import strategies as registry
+from experiments.contract import Strategy
+from harness import analysis, checks, models, store, study
+from harness.schema import BASELINE, CELL_KEYS, phase_column
+
+
+@dataclass(frozen=True)
+class Results:
+    run_dir: Path
+    meta: dict
+    runs: pd.DataFrame
+    table: pd.DataFrame  # analysis.scaling_table: one row per cell that ran
+    skipped: list[dict]  # cells the plan skipped, with the reason
+    plugin_errors: tuple[str, ...] = ()  # plugins of the run that could not be loaded here
+
+    @property
+    def kind(self) -> str:
+        return self.meta["config"]["kind"]
+
+    @property
+    def strategies(self) -> list[str]:
+        """The run's strategies (the baseline left out), in the config's order."""
+        return list(self.meta["config"]["strategies"])
+
+    @property
+    def saving_modes(self) -> list[bool]:
+        return [bool(m) for m in self.meta["config"]["saving"]]
+
+    # What the registry says about the run's strategies.
+    @cached_property
+    def known(self) -> dict[str, Strategy]:
+        """The run's strategies (baseline first) that the registry knows."""
+        found = registry.registry()
+        return {n: found[n] for n in [BASELINE, *self.strategies] if n in found}
+
+    @cached_property
+    def in_process(self) -> frozenset[str]:
+        return frozenset(n for n in [BASELINE, *self.strategies] if registry.in_process(n))
+
+    @cached_property
+    def extra_phases(self) -> dict[str, str]:
+        """The strategies' own phase columns with their labels ({t_<key>_s: label})."""
+        return {phase_column(key): label for s in self.known.values()
+                for key, label in s.phases.items()}
+
+    @cached_property
+    def strategy_notes(self) -> list[str]:
+        return [note for s in self.known.values() for note in s.notes]
+
+    # Derived views, computed once and shared by every section and format.
+    @cached_property
+    def cores(self) -> int:
+        return analysis.usable_cores(self.meta)
+
+    @cached_property
+    def processes(self) -> pd.Series:
+        return analysis.cell_processes(self.table, self.runs, self.in_process)
+
+    @cached_property
+    def oversubscribed(self) -> pd.Series:
+        """Per row of `table`: more busy processes than the usable cores."""
+        return analysis.oversubscribed(self.processes, self.cores)
+
+    @cached_property
+    def oversubscribed_cells(self) -> frozenset[tuple[str, bool, int]]:
+        rows = self.table[self.oversubscribed]
+        return frozenset((str(s), bool(m), int(w)) for s, m, w in
+                         zip(rows["strategy"], rows["saving"], rows["workers"], strict=True))
+
+    def per_cell(self, values: pd.Series, frame: pd.DataFrame) -> pd.Series:
+        """A series aligned with `table` (processes, oversubscribed, ...) for the rows of any
+        other per-cell frame (phase table, cores busy, ...), matched by cell key."""
+        by_key = dict(zip(self.table[CELL_KEYS].itertuples(index=False, name=None), values,
+                          strict=True))
+        keys = frame[CELL_KEYS].itertuples(index=False, name=None)
+        return pd.Series([by_key.get(k) for k in keys], index=frame.index)
+
+    def is_oversubscribed(self, frame: pd.DataFrame) -> pd.Series:
+        return self.per_cell(self.oversubscribed, frame).fillna(False).astype(bool)
+
+    @cached_property
+    def phases(self) -> pd.DataFrame:
+        return analysis.phase_table(self.runs, self.extra_phases, self.in_process)
+
+    @cached_property
+    def phase_parts(self) -> list[tuple[str, str]]:
+        return analysis.phase_columns(self.phases, self.extra_phases)
+
+    @cached_property
+    def speedups(self) -> pd.DataFrame:
+        return analysis.per_run_speedups(self.runs, self.kind)
+
+    @cached_property
+    def fits(self) -> list[models.SeriesFit]:
+        return models.fit_series(self.speedups, self.kind, self.oversubscribed_cells)
+
+    @cached_property
+    def karp_flatt(self) -> pd.DataFrame | None:
+        return models.karp_flatt_table(self.table) if self.kind == "strong" else None
+
+    @cached_property
+    def reproduction(self) -> tuple[pd.DataFrame, str]:
+        """(this run's cells beside the study's, the study series they were matched to)."""
+        return study.reproduction_table(self.table, self.kind)
+
+    @cached_property
+    def warnings(self) -> list[str]:
+        return checks.report_warnings(self.meta, self.runs, self.table, self.oversubscribed)
+
+    @cached_property
+    def baselines(self) -> dict[bool, float]:
+        return analysis.baselines(self.table)
+
+
+def load_plugins(meta: dict) -> tuple[str, ...]:
+    """Load the run's strategy plugins; one line per plugin that cannot be loaded here."""
+    errors = []
+    for plugin in (meta.get("config") or {}).get("plugins") or []:
+        try:
+            registry.load_plugins([plugin])
+        except Exception as err:  # noqa: BLE001 - any broken plugin: the report still renders
+            errors.append(f"{plugin}: {type(err).__name__}: {err}")
+    return tuple(errors)
+
+
+def load_results(run_dir: Path) -> Results:
+    run_dir = store.require_run_dir(Path(run_dir))
+    meta = store.read_meta(run_dir)
+    runs = store.load_runs(run_dir)
+    errors = load_plugins(meta)
+    table = analysis.scaling_table(runs, meta["config"]["kind"])
+    return Results(run_dir, meta, runs, table, meta.get("skipped", []), errors)

@@ -1,0 +1,267 @@
+"""The result schema, in one place: the cell, what the parent hands the child (CellSpec), every
+stored and reported column with its unit and meaning, and the run folder's format version.
+
+A run folder's meta.json carries `format_version`. Readers call `migrate_meta`: a newer version
+is refused, an older one is brought up to date step by step (pyperf's `_bench.py` does the same).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from harness.errors import HarnessError
+
+FORMAT_VERSION = 2
+CELL_KEYS = ["strategy", "saving", "workers", "width", "height"]
+BASELINE = "sequential"  # the strategy every other one is measured against
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of a sweep: a strategy at W workers, saving or not, on images of one size."""
+
+    strategy: str
+    workers: int
+    saving: bool
+    width: int
+    height: int
+    skip: str | None = None  # why it does not run (shown as "—" in the report)
+
+    @property
+    def id(self) -> str:
+        mode = "save" if self.saving else "nosave"
+        return f"{self.strategy}-w{self.workers}-{mode}-{self.width}x{self.height}"
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.strategy == BASELINE
+
+    def key(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy,
+            "workers": self.workers,
+            "saving": self.saving,
+            "width": self.width,
+            "height": self.height,
+        }
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class JobSpec(_Frozen):
+    """experiments.workload.Job as JSON: what every strategy's timed call is given."""
+
+    input_dir: str
+    out_dir: str
+    augmentations: int
+    seed: int
+    saving: bool
+    ext: str
+    cv2_threads: int
+    options: dict[str, Any] = {}
+
+
+class CellSpec(_Frozen):
+    """What the runner hands one child process (`python -m harness.child SPEC.json`)."""
+
+    cell: dict[str, Any]  # Cell's fields
+    job: JobSpec
+    warmup: int
+    repeats: list[int]
+    start_method: str
+    results: str  # the JSON-lines file the child appends one line per run to
+    plugins: list[str] = []  # strategy plugins to load before resolving the strategy
+
+    @property
+    def the_cell(self) -> Cell:
+        return Cell(**self.cell)
+
+    def write(self, path: Path) -> None:
+        path.write_text(self.model_dump_json(indent=1))
+
+    @classmethod
+    def read(cls, path: Path) -> CellSpec:
+        return cls.model_validate_json(Path(path).read_text())
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    unit: str  # "" for labels and counts
+    meaning: str
+    in_csv: bool = True  # tables/<kind>.csv carries it (table columns only)
+
+
+def _columns(*rows: tuple) -> dict[str, Column]:
+    return {row[0]: Column(*row) for row in rows}
+
+
+# runs.parquet: one row per recorded run, stored in this order (absent columns are left out).
+RUN_COLUMNS = _columns(
+    ("cell_id", "", "the cell: strategy-w<W>-<save|nosave>-<width>x<height>"),
+    ("strategy", "", "the strategy's name (`sequential` is the baseline)"),
+    ("workers", "", "W, the worker count"),
+    ("saving", "", "whether outputs were written"),
+    ("width", "px", "image width"),
+    ("height", "px", "image height"),
+    ("n_images", "", "input images"),
+    ("augmentations_per_image", "", "augmented copies of every image"),
+    ("repeat", "", "recorded run number within the cell, from 0"),
+    ("wall_s", "s", "the timed call, from listing the inputs to the pool joined"),
+    ("status", "", "`ok`, `failed` or `timeout`"),
+    ("error", "", "why a run was not ok"),
+    ("t_read_s", "s", "seconds reading images, summed over tasks"),
+    ("t_augment_s", "s", "seconds augmenting, summed over tasks"),
+    ("t_save_s", "s", "seconds saving, summed over tasks (savers' time where savers save)"),
+    ("tasks", "", "tasks done (images x augmentations)"),
+    ("start_method", "", "multiprocessing start method"),
+    ("started_at", "", "UTC start time of the run"),
+    (
+        "peak_rss_mb",
+        "MB",
+        "peak resident memory of the main process plus its largest child, sampled at 4 Hz",
+    ),
+    (
+        "t_cpu_s",
+        "s",
+        "CPU seconds of all the run's processes (getrusage of the child and its reaped children)",
+    ),
+    (
+        "t_dispatch_s",
+        "s",
+        "CPU seconds of the main process (reading, pickling, pool management); "
+        "empty for in-process strategies",
+    ),
+    (
+        "steal_s",
+        "s",
+        "CPU seconds the hypervisor took from this VM during the run, summed over CPUs",
+    ),
+    ("t_startup_s", "s", "creating the pool (forking W workers)"),
+    (
+        "t_session_startup_s",
+        "s",
+        "opening the strategy's per-cell session, outside the timed region",
+    ),
+)
+# Columns an empty runs table has (every row of the first format had them).
+BASE_RUN_COLUMNS = list(RUN_COLUMNS)[: list(RUN_COLUMNS).index("started_at") + 1]
+# A strategy's own phase k (contract `phases`) is stored as t_<k>_s; its label comes from it.
+PHASE_COLUMN = "t_{}_s"
+WORK_PHASES = {"t_read_s": "read", "t_augment_s": "augment", "t_save_s": "save"}
+
+# tables/<kind>.csv: one row per cell, in this order.
+TABLE_COLUMNS = _columns(
+    ("strategy", "", "the strategy"),
+    ("saving", "", "whether outputs were written"),
+    ("workers", "", "W"),
+    ("width", "px", "image width"),
+    ("height", "px", "image height"),
+    ("time_s", "s", "median wall time of the ok repeats"),
+    ("speedup", "", "strong: T_seq / T_W; weak: scaled, E x W"),
+    ("efficiency", "", "strong: S / W; weak: T_seq(base size) / T_W"),
+    ("ideal_s", "s", "ideal execution: strong T_seq / W, weak T_seq(base size)", False),
+    ("n_ok", "", "ok repeats"),
+    ("n_runs", "", "recorded repeats"),
+    ("ci_low", "s", "95% interval of the median time, low end"),
+    ("ci_high", "s", "95% interval of the median time, high end"),
+    ("cv", "", "coefficient of variation (std / mean) of the ok repeats"),
+    ("unstable", "", "CV above 5%"),
+    ("n_outliers", "", "repeats with modified z-score above 3.5 (from 5 repeats on)"),
+    ("speedup_ci_low", "", "95% interval of the speedup, low end"),
+    ("speedup_ci_high", "", "95% interval of the speedup, high end"),
+    ("efficiency_ci_low", "", "95% interval of the efficiency, low end"),
+    ("efficiency_ci_high", "", "95% interval of the efficiency, high end"),
+    ("utilization", "", "phase seconds / (wall x W): overstates real use when oversubscribed"),
+    ("processes", "", "busy processes the cell runs"),
+    ("oversubscribed", "", "more busy processes than usable physical cores"),
+)
+
+
+CSV_COLUMNS = [c.name for c in TABLE_COLUMNS.values() if c.in_csv]
+
+
+def phase_column(key: str) -> str:
+    return PHASE_COLUMN.format(key)
+
+
+def order_run_columns(columns: list[str]) -> list[str]:
+    """Registry order first, then anything else (a strategy's own phases) as found."""
+    return [c for c in RUN_COLUMNS if c in columns] + [c for c in columns if c not in RUN_COLUMNS]
+
+
+def markdown_table(columns: dict[str, Column]) -> str:
+    """The registry as a markdown table; the README's column lists are this, checked by a test."""
+    lines = ["| column | unit | meaning |", "|---|---|---|"]
+    lines += [f"| `{c.name}` | {c.unit or '—'} | {c.meaning} |" for c in columns.values()]
+    return "\n".join(lines)
+
+
+def migrate_meta(meta: dict, where: str) -> dict:
+    """meta.json brought up to FORMAT_VERSION; HarnessError for a newer or unknown version."""
+    version = meta.get("format_version", 1)
+    if not isinstance(version, int) or version < 1:
+        raise HarnessError(
+            where,
+            "format_version",
+            f"unknown format version {version!r}",
+            "give a folder written by `python -m harness run`",
+        )
+    if version > FORMAT_VERSION:
+        raise HarnessError(
+            where,
+            "format_version",
+            f"written by a newer augscale (format {version}; "
+            f"this one reads up to {FORMAT_VERSION})",
+            "upgrade augscale (git pull, make install)",
+        )
+    for step in range(version, FORMAT_VERSION):
+        meta = _MIGRATIONS[step](meta)
+    return {**meta, "format_version": FORMAT_VERSION}
+
+
+def _v1_to_v2(meta: dict) -> dict:
+    """v2 moved P_DASK's `dask:` key into the per-strategy `options:` mapping."""
+    config = dict(meta.get("config") or {})
+    dask = config.pop("dask", None)
+    options = dict(config.get("options") or {})
+    if dask and dask != {"scheduler": None, "data": "scatter"}:
+        options["P_DASK"] = dask
+    config["options"] = options
+    config.setdefault("plugins", [])
+    return {**meta, "config": config}
+
+
+_MIGRATIONS = {1: _v1_to_v2}
+
+
+def read_meta_file(path: Path) -> dict:
+    try:
+        meta = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise HarnessError(
+            str(path),
+            None,
+            f"cannot read it ({type(err).__name__}: {err})",
+            "restore the file from the run's copy, or re-run",
+        ) from None
+    if not isinstance(meta, dict):
+        raise HarnessError(str(path), None, "not a JSON object", "restore the file, or re-run")
+    return migrate_meta(meta, str(path))
+
+
+def readme_tables() -> dict[str, str]:
+    """The README's column tables by marker name; `python -m harness.schema` prints them."""
+    return {"runs": markdown_table(RUN_COLUMNS), "table": markdown_table(TABLE_COLUMNS)}
+
+
+if __name__ == "__main__":
+    for marker, text in readme_tables().items():
+        print(f"<!-- columns:{marker} -->\n{text}\n<!-- /columns:{marker} -->\n")

@@ -1,0 +1,115 @@
+"""The runner with a fake in-process strategy (tests/_fake_strategy.py, loaded as a plugin):
+children, rows, timeouts, crashes, sessions and resume, without a single pool."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from _tiny import AUGMENTATIONS, N_IMAGES
+
+from harness import store
+from harness.config import parse_config
+from harness.estimate import Costs
+from harness.plan import plan_cells, plan_units, runnable
+from harness.runner import Sweep, run_sweep
+from harness.schema import CellSpec
+
+FAKE = str(Path(__file__).with_name("_fake_strategy.py"))
+
+
+def fake_sweep(run_dir: Path, images: Path, **changes: object) -> tuple[Sweep, list]:
+    data = {
+        "name": "fake",
+        "kind": "strong",
+        "images": {"count": N_IMAGES, "size": [160, 80]},
+        "augmentations_per_image": AUGMENTATIONS,
+        "plugins": [FAKE],
+        "strategies": ["FAKE"],
+        "saving": [True, False],
+        "workers": [1, 2],
+        "repeats": 2,
+        "warmup": 1,
+        **changes,
+    }
+    config = parse_config(data, run_dir / "fake.yaml")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    sweep = Sweep(config, run_dir, {(160, 80): images}, N_IMAGES, Costs(0.001, 0.001), 2)
+    cells = [c for c in runnable(plan_cells(config)) if c.strategy == "FAKE"]
+    return sweep, cells
+
+
+def run_all(sweep: Sweep, cells: list, done: frozenset = frozenset()) -> int:
+    cfg = sweep.config
+    return run_sweep(sweep, plan_units(cells, cfg.repeats, cfg.order, set(done)))
+
+
+def test_every_run_is_stored_with_its_own_phase_and_session(tmp_path, images):
+    sweep, cells = fake_sweep(tmp_path / "run", images)
+    assert run_all(sweep, cells) == 0
+    runs = store.load_runs(sweep.run_dir)
+    assert len(runs) == len(cells) * 2 and set(runs["status"]) == {"ok"}
+    assert set(zip(runs["cell_id"], runs["repeat"], strict=True)) == {
+        (c.id, r) for c in cells for r in (0, 1)
+    }
+    assert (runs["t_fake_phase_s"] == 0.5).all()  # a strategy's own phase, stored by name
+    assert runs["t_session_startup_s"].notna().all()
+    assert runs["tasks"].eq(N_IMAGES * AUGMENTATIONS).all()
+    assert runs["t_dispatch_s"].isna().all()  # in-process: its CPU is the workers'
+    assert runs["t_cpu_s"].gt(0).all() and runs["peak_rss_mb"].notna().all()
+
+
+def test_the_child_gets_a_typed_spec_with_the_plugin_and_options(tmp_path, images):
+    sweep, cells = fake_sweep(tmp_path / "run", images, options={"FAKE": {"sleep_s": 0.01}})
+    run_all(sweep, cells[:1])
+    spec = CellSpec.read(next((sweep.run_dir / "cells").glob("*.spec.json")))
+    assert spec.plugins == [FAKE]
+    assert spec.job.options == {"sleep_s": 0.01, "fail": False, "hang": False, "die": False}
+    assert spec.the_cell == cells[0]
+
+
+def test_interleaved_order_runs_round_robin(tmp_path, images):
+    sweep, cells = fake_sweep(tmp_path / "run", images, order="interleaved")
+    units = plan_units(cells, 2, "interleaved", set())
+    assert [u.cell for u in units] == cells + cells
+    assert run_all(sweep, cells) == 0
+    assert len(store.load_runs(sweep.run_dir)) == 2 * len(cells)
+
+
+@pytest.mark.parametrize(
+    ("option", "status", "error"),
+    [
+        ("fail", "failed", "the fake strategy was told to fail"),
+        ("die", "failed", "child exited with status 3"),
+        ("hang", "timeout", "timeout"),
+    ],
+)
+def test_a_bad_run_is_recorded_and_the_sweep_goes_on(tmp_path, images, option, status, error):
+    sweep, cells = fake_sweep(
+        tmp_path / "run",
+        images,
+        options={"FAKE": {option: True}},
+        cell_timeout_s=1.5,
+        workers=[1],
+        saving=[True],
+        warmup=0,
+        repeats=1,
+    )
+    assert run_all(sweep, cells) == len(cells)
+    runs = store.load_runs(sweep.run_dir)
+    assert list(runs["status"]) == [status] * len(cells)
+    assert error in runs["error"].iloc[0]
+
+
+def test_resume_runs_only_what_is_missing(tmp_path, images):
+    sweep, cells = fake_sweep(tmp_path / "run", images, repeats=1)
+    run_all(sweep, cells)
+    sweep, cells = fake_sweep(tmp_path / "run", images, repeats=3)
+    done = store.done_pairs(sweep.run_dir)
+    units = plan_units(cells, 3, "sequential", done)
+    assert [u.repeats for u in units] == [(1, 2)] * len(cells)
+    run_all(sweep, cells, frozenset(done))
+    runs = store.load_runs(sweep.run_dir)
+    assert sorted(runs.groupby("cell_id")["repeat"].apply(sorted).tolist()) == [[0, 1, 2]] * len(
+        cells
+    )

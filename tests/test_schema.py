@@ -1,0 +1,119 @@
+"""The result schema: the typed spec, the column registry (and the README made from it), and
+the run folder's format version, migrated on read or refused."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness import schema, store
+from harness.cli import main
+from harness.errors import HarnessError
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMITTED = sorted(p.resolve() for p in (ROOT / "results").glob("*/latest"))
+
+
+def v1_meta(**config: object) -> dict:
+    return {
+        "format_version": 1,
+        "config": {"name": "x", "dask": {"scheduler": None, "data": "scatter"}, **config},
+    }
+
+
+def test_a_v1_meta_is_migrated_on_read():
+    meta = schema.migrate_meta(v1_meta(), "meta.json")
+    assert meta["format_version"] == schema.FORMAT_VERSION
+    assert "dask" not in meta["config"]
+    assert meta["config"]["options"] == {} and meta["config"]["plugins"] == []
+
+
+def test_a_v1_dask_setting_moves_to_the_strategy_options():
+    meta = schema.migrate_meta(v1_meta(dask={"scheduler": "tcp://h:1", "data": "scatter"}), "m")
+    assert meta["config"]["options"] == {"P_DASK": {"scheduler": "tcp://h:1", "data": "scatter"}}
+
+
+def test_meta_without_a_version_is_read_as_version_1():
+    meta = v1_meta()
+    del meta["format_version"]
+    assert schema.migrate_meta(meta, "m")["config"]["options"] == {}
+
+
+@pytest.mark.parametrize("version", [schema.FORMAT_VERSION + 1, 0, "2"])
+def test_a_newer_or_unknown_version_is_refused(version):
+    with pytest.raises(HarnessError, match="format_version") as err:
+        schema.migrate_meta({"format_version": version, "config": {}}, "run/meta.json")
+    assert "run/meta.json" in err.value.line()
+
+
+def test_report_on_a_future_run_folder_is_one_line_exit_2(tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(COMMITTED[0], run, ignore=shutil.ignore_patterns("plots", "report.*", "cells"))
+    meta = json.loads((run / "meta.json").read_text())
+    (run / "meta.json").write_text(
+        json.dumps({**meta, "format_version": schema.FORMAT_VERSION + 1})
+    )
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "newer augscale" in err and "Fix: upgrade" in err
+
+
+def test_a_damaged_meta_is_one_line(tmp_path):
+    (tmp_path / "meta.json").write_text('{"config": ')
+    with pytest.raises(HarnessError, match="cannot read it"):
+        store.read_meta(tmp_path)
+
+
+@pytest.mark.parametrize("run", COMMITTED, ids=[p.parent.name for p in COMMITTED])
+def test_committed_runs_are_format_1_and_read_as_current(run):
+    assert json.loads((run / "meta.json").read_text())["format_version"] == 1
+    assert store.read_meta(run)["format_version"] == schema.FORMAT_VERSION
+
+
+@pytest.mark.parametrize("run", COMMITTED, ids=[p.parent.name for p in COMMITTED])
+def test_every_stored_column_is_in_the_registry(run):
+    columns = set(store.load_runs(run).columns)
+    extra_phases = {c for c in columns if re.fullmatch(r"t_[a-z_]+_s", c)}
+    assert columns - extra_phases <= set(schema.RUN_COLUMNS)
+
+
+def test_csv_columns_follow_the_registry():
+    assert schema.CSV_COLUMNS == [c for c in schema.TABLE_COLUMNS if c != "ideal_s"]
+
+
+@pytest.mark.parametrize(("marker", "text"), schema.readme_tables().items())
+def test_the_readme_column_tables_are_the_registry(marker, text):
+    readme = (ROOT / "README.md").read_text()
+    found = re.search(
+        rf"<!-- columns:{marker} -->\n(.*?)\n<!-- /columns:{marker} -->", readme, re.S
+    )
+    assert found, (
+        f"README.md lacks the <!-- columns:{marker} --> block; paste `python -m harness.schema`"
+    )
+    assert found.group(1) == text, (
+        "README column table is stale: paste the output of `python -m harness.schema`"
+    )
+
+
+def test_a_cell_spec_round_trips(tmp_path):
+    job = schema.JobSpec(
+        input_dir="in",
+        out_dir="out",
+        augmentations=2,
+        seed=0,
+        saving=True,
+        ext="jpg",
+        cv2_threads=1,
+        options={"placement": "none"},
+    )
+    cell = schema.Cell("P_1", 2, True, 160, 80)
+    spec = schema.CellSpec(
+        cell=cell.key(), job=job, warmup=1, repeats=[0, 1], start_method="fork", results="r.jsonl"
+    )
+    spec.write(tmp_path / "s.json")
+    back = schema.CellSpec.read(tmp_path / "s.json")
+    assert back == spec and back.the_cell == cell
