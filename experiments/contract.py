@@ -17,6 +17,8 @@ needs to know about a strategy comes from this object; no other module names a s
                                           what the child could not (e.g. shared-memory blocks)
     memory_mb(workers, n_images, image_mb) peak memory of one run, for the preflight
     notes                                 sentences the report adds when the strategy is in a run
+    schedule                              how it hands tasks to workers, for the replay bound
+                                          (harness/replay.py); None: not replayed
 """
 
 from __future__ import annotations
@@ -41,6 +43,29 @@ HARNESS_PHASES = ("startup",)
 PROCESS_BASE_MB = 150.0
 TRANSPORT_COPIES = 6  # a task's input, its output and the pipeline's intermediates
 QUEUE_BACKLOG = 64  # augmented images that may wait for savers in a queue strategy
+
+
+def pool_chunksize(n_tasks: int, workers: int) -> int:
+    """CPython's Pool.map/starmap rule: ceil(n_tasks / (4 W)), and at least 1."""
+    chunks, extra = divmod(n_tasks, 4 * workers)
+    return max(1, chunks + bool(extra))
+
+
+def one_at_a_time(n_tasks: int, workers: int) -> int:
+    return 1
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How a strategy hands its tasks, in (i, k) order, to workers: in chunks of chunksize(n, W),
+    each taken by the next free worker. reads: "main" reads every image first (a serial head),
+    "task" has every task read its own. savers(W): saver processes out of W, fed by the
+    augmenters (a pipeline). pool: a pool is started inside every run (start-up counts)."""
+
+    chunksize: Callable[[int, int], int] = pool_chunksize
+    reads: str = "main"
+    savers: Callable[[int], int] | None = None
+    pool: bool = True
 
 
 class ContractError(Exception):
@@ -73,6 +98,7 @@ class Strategy:
     cleanup: Callable[[int], None] | None = None
     memory_mb: Callable[[int, int, float], float] = pool_memory_mb
     notes: tuple[str, ...] = ()
+    schedule: Schedule | None = None
 
     def skip_reason(self, workers: int, saving: bool) -> str | None:
         """Why a (workers, saving) cell cannot run, or None if it can."""
@@ -138,6 +164,10 @@ def _problems(s: Strategy) -> list[str]:
         isinstance(s.options, type) and issubclass(s.options, BaseModel)
     ):
         found.append("options must be a pydantic BaseModel class or None")
+    if s.schedule is not None and not isinstance(s.schedule, Schedule):
+        found.append("schedule must be an experiments.contract.Schedule or None")
+    elif s.schedule is not None and s.schedule.reads not in ("main", "task"):
+        found.append("schedule.reads must be 'main' or 'task'")
     for key, label in dict(s.phases).items():
         if not PHASE_PATTERN.match(str(key)) or key in HARNESS_PHASES or not isinstance(label, str):
             found.append(

@@ -66,12 +66,14 @@ def make_pool(
 
     plan: CPUs by slot, default cpu_plan(workers, placement); ignored when placement is "none".
     slots: a counter from new_counter(), to number the workers (default: a new one if needed).
-    phases: if given, the seconds spent creating the pool go to phases.extra["startup"].
+    phases: if given, creating the pool is a `startup` span, summed in phases.extra["startup"].
     """
+    if phases is None:
+        return _new_pool(ctx, workers, job, initializer_extra, initargs_extra, plan, slots)
     t0 = time.perf_counter()
-    pool = _new_pool(ctx, workers, job, initializer_extra, initargs_extra, plan, slots)
-    if phases is not None:
-        phases.extra["startup"] = phases.extra.get("startup", 0.0) + time.perf_counter() - t0
+    with phases.span("startup"):
+        pool = _new_pool(ctx, workers, job, initializer_extra, initargs_extra, plan, slots)
+    phases.extra["startup"] = phases.extra.get("startup", 0.0) + time.perf_counter() - t0
     return pool
 
 

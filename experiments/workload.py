@@ -6,10 +6,12 @@ seed + i * augmentations_per_image + k, so every strategy and worker count does 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,25 +38,71 @@ class Job:
     options: dict[str, Any] = field(default_factory=dict)  # the strategy's own, validated options
 
 
+# One trace row per task (and per saver's part of a task), a plain tuple so that it pickles
+# small: harness/schema.py TASK_COLUMNS describes each field. Times are perf_counter seconds
+# (CLOCK_MONOTONIC: one clock for every process on a host); cpu is time.thread_time() of the
+# thread that ran it; lane is that thread's OS id (a single-threaded worker's pid).
+TASK_FIELDS = (
+    "part",
+    "i",
+    "k",
+    "lane",
+    "start",
+    "end",
+    "read",
+    "augment",
+    "save",
+    "handoff",
+    "cpu",
+    "read_cpu",
+)
+TASK, SAVE = 0, 1  # part: the task itself, or a saver process saving its output
+PART, _I, _K, _LANE, _START, _END, READ, AUGMENT, SAVE_S, HANDOFF, CPU, READ_CPU = range(12)
+
+
 @dataclass
 class Phases:
-    """Seconds summed over tasks, per phase. Cheap: three perf_counter calls per task."""
+    """What one timed call did: seconds summed per phase, one trace row per task, and the main
+    thread's own spans (reading, pool start-up, hand-out). Cheap: a few clock reads per task."""
 
     read: float = 0.0
     augment: float = 0.0
     save: float = 0.0
+    handoff: float = 0.0  # handing a task's output to another process (a saver's queue)
     tasks: int = 0
     extra: dict[str, float] = field(default_factory=dict)
+    rows: list[tuple] = field(default_factory=list)
+    spans: list[tuple[str, int, float, float]] = field(
+        default_factory=list
+    )  # name, lane, start, end
 
-    def add(self, read: float, augment: float, save: float) -> None:
-        self.read += read
-        self.augment += augment
-        self.save += save
-        self.tasks += 1
+    def add(self, row: tuple) -> None:
+        self.rows.append(row)
+        self.read += row[READ]
+        self.augment += row[AUGMENT]
+        self.save += row[SAVE_S]
+        self.handoff += row[HANDOFF]
+        self.tasks += row[PART] == TASK
 
-    def merge(self, results: Iterable[tuple[float, float, float]]) -> None:
-        for read, aug, sv in results:
-            self.add(read, aug, sv)
+    def merge(self, rows: Iterable[tuple]) -> None:
+        for row in rows:
+            self.add(row)
+
+    @contextlib.contextmanager
+    def span(self, name: str) -> Iterator[None]:
+        """Record a span of the calling (main) thread."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.spans.append((name, threading.get_native_id(), start, time.perf_counter()))
+
+    def read_in_main(self, path: Path) -> np.ndarray:
+        """Read one image in the main thread: a `read` span, counted in phases.read."""
+        with self.span("read"):
+            image, seconds = timed(read_rgb, path)
+        self.read += seconds
+        return image
 
 
 def timed(fn: Callable[..., T], *args: object) -> tuple[T, float]:
@@ -156,23 +204,24 @@ def augment(image: np.ndarray, job: Job, i: int, k: int) -> np.ndarray:
     return build_pipeline(task_seed(job, i, k))(image=image)["image"]
 
 
-def augment_and_save(image: np.ndarray, job: Job, i: int, k: int) -> tuple[float, float, float]:
-    """One task of Algorithm 1. Returns (read, augment, save) seconds; read is 0 here."""
-    t0 = time.perf_counter()
+def augment_and_save(image: np.ndarray, job: Job, i: int, k: int) -> tuple:
+    """One task of Algorithm 1, as a trace row (TASK_FIELDS); read is 0 here."""
+    cpu0, t0 = time.thread_time(), time.perf_counter()
     out = augment(image, job, i, k)
     t1 = time.perf_counter()
     if job.saving:
         save(out, output_path(job, i, k))
-    return 0.0, t1 - t0, time.perf_counter() - t1
+    t2, cpu = time.perf_counter(), time.thread_time() - cpu0
+    return (TASK, i, k, threading.get_native_id(), t0, t2, 0.0, t1 - t0, t2 - t1, 0.0, cpu, 0.0)
 
 
-def read_augment_save(path: Path, job: Job, i: int, k: int) -> tuple[float, float, float]:
-    """One task of Algorithm 3: the worker reads its own image first."""
-    t0 = time.perf_counter()
+def read_augment_save(path: Path, job: Job, i: int, k: int) -> tuple:
+    """One task of Algorithm 3, the worker reading its own image first, as a trace row."""
+    cpu0, t0 = time.thread_time(), time.perf_counter()
     image = read_rgb(path)
-    read = time.perf_counter() - t0
-    _, aug, sv = augment_and_save(image, job, i, k)
-    return read, aug, sv
+    read, read_cpu = time.perf_counter() - t0, time.thread_time() - cpu0
+    row = augment_and_save(image, job, i, k)
+    return (*row[:_START], t0, row[_END], read, *row[AUGMENT:CPU], row[CPU] + read_cpu, read_cpu)
 
 
 def expected_outputs(job: Job, n_images: int) -> int:

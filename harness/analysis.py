@@ -28,15 +28,16 @@ SAVING_LABEL = {True: "saving", False: "no saving"}
 CHECK_COLUMNS = ("processes", "oversubscribed")
 # scaling_table's columns, in order: the schema's table columns the analysis computes.
 TABLE_COLUMNS = [c for c in SCHEMA_TABLE_COLUMNS if c not in CHECK_COLUMNS]
-STATISTIC_COLUMNS = TABLE_COLUMNS[TABLE_COLUMNS.index("ci_low"):]
+STATISTIC_COLUMNS = TABLE_COLUMNS[TABLE_COLUMNS.index("ci_low") :]
 STARTUP, OVERHEAD, DISPATCH = "t_startup_s", "overhead_s", "t_dispatch_s"
 MAIN_BUSY_FRACTION = 0.5  # main counts as a worker when it dispatches for half the wall time
 
 
 def cell_order(frame: pd.DataFrame) -> pd.DataFrame:
     """Saving first, then by workers, each mode's baseline at its head, then by strategy."""
-    frame = frame.sort_values(["saving", "workers", "strategy"], ascending=[False, True, True],
-                              key=_baseline_first)
+    frame = frame.sort_values(
+        ["saving", "workers", "strategy"], ascending=[False, True, True], key=_baseline_first
+    )
     return frame.reset_index(drop=True)
 
 
@@ -64,8 +65,9 @@ def usable_cores(meta: dict) -> int:
     return min(physical, len(affinity)) if affinity else physical
 
 
-def processes_for(strategy: str, workers: int, main_works: bool = False,
-                  in_process: bool = False) -> int:
+def processes_for(
+    strategy: str, workers: int, main_works: bool = False, in_process: bool = False
+) -> int:
     """Processes that keep a CPU busy for the whole parallel phase of one run.
 
     The baseline: 1. Any other strategy: its W workers (pool processes, or threads of one
@@ -89,8 +91,9 @@ def main_busy(runs: pd.DataFrame) -> dict[tuple, bool]:
     return {key: bool(value > MAIN_BUSY_FRACTION) for key, value in share.items()}
 
 
-def cell_processes(table: pd.DataFrame, runs: pd.DataFrame | None = None,
-                   in_process: Collection[str] = (BASELINE,)) -> pd.Series:
+def cell_processes(
+    table: pd.DataFrame, runs: pd.DataFrame | None = None, in_process: Collection[str] = (BASELINE,)
+) -> pd.Series:
     """processes_for every row of a per-cell table (scaling or phase table); in_process: the
     strategies whose workers are threads of the measuring process."""
     busy = main_busy(runs) if runs is not None else {}
@@ -119,8 +122,9 @@ def cell_medians(runs: pd.DataFrame) -> pd.DataFrame:
 def ok_samples(runs: pd.DataFrame, column: str = "wall_s") -> dict[tuple, np.ndarray]:
     """Per cell key (CELL_KEYS order): the values of `column` over its ok runs."""
     ok = ok_runs(runs)
-    return {key: group[column].to_numpy(dtype=float)
-            for key, group in ok.groupby(CELL_KEYS, sort=False)}
+    return {
+        key: group[column].to_numpy(dtype=float) for key, group in ok.groupby(CELL_KEYS, sort=False)
+    }
 
 
 def baseline_samples(samples: dict[tuple, np.ndarray]) -> dict[bool, np.ndarray]:
@@ -171,12 +175,16 @@ def _with_statistics(table: pd.DataFrame, runs: pd.DataFrame, kind: str) -> pd.D
         gain = (low / workers, high / workers) if kind == "strong" else (low, high)
         summary = stats.summary(times)
         del summary["time_s"]  # the median is already there, from cell_medians
-        rows.append({
-            **summary,
-            "speedup_ci_low": ratio[0], "speedup_ci_high": ratio[1],
-            "efficiency_ci_low": gain[0], "efficiency_ci_high": gain[1],
-            "utilization": stats.median(util.get(key, [])),
-        })
+        rows.append(
+            {
+                **summary,
+                "speedup_ci_low": ratio[0],
+                "speedup_ci_high": ratio[1],
+                "efficiency_ci_low": gain[0],
+                "efficiency_ci_high": gain[1],
+                "utilization": stats.median(util.get(key, [])),
+            }
+        )
     extra = pd.DataFrame(rows, index=table.index, columns=STATISTIC_COLUMNS)
     extra["n_outliers"] = extra["n_outliers"].astype("Int64")
     extra["unstable"] = extra["unstable"].astype(bool)
@@ -189,8 +197,11 @@ def baselines(table: pd.DataFrame) -> dict[bool, float]:
     return dict(zip(rows["saving"], rows["time_s"], strict=True))
 
 
-def phase_table(runs: pd.DataFrame, extra: Mapping[str, str] | None = None,
-                in_process: Collection[str] = (BASELINE,)) -> pd.DataFrame:
+def phase_table(
+    runs: pd.DataFrame,
+    extra: Mapping[str, str] | None = None,
+    in_process: Collection[str] = (BASELINE,),
+) -> pd.DataFrame:
     """Where the time goes, per cell: mean over ok runs of each phase's seconds per worker
     (phase sum / workers), pool start-up (wall time no worker can use), and the rest of the wall
     time as overhead/idle. The columns of one row add up to `wall_s`.
@@ -222,8 +233,9 @@ def phase_table(runs: pd.DataFrame, extra: Mapping[str, str] | None = None,
     return cell_order(frame.groupby(CELL_KEYS, sort=False).agg(agg).reset_index())
 
 
-def phase_columns(table: pd.DataFrame, extra: Mapping[str, str] | None = None
-                  ) -> list[tuple[str, str]]:
+def phase_columns(
+    table: pd.DataFrame, extra: Mapping[str, str] | None = None
+) -> list[tuple[str, str]]:
     """(column, label) of the stacked parts of phase_table, in order, those present only."""
     labels = {**WORK_PHASES, **(extra or {})}
     parts = [(c, label) for c, label in labels.items() if c in table]

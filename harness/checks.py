@@ -41,8 +41,9 @@ def pre_run_warnings(meta: dict) -> list[str]:
     return setup_warnings(meta) + _planned_oversubscription(meta)
 
 
-def report_warnings(meta: dict, runs: pd.DataFrame, table: pd.DataFrame,
-                    oversubscribed: pd.Series) -> list[str]:
+def report_warnings(
+    meta: dict, runs: pd.DataFrame, table: pd.DataFrame, oversubscribed: pd.Series
+) -> list[str]:
     """Warnings for a finished (or partial) run: set-up, then what the results show.
     oversubscribed: per row of the scaling table `table`, whether it ran more busy processes
     than the usable cores."""
@@ -111,8 +112,12 @@ def _thread_warnings(meta: dict) -> list[str]:
             "so the speedup mixes two levels of parallelism. "
             "Fix: set `cv2_threads: 1` in the config."
         )
-    pools = {(t.get("library"), t.get("threads")) for p in probes
-             for t in p.get("threadpools") or [] if (t.get("threads") or 1) > 1}
+    pools = {
+        (t.get("library"), t.get("threads"))
+        for p in probes
+        for t in p.get("threadpools") or []
+        if (t.get("threads") or 1) > 1
+    }
     if pools:
         names = ", ".join(f"{lib} ({n} threads)" for lib, n in sorted(pools, key=str))
         found.append(
@@ -144,8 +149,14 @@ def _planned_oversubscription(meta: dict) -> list[str]:
     cfg = meta["config"]
     workers = cfg.get("workers") or [p["workers"] for p in cfg.get("points") or []]
     cores = usable_cores(meta)
-    over = sorted({w for w in workers for s in cfg.get("strategies", [])
-                   if oversubscribed(processes_for(s, w), cores)})
+    over = sorted(
+        {
+            w
+            for w in workers
+            for s in cfg.get("strategies", [])
+            if oversubscribed(processes_for(s, w), cores)
+        }
+    )
     if not over:
         return []
     return [
@@ -155,8 +166,7 @@ def _planned_oversubscription(meta: dict) -> list[str]:
     ]
 
 
-def _oversubscribed_cells(table: pd.DataFrame, oversubscribed: pd.Series,
-                          cores: int) -> list[str]:
+def _oversubscribed_cells(table: pd.DataFrame, oversubscribed: pd.Series, cores: int) -> list[str]:
     over = table[oversubscribed & table["time_s"].notna()]
     if over.empty:
         return []
@@ -198,8 +208,10 @@ def _failed_cells(runs: pd.DataFrame) -> list[str]:
     if bad.empty:
         return []
     counts = bad.groupby(CELL_KEYS + ["status"], sort=False).size()
-    listed = "; ".join(f"{s} W={w} ({SAVING_LABEL[bool(m)]}): {n} {status}"
-                       for (s, m, w, _, _, status), n in counts.items())
+    listed = "; ".join(
+        f"{s} W={w} ({SAVING_LABEL[bool(m)]}): {n} {status}"
+        for (s, m, w, _, _, status), n in counts.items()
+    )
     return [
         f"{len(bad)} run(s) did not finish ok: {listed}; cells with no ok run show —. "
         "Fix: read cells/<cell id>.log; for timeouts raise `cell_timeout_s`."

@@ -19,9 +19,18 @@ from pathlib import Path
 
 from experiments import strategies
 from experiments.contract import Strategy
-from experiments.workload import Job, Phases, expected_outputs, init_process, list_images
+from experiments.workload import (
+    TASK_FIELDS,
+    Job,
+    Phases,
+    expected_outputs,
+    init_process,
+    list_images,
+)
 from harness import hooks
 from harness.schema import CellSpec, JobSpec, phase_column
+
+START, END = TASK_FIELDS.index("start"), TASK_FIELDS.index("end")
 
 
 def job_of(spec: JobSpec) -> Job:
@@ -37,13 +46,20 @@ def timed_call(
     ctx: BaseContext,
     session: object,
     instruments: list[hooks.Hook],
-) -> tuple[Phases, float]:
-    """The strategy's one timed call inside the hooks: (its phases, wall seconds)."""
+) -> tuple[Phases, float, float]:
+    """The strategy's one timed call inside the hooks: (its phases, wall seconds, t0)."""
     with hooks.around(instruments):
         t0 = time.perf_counter()
         phases = strategy.call(job, workers, ctx, session)
         wall = time.perf_counter() - t0
-    return phases, wall
+    return phases, wall, t0
+
+
+def trace(phases: Phases, t0: float) -> dict[str, list]:
+    """The run's task rows and main spans, their times made relative to t0."""
+    rows = [[*r[:START], r[START] - t0, r[END] - t0, *r[END + 1 :]] for r in phases.rows]
+    spans = [[name, lane, start - t0, end - t0] for name, lane, start, end in phases.spans]
+    return {"trace": rows, "spans": spans}
 
 
 def run_once(strategy: Strategy, job: Job, workers: int, ctx: BaseContext, session: object) -> dict:
@@ -59,7 +75,7 @@ def run_once(strategy: Strategy, job: Job, workers: int, ctx: BaseContext, sessi
         }
     instruments = hooks.measuring(strategy.in_process)
     try:
-        phases, wall = timed_call(strategy, job, workers, ctx, session, instruments)
+        phases, wall, t0 = timed_call(strategy, job, workers, ctx, session, instruments)
     except Exception as err:  # a failing strategy is a measurement outcome, not a crash
         shutil.rmtree(job.out_dir, ignore_errors=True)
         return {"status": "failed", "error": one_line(err), "started_at": started}
@@ -78,6 +94,7 @@ def run_once(strategy: Strategy, job: Job, workers: int, ctx: BaseContext, sessi
         "tasks": phases.tasks,
         **hooks.columns(instruments),
         **{phase_column(k): v for k, v in phases.extra.items()},
+        **trace(phases, t0),
     }
     if written != expected:
         row.update(status="failed", error=f"wrote {written} files, expected {expected}")
@@ -106,6 +123,8 @@ def main(spec_path: str) -> int:
         session_s = time.perf_counter() - t0
         for kind, n in runs:
             row = {"kind": kind, "repeat": n, **run_once(strategy, job, workers, ctx, session)}
+            if kind == "warmup":  # only recorded runs keep their trace
+                row.pop("trace", None), row.pop("spans", None)
             if strategy.session is not None:
                 row["t_session_startup_s"] = session_s
             out.write(json.dumps(row) + "\n")

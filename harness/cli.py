@@ -19,6 +19,8 @@ from harness.estimate import calibrate
 from harness.overhead import measure
 from harness.plan import Cell, plan_cells, plan_units, print_plan, runnable
 from harness.report import write_report
+from harness.report.trace import write_trace
+from harness.results import load_results
 from harness.runner import Interrupted, Sweep, raise_interrupted, recover_orphans, run_sweep
 from harness.verify import verify
 
@@ -153,6 +155,29 @@ def cmd_overhead(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trace(args: argparse.Namespace) -> int:
+    results = load_results(Path(args.run_dir))
+    out = Path(args.out) if args.out else results.run_dir / "trace.json"
+    print(write_trace(results, out, args.cell))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    results = load_results(Path(args.run_dir))
+    table = results.replay(args.workers)
+    if table.empty:
+        raise HarnessError(
+            str(results.run_dir),
+            None,
+            "nothing to replay: it needs a strong "
+            "sweep with per-task traces of its sequential runs",
+            "run a strong sweep with this harness, then predict from its folder",
+        )
+    print("Replay bound (upper bound: W ideal cores, no contention); measured where it ran:")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     found = inputs.inspect(config, args.config)
@@ -199,6 +224,15 @@ def parser() -> argparse.ArgumentParser:
     cmp.add_argument("run_a")
     cmp.add_argument("run_b")
     cmp.set_defaults(func=cmd_compare)
+    trc = sub.add_parser("trace", help="write a run's per-task traces as Chrome trace-event JSON")
+    trc.add_argument("run_dir")
+    trc.add_argument("--cell", help="one cell id (default: every cell's median run)")
+    trc.add_argument("--out", help="output file (default RUN_DIR/trace.json)")
+    trc.set_defaults(func=cmd_trace)
+    prd = sub.add_parser("predict", help="replay the sequential run's task costs on W ideal cores")
+    prd.add_argument("run_dir")
+    prd.add_argument("--workers", type=int, nargs="+", help="worker counts (default: the run's)")
+    prd.set_defaults(func=cmd_predict)
     ovh = sub.add_parser(
         "overhead", help="benchmark the harness's own instrumentation (interleaved on/off pairs)"
     )

@@ -20,8 +20,16 @@ from harness.schema import CELL_KEYS
 
 ALPHA = 0.05
 COLUMNS = CELL_KEYS + [
-    "n_a", "n_b", "median_a", "median_b", "ratio", "ratio_ci_low", "ratio_ci_high",
-    "p_value", "smallest_p", "significant",
+    "n_a",
+    "n_b",
+    "median_a",
+    "median_b",
+    "ratio",
+    "ratio_ci_low",
+    "ratio_ci_high",
+    "p_value",
+    "smallest_p",
+    "significant",
 ]
 
 
@@ -39,8 +47,11 @@ def compare_runs(run_a: Path, run_b: Path) -> pd.DataFrame:
     keys_b = set(runs_b[CELL_KEYS].itertuples(index=False, name=None))
     keys_a = dict.fromkeys(runs_a[CELL_KEYS].itertuples(index=False, name=None))
     empty = np.array([])
-    rows = [_compare_cell(k, times_a.get(k, empty), times_b.get(k, empty))
-            for k in keys_a if k in keys_b]
+    rows = [
+        _compare_cell(k, times_a.get(k, empty), times_b.get(k, empty))
+        for k in keys_a
+        if k in keys_b
+    ]
     df = pd.DataFrame(rows, columns=COLUMNS)
     df.attrs.update(a=str(run_a), b=str(run_b), a_meta=_meta(run_a), b_meta=_meta(run_b))
     return df
@@ -54,9 +65,14 @@ def _compare_cell(key: tuple, a: np.ndarray, b: np.ndarray) -> dict:
     median_a, median_b = stats.median(a), stats.median(b)
     return {
         **dict(zip(CELL_KEYS, key, strict=True)),
-        "n_a": len(a), "n_b": len(b), "median_a": median_a, "median_b": median_b,
+        "n_a": len(a),
+        "n_b": len(b),
+        "median_a": median_a,
+        "median_b": median_b,
         "ratio": median_b / median_a if median_a else float("nan"),
-        "ratio_ci_low": low, "ratio_ci_high": high, "p_value": p,
+        "ratio_ci_low": low,
+        "ratio_ci_high": high,
+        "p_value": p,
         "smallest_p": smallest_p(len(a), len(b)),
         "significant": bool(p < ALPHA and (low > 1 or high < 1)),
     }
@@ -74,8 +90,10 @@ def verdict(row: pd.Series) -> str:
         hint = ""
         if row["ratio_ci_low"] > 1 or row["ratio_ci_high"] < 1:
             hint = f"interval excludes 1 (B {'slower' if row['ratio'] > 1 else 'faster'}?), but "
-        return hint + (f"cannot reach p < {ALPHA} with {row['n_a']} vs {row['n_b']} runs "
-                       f"(smallest p = {row['smallest_p']:.2g})")
+        return hint + (
+            f"cannot reach p < {ALPHA} with {row['n_a']} vs {row['n_b']} runs "
+            f"(smallest p = {row['smallest_p']:.2g})"
+        )
     if not row["significant"]:
         return "no significant difference"
     return "B slower" if row["ratio"] > 1 else "B faster"
@@ -86,25 +104,50 @@ def format_compare(df: pd.DataFrame) -> str:
     a, b = df.attrs.get("a", "A"), df.attrs.get("b", "B")
     lines = [f"A: {a}", f"B: {b}", ""]
     lines += _setup_differences(df.attrs.get("a_meta") or {}, df.attrs.get("b_meta") or {})
-    head = ["strategy", "saving", "W", "size", "n A/B", "median A [s]", "median B [s]",
-            "B/A [95% CI]", "p (MWU)", "verdict"]
+    head = [
+        "strategy",
+        "saving",
+        "W",
+        "size",
+        "n A/B",
+        "median A [s]",
+        "median B [s]",
+        "B/A [95% CI]",
+        "p (MWU)",
+        "verdict",
+    ]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in df.iterrows():
         ci = "[n < 3]"
         if pd.notna(r["ratio_ci_low"]):
             ci = f"[{r['ratio_ci_low']:.3f}, {r['ratio_ci_high']:.3f}]"
-        lines.append("| " + " | ".join([
-            r["strategy"], SAVING_LABEL[bool(r["saving"])], str(r["workers"]),
-            f"{r['width']}x{r['height']}", f"{r['n_a']}/{r['n_b']}",
-            _num(r["median_a"]), _num(r["median_b"]), f"{_num(r['ratio'], 3)} {ci}",
-            _num(r["p_value"], 3), verdict(r),
-        ]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    r["strategy"],
+                    SAVING_LABEL[bool(r["saving"])],
+                    str(r["workers"]),
+                    f"{r['width']}x{r['height']}",
+                    f"{r['n_a']}/{r['n_b']}",
+                    _num(r["median_a"]),
+                    _num(r["median_b"]),
+                    f"{_num(r['ratio'], 3)} {ci}",
+                    _num(r["p_value"], 3),
+                    verdict(r),
+                ]
+            )
+            + " |"
+        )
     if df.empty:
         lines.append("(no cell is present in both runs)")
     n_sig = int(df["significant"].sum()) if len(df) else 0
     unreachable = int((df["smallest_p"] >= ALPHA).sum()) if len(df) else 0
-    lines += ["", f"{n_sig} of {len(df)} cells differ significantly (p < {ALPHA} and the "
-              "interval excludes 1)."]
+    lines += [
+        "",
+        f"{n_sig} of {len(df)} cells differ significantly (p < {ALPHA} and the "
+        "interval excludes 1).",
+    ]
     if unreachable:
         lines.append(
             f"{unreachable} cell(s) cannot show a significant difference whatever the times: too "
@@ -123,7 +166,10 @@ def _setup_differences(meta_a: dict, meta_b: dict) -> list[str]:
         return []
     found = []
     for label, get in (
-        ("host", lambda m: (m.get("host") or {}).get("cpu_model"), ),
+        (
+            "host",
+            lambda m: (m.get("host") or {}).get("cpu_model"),
+        ),
         ("physical cores", lambda m: (m.get("host") or {}).get("physical_cores")),
         ("commit", lambda m: m.get("git_commit")),
         ("start method", lambda m: (m.get("config") or {}).get("start_method")),
@@ -133,5 +179,4 @@ def _setup_differences(meta_a: dict, meta_b: dict) -> list[str]:
             found.append(f"- {label} differs: A {get(meta_a)}, B {get(meta_b)}")
     if not found:
         return []
-    return ["Set-up differences (a difference may come from these, not from the code):",
-            *found, ""]
+    return ["Set-up differences (a difference may come from these, not from the code):", *found, ""]

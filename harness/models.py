@@ -130,8 +130,9 @@ class SeriesFit:
         return f"{self.strategy} ({SAVING_LABEL[self.saving]})"
 
 
-def fit_series(points: pd.DataFrame, kind: str,
-               oversubscribed: Collection[tuple[str, bool, int]] = ()) -> list[SeriesFit]:
+def fit_series(
+    points: pd.DataFrame, kind: str, oversubscribed: Collection[tuple[str, bool, int]] = ()
+) -> list[SeriesFit]:
     """Fit every (strategy, saving) series of analysis.per_run_speedups; the baseline's runs
     join every series as its W = 1 points. oversubscribed: the (strategy, saving, workers) cells
     that ran more busy processes than the usable cores (harness.checks)."""
@@ -174,13 +175,14 @@ def describe(series: SeriesFit) -> str:
     if main.poor:
         return (
             f"{name}: the {main.model} fit is poor (residuals {main.rel_rmse:.0%} of the "
-            "speedup), so its parameters mean little: "
-            + "; ".join(_misfit_reasons(series)) + "."
+            "speedup), so its parameters mean little: " + "; ".join(_misfit_reasons(series)) + "."
         )
     text = _meaning(series, main)
     if series.oversubscribed_from is not None:
-        text += (f" Points from W = {series.oversubscribed_from} exceed the physical cores, so "
-                 "the fit also absorbs time-slicing.")
+        text += (
+            f" Points from W = {series.oversubscribed_from} exceed the physical cores, so "
+            "the fit also absorbs time-slicing."
+        )
     return text
 
 
@@ -209,8 +211,10 @@ def _misfit_reasons(series: SeriesFit) -> list[str]:
             "time-slicing, not the model's costs, sets the speedup"
         )
     if not reasons:
-        reasons.append("the runs scatter more than the model allows (interference from other "
-                       "programs is likely; see the CV column)")
+        reasons.append(
+            "the runs scatter more than the model allows (interference from other "
+            "programs is likely; see the CV column)"
+        )
     return reasons
 
 
@@ -223,14 +227,19 @@ def _meaning(series: SeriesFit, main: Fit) -> str:
             f"{name}: Gustafson serial fraction α={p['alpha']:.2f} ±{e['alpha']:.2g} — the "
             f"scaled speedup at W={top} would be {gustafson(top, p['alpha']):.1f} of an ideal "
             f"{top}; "
-            + ("the part of each run that does not grow with the work is small." if small else
-               "a sizeable part of each run does not grow with the work (start-up, hand-out, "
-               "a shared disk).")
+            + (
+                "the part of each run that does not grow with the work is small."
+                if small
+                else "a sizeable part of each run does not grow with the work (start-up, hand-out, "
+                "a shared disk)."
+            )
         )
     if main.model == "Amdahl":
         if not p["f"] > 0:
-            return (f"{name}: Amdahl serial fraction f≈0 — no serial part detectable over these "
-                    "worker counts.")
+            return (
+                f"{name}: Amdahl serial fraction f≈0 — no serial part detectable over these "
+                "worker counts."
+            )
         usl_note = "" if "USL" in series.fits else " (USL needs 3 or more worker counts above 1)"
         return (
             f"{name}: Amdahl serial fraction f={p['f']:.2f} ±{e['f']:.2g}{usl_note} — as if "
@@ -242,8 +251,10 @@ def _meaning(series: SeriesFit, main: Fit) -> str:
     contention, coherency = sigma * (top - 1), kappa * top * (top - 1)
     figures = f"σ={sigma:.3f} ±{num(e['sigma'])}, κ={num(kappa)} ±{num(e['kappa'])}"
     if contention < 0.02 and coherency < 0.02:
-        return (f"{name}: {figures} — close to linear scaling up to W={top}; neither contention "
-                "nor coherency costs are visible yet.")
+        return (
+            f"{name}: {figures} — close to linear scaling up to W={top}; neither contention "
+            "nor coherency costs are visible yet."
+        )
     if coherency > contention:
         peak = usl_peak(sigma, kappa)
         if peak <= top:

@@ -1,19 +1,23 @@
 """What the harness's own instrumentation costs: a benchmark, not a test.
 
-Instrumentation = the per-task phase timers (three perf_counter calls and a 3-tuple returned
-per task) and the hooks of a measured run (harness/hooks.py: the watchdog thread's 20 Hz /proc
+Instrumentation = the per-task trace (three perf_counter and two thread_time calls, the thread
+id and a 12-field row returned per task, then written as JSON by the child and as parquet by
+the parent) and the hooks of a measured run (harness/hooks.py: the watchdog thread's 20 Hz /proc
 polling and RSS samples, CPU-time and steal readings). The hooks are switched on and off
 around the same strategy call, in interleaved pairs on the same images, so machine drift hits
 both sides equally; the result is the median of the per-pair ratios (on / off), with a
 bootstrap interval over pairs: the pairing cancels drift that two independent medians would keep.
-The timers cannot be removed without changing the code path, so their cost is bounded
-separately: measured per task, times the task count, against the run's wall time.
+The trace cannot be removed without changing the code path, so its cost is bounded
+separately: the per-task cost of making a row, times the task count, plus writing the rows,
+against the run's wall time.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from experiments import strategies
-from experiments.workload import Job, Phases, init_process
-from harness import hooks, stats
+from experiments.workload import TASK, Job, Phases, init_process
+from harness import hooks, stats, store
 from harness.images import ensure_images
 from harness.watchdog import Watchdog
 
@@ -36,10 +40,13 @@ class Overhead:
     median_on_s: float
     ratio: float  # on / off
     ratio_ci: tuple[float, float]
-    timer_share: float  # per-task timer cost x tasks / wall time
-    watchdog_share: (
-        float  # the watchdog thread's CPU time / (wall time x workers): its CPU taken from the work
-    )
+    row_share: float  # per-task row cost x tasks / wall time
+    write_share: float  # writing one run's rows (JSON in the child, parquet in the parent) / wall
+    watchdog_share: float  # the watchdog thread's CPU / (wall x workers): CPU taken from the work
+
+    @property
+    def trace_share(self) -> float:
+        return self.row_share + self.write_share
 
     def line(self) -> str:
         lo, hi = self.ratio_ci
@@ -47,20 +54,30 @@ class Overhead:
             f"{self.strategy} W={self.workers}: {self.pairs} interleaved pairs, "
             f"median {self.median_off_s:.3f} s bare vs {self.median_on_s:.3f} s instrumented, "
             f"median paired ratio {self.ratio:.4f} [95% CI {lo:.4f}, {hi:.4f}]; "
-            f"phase timers bound: {self.timer_share:.4%} of wall time; watchdog thread CPU: "
+            f"per-task trace bound: {self.trace_share:.4%} of wall time "
+            f"({self.row_share:.4%} making rows, {self.write_share:.4%} writing them); "
+            "watchdog thread CPU: "
             f"{self.watchdog_share:.3%} of the workers' CPU time"
         )
 
 
-def _timer_cost_s(n: int = 100_000) -> float:
-    """Seconds per task spent on the phase timers: three perf_counter calls and a tuple."""
+def _row_cost_s(n: int = 100_000) -> float:
+    """Seconds per task spent making its trace row, as workload.augment_and_save does."""
     t0 = time.perf_counter()
     for _ in range(n):
-        a = time.perf_counter()
+        cpu0, a = time.thread_time(), time.perf_counter()
         b = time.perf_counter()
-        c = time.perf_counter()
-        (0.0, b - a, c - b)  # noqa: B018
+        c, cpu = time.perf_counter(), time.thread_time() - cpu0
+        (TASK, 0, 0, threading.get_native_id(), a, c, 0.0, b - a, c - b, 0.0, cpu, 0.0)  # noqa: B018
     return (time.perf_counter() - t0) / n
+
+
+def _write_cost_s(phases: Phases, tmp: Path) -> float:
+    """Seconds to write one run's rows: the child's JSON line and the parent's parquet."""
+    t0 = time.perf_counter()
+    line = json.loads(json.dumps({"trace": [list(r) for r in phases.rows], "spans": phases.spans}))
+    store.replace_tasks(tmp, [store.task_frame("cell", 0, line)])
+    return time.perf_counter() - t0
 
 
 def _one(strategy: str, job: Job, workers: int, watched: bool) -> tuple[float, Phases, float]:
@@ -98,9 +115,10 @@ def measure(
                 if watched:
                     watch_cpu.append(cpu / (wall * workers))
                 tasks = phases.tasks
+        write_s = _write_cost_s(phases, Path(tmp))
     on_a, off_a = np.array(on), np.array(off)
     ratios = on_a / off_a  # pair n: the instrumented and the bare run made back to back
-    timer_share = _timer_cost_s() * tasks / float(np.median(off_a))
+    wall = float(np.median(off_a))
     return Overhead(
         strategy,
         workers,
@@ -109,6 +127,7 @@ def measure(
         float(np.median(on_a)),
         float(np.median(ratios)),
         stats.median_ci(ratios),
-        timer_share,
+        _row_cost_s() * tasks / wall,
+        write_s / wall,
         float(np.median(watch_cpu)),
     )

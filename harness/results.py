@@ -18,7 +18,7 @@ import pandas as pd
 
 from experiments import strategies as registry
 from experiments.contract import Strategy
-from harness import analysis, checks, models, store, study
+from harness import analysis, checks, losses, models, replay, store, study
 from harness.schema import BASELINE, CELL_KEYS, phase_column
 
 
@@ -58,8 +58,9 @@ class Results:
     @cached_property
     def extra_phases(self) -> dict[str, str]:
         """The strategies' own phase columns with their labels ({t_<key>_s: label})."""
-        return {phase_column(key): label for s in self.known.values()
-                for key, label in s.phases.items()}
+        return {
+            phase_column(key): label for s in self.known.values() for key, label in s.phases.items()
+        }
 
     @cached_property
     def strategy_notes(self) -> list[str]:
@@ -82,14 +83,17 @@ class Results:
     @cached_property
     def oversubscribed_cells(self) -> frozenset[tuple[str, bool, int]]:
         rows = self.table[self.oversubscribed]
-        return frozenset((str(s), bool(m), int(w)) for s, m, w in
-                         zip(rows["strategy"], rows["saving"], rows["workers"], strict=True))
+        return frozenset(
+            (str(s), bool(m), int(w))
+            for s, m, w in zip(rows["strategy"], rows["saving"], rows["workers"], strict=True)
+        )
 
     def per_cell(self, values: pd.Series, frame: pd.DataFrame) -> pd.Series:
         """A series aligned with `table` (processes, oversubscribed, ...) for the rows of any
         other per-cell frame (phase table, cores busy, ...), matched by cell key."""
-        by_key = dict(zip(self.table[CELL_KEYS].itertuples(index=False, name=None), values,
-                          strict=True))
+        by_key = dict(
+            zip(self.table[CELL_KEYS].itertuples(index=False, name=None), values, strict=True)
+        )
         keys = frame[CELL_KEYS].itertuples(index=False, name=None)
         return pd.Series([by_key.get(k) for k in keys], index=frame.index)
 
@@ -128,6 +132,34 @@ class Results:
     @cached_property
     def baselines(self) -> dict[bool, float]:
         return analysis.baselines(self.table)
+
+    @cached_property
+    def tasks(self) -> pd.DataFrame | None:
+        """The per-task trace (tasks.parquet), or None for a folder made before traces."""
+        return store.load_tasks(self.run_dir)
+
+    @cached_property
+    def losses(self) -> pd.DataFrame:
+        """The efficiency-loss account per cell (harness/losses.py); empty without traces."""
+        return losses.loss_table(self.runs, self.tasks, self.table, self.in_process)
+
+    def replay(self, workers: list[int] | None = None) -> pd.DataFrame:
+        """The replay bound (harness/replay.py) at the run's W, or at `workers`; strong only."""
+        if self.kind != "strong":
+            return replay.replay_table(self.runs, None, self.table, self.known, self.cores)
+        return replay.replay_table(
+            self.runs, self.tasks, self.table, self.known, self.cores, workers
+        )
+
+    @cached_property
+    def replayed(self) -> pd.DataFrame:
+        return self.replay()
+
+    def run_trace(self, cell_id: str, repeat: int) -> pd.DataFrame:
+        tasks = self.tasks
+        if tasks is None:
+            return pd.DataFrame()
+        return tasks[tasks["cell_id"].eq(cell_id) & tasks["repeat"].eq(repeat)]
 
 
 def load_plugins(meta: dict) -> tuple[str, ...]:

@@ -157,14 +157,11 @@ def run_unit(sweep: Sweep, unit: Unit, on_run: Callable[[dict], None]) -> list[d
             _kill_group(proc)
             _clean_after(sweep, unit, proc.pid)
             lines += _read_new(results, offset)[0]
+            recorded = [line for line in lines if line["kind"] == "recorded"]
             store.replace_runs(
-                sweep.run_dir,
-                [
-                    _row(sweep, unit.cell, line["repeat"], line)
-                    for line in lines
-                    if line["kind"] == "recorded"
-                ],
+                sweep.run_dir, [_row(sweep, unit.cell, ln["repeat"], ln) for ln in recorded]
             )
+            _store_tasks(sweep, unit.cell, recorded)
             raise
         _kill_group(proc)
         lines += _read_new(results, offset)[0]
@@ -173,8 +170,15 @@ def run_unit(sweep: Sweep, unit: Unit, on_run: Callable[[dict], None]) -> list[d
     if log.stat().st_size == 0:
         log.unlink()
     recorded = {line["repeat"]: line for line in lines if line["kind"] == "recorded"}
+    _store_tasks(sweep, unit.cell, list(recorded.values()))
     missing = _missing_reason(proc, timed_out, timeout, log)
     return [_row(sweep, unit.cell, r, recorded.get(r) or missing) for r in unit.repeats]
+
+
+def _store_tasks(sweep: Sweep, cell: Cell, lines: list[dict]) -> None:
+    """The per-task trace of recorded runs into tasks.parquet (ok runs only)."""
+    frames = [store.task_frame(cell.id, ln["repeat"], ln) for ln in lines if ln["status"] == "ok"]
+    store.replace_tasks(sweep.run_dir, frames)
 
 
 def _missing_reason(proc: subprocess.Popen, timed_out: bool, timeout: float, log: Path) -> dict:
@@ -201,7 +205,7 @@ def _row(sweep: Sweep, cell: Cell, repeat: int, run: dict) -> dict:
         "wall_s": float("nan"),
         "error": "",
         "start_method": sweep.config.start_method,
-        **{k: v for k, v in run.items() if k != "kind"},
+        **{k: v for k, v in run.items() if k not in ("kind", "trace", "spans")},
     }
 
 
@@ -209,7 +213,7 @@ def recover_orphans(sweep: Sweep) -> int:
     """Recorded runs that a killed parent never stored (they are in cells/*.jsonl): store them."""
     done = store.done_pairs(sweep.run_dir)
     cells_dir = sweep.run_dir / "cells"
-    rows = []
+    rows, tasks = [], []
     for spec_path in sorted(cells_dir.glob("*.spec.json")) if cells_dir.is_dir() else []:
         spec = json.loads(spec_path.read_text())  # a CellSpec, or format 1's dict: same keys
         cell = Cell(**spec["cell"])
@@ -221,8 +225,10 @@ def recover_orphans(sweep: Sweep) -> int:
                 and (cell.id, line["repeat"]) not in done
             ):
                 rows.append(_row(sweep, cell, line["repeat"], line))
+                tasks.append(store.task_frame(cell.id, line["repeat"], line))
                 done.add((cell.id, line["repeat"]))
     store.replace_runs(sweep.run_dir, rows)
+    store.replace_tasks(sweep.run_dir, tasks)
     return len(rows)
 
 

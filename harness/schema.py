@@ -187,6 +187,34 @@ TABLE_COLUMNS = _columns(
 
 CSV_COLUMNS = [c.name for c in TABLE_COLUMNS.values() if c.in_csv]
 
+# tasks.parquet: the per-task trace, one row per task (and per saver's part of a task) and one per
+# span of the main thread, of every recorded run. Times are seconds from the run's start (t0,
+# taken just before the strategy's call; every process on a host shares the clock).
+TASKS_FILE = "tasks.parquet"
+TASK_COLUMNS = _columns(
+    ("cell_id", "", "the cell"),
+    ("repeat", "", "the recorded run"),
+    (
+        "kind",
+        "",
+        "`task`, `save` (a saver process saving a task's output) or `main` (a span of "
+        "the main thread)",
+    ),
+    ("span", "", "for `main` rows: `read`, `startup`, `dispatch` (hand-out and join) or `join`"),
+    ("i", "", "image index (-1 for main spans)"),
+    ("k", "", "augmentation index (-1 for main spans)"),
+    ("lane", "", "OS thread id of the worker thread that ran it (a worker process's pid)"),
+    ("start_s", "s", "start, from the run's t0"),
+    ("end_s", "s", "end, from the run's t0"),
+    ("read_s", "s", "reading the image inside the task"),
+    ("augment_s", "s", "augmenting"),
+    ("save_s", "s", "saving"),
+    ("handoff_s", "s", "handing the output to a saver (a queue put)"),
+    ("cpu_s", "s", "CPU time of the thread while it ran the task (time.thread_time)"),
+    ("read_cpu_s", "s", "the part of cpu_s spent reading"),
+)
+TASK_KINDS = {0: "task", 1: "save"}  # experiments.workload.TASK / SAVE
+
 
 def phase_column(key: str) -> str:
     return PHASE_COLUMN.format(key)
@@ -259,7 +287,11 @@ def read_meta_file(path: Path) -> dict:
 
 def readme_tables() -> dict[str, str]:
     """The README's column tables by marker name; `python -m harness.schema` prints them."""
-    return {"runs": markdown_table(RUN_COLUMNS), "table": markdown_table(TABLE_COLUMNS)}
+    return {
+        "runs": markdown_table(RUN_COLUMNS),
+        "table": markdown_table(TABLE_COLUMNS),
+        "tasks": markdown_table(TASK_COLUMNS),
+    }
 
 
 if __name__ == "__main__":

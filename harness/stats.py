@@ -35,8 +35,9 @@ def median(x: object) -> float:
     return float(np.median(values)) if len(values) else NAN
 
 
-def median_ci(x: object, level: float = 0.95, resamples: int = RESAMPLES,
-              seed: int = SEED) -> tuple[float, float]:
+def median_ci(
+    x: object, level: float = 0.95, resamples: int = RESAMPLES, seed: int = SEED
+) -> tuple[float, float]:
     """Percentile-bootstrap interval of the median; (nan, nan) below MIN_N_FOR_CI samples.
 
     With few samples the interval cannot be wider than the range of the samples themselves.
@@ -49,8 +50,9 @@ def median_ci(x: object, level: float = 0.95, resamples: int = RESAMPLES,
     return _percentiles(boot, level)
 
 
-def ratio_ci(numerator: object, denominator: object, level: float = 0.95,
-             resamples: int = RESAMPLES) -> tuple[float, float]:
+def ratio_ci(
+    numerator: object, denominator: object, level: float = 0.95, resamples: int = RESAMPLES
+) -> tuple[float, float]:
     """Interval of median(numerator) / median(denominator), resampling both samples independently.
 
     Speedup is ratio_ci(baseline runs, cell runs); a B/A comparison is ratio_ci(b, a).

@@ -10,7 +10,15 @@ from pathlib import Path
 import pandas as pd
 
 from harness.errors import HarnessError
-from harness.schema import BASE_RUN_COLUMNS, FORMAT_VERSION, order_run_columns, read_meta_file
+from harness.schema import (
+    BASE_RUN_COLUMNS,
+    FORMAT_VERSION,
+    TASK_COLUMNS,
+    TASK_KINDS,
+    TASKS_FILE,
+    order_run_columns,
+    read_meta_file,
+)
 
 RUNS = "runs.parquet"
 META = "meta.json"
@@ -50,6 +58,58 @@ def replace_runs(run_dir: Path, rows: list[dict]) -> pd.DataFrame:
     frame = frame[order_run_columns(list(frame.columns))]
     _replace(Path(run_dir) / RUNS, lambda p: frame.to_parquet(p, index=False))
     return frame
+
+
+TASK_ROW = [
+    "kind",
+    "i",
+    "k",
+    "lane",
+    "start_s",
+    "end_s",
+    "read_s",
+    "augment_s",
+    "save_s",
+    "handoff_s",
+    "cpu_s",
+    "read_cpu_s",
+]  # experiments.workload.TASK_FIELDS, stored
+SPAN_ROW = ["span", "lane", "start_s", "end_s"]
+
+
+def task_frame(cell_id: str, repeat: int, line: dict) -> pd.DataFrame:
+    """A child's JSON line (its `trace` and `spans`) as rows of tasks.parquet."""
+    parts = []
+    if line.get("trace"):
+        tasks = pd.DataFrame(line["trace"], columns=TASK_ROW)
+        parts.append(tasks.assign(kind=tasks["kind"].map(TASK_KINDS), span=""))
+    if line.get("spans"):
+        parts.append(pd.DataFrame(line["spans"], columns=SPAN_ROW).assign(kind="main", i=-1, k=-1))
+    if not parts:
+        return pd.DataFrame(columns=list(TASK_COLUMNS))
+    frame = pd.concat(parts, ignore_index=True).assign(cell_id=cell_id, repeat=repeat)
+    zeros = {c: 0.0 for c in TASK_COLUMNS if c.endswith("_s")}
+    return frame.reindex(columns=list(TASK_COLUMNS)).fillna(zeros)
+
+
+def load_tasks(run_dir: Path) -> pd.DataFrame | None:
+    """The per-task trace, or None for a run folder made before traces existed."""
+    path = Path(run_dir) / TASKS_FILE
+    return pd.read_parquet(path) if path.is_file() else None
+
+
+def replace_tasks(run_dir: Path, frames: list[pd.DataFrame]) -> None:
+    """Store task rows, replacing those of the same (cell_id, repeat), atomically."""
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return
+    new = pd.concat(frames, ignore_index=True)
+    old = load_tasks(run_dir)
+    if old is not None and len(old):
+        keys = set(zip(new["cell_id"], new["repeat"], strict=True))
+        old = old[[k not in keys for k in zip(old["cell_id"], old["repeat"], strict=True)]]
+        new = pd.concat([old, new], ignore_index=True)
+    _replace(Path(run_dir) / TASKS_FILE, lambda p: new.to_parquet(p, index=False))
 
 
 def write_meta(run_dir: Path, meta: dict) -> None:

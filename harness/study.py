@@ -11,20 +11,30 @@ import pandas as pd
 from harness.schema import BASELINE
 
 PAPER_CSV = Path(__file__).resolve().parent / "data" / "paper_results.csv"
-STUDY_MACHINE = "unknown: the study describes its machine only as running up to \"64 ranks\""
+STUDY_MACHINE = 'unknown: the study describes its machine only as running up to "64 ranks"'
 WEAK_SERIES = ("weak", "weak_alt500")  # Table 2, then the workbook's unpublished series
 COLUMNS = [
-    "strategy", "saving", "workers", "size", "paper_workers", "paper_size",
-    "speedup", "paper_speedup", "published_speedup",
-    "efficiency", "paper_efficiency", "published_efficiency_pct", "efficiency_diff",
+    "strategy",
+    "saving",
+    "workers",
+    "size",
+    "paper_workers",
+    "paper_size",
+    "speedup",
+    "paper_speedup",
+    "published_speedup",
+    "efficiency",
+    "paper_efficiency",
+    "published_efficiency_pct",
+    "efficiency_diff",
 ]
 
 INCONSISTENCIES = [
-    "The study's Table 1 \"No saving\" speedups divide by the saving baseline (82.07 s) while its "
+    'The study\'s Table 1 "No saving" speedups divide by the saving baseline (82.07 s) while its '
     "efficiencies use the no-saving one (76.37 s): at 2 ranks P_1 prints 82.07 / 49.27 = 1.67 "
     "beside an efficiency of 77% (= 76.37 / 49.27 / 2). The paper columns here are recomputed "
     "against each mode's own baseline (1.55); the printed figure is in the published column.",
-    "The study's results workbook computes the weak \"Saving\" speedups against 14.65 s, the "
+    'The study\'s results workbook computes the weak "Saving" speedups against 14.65 s, the '
     "baseline of a different series (500x500 at 1 rank); the paper's Table 2 uses 7.31 s "
     "(250x250), as recomputed here.",
 ]
@@ -62,10 +72,14 @@ def reproduction_table(table: pd.DataFrame, kind: str) -> tuple[pd.DataFrame, st
         if len(base):
             study = weak_series(paper, _size(base["width"].iloc[0], base["height"].iloc[0]))
         keys = {"size": "size"}
-    theirs = paper[paper["study"].eq(study)].rename(columns={
-        "ranks": "paper_workers", "time_s": "paper_time_s", "speedup": "paper_speedup",
-        "efficiency": "paper_efficiency",
-    })
+    theirs = paper[paper["study"].eq(study)].rename(
+        columns={
+            "ranks": "paper_workers",
+            "time_s": "paper_time_s",
+            "speedup": "paper_speedup",
+            "efficiency": "paper_efficiency",
+        }
+    )
     theirs = theirs.assign(paper_size=theirs["size"], workers=theirs["paper_workers"])
     on = ["strategy", "saving"] + list(keys)
     theirs = theirs.drop(columns=[c for c in theirs if c in ours and c not in on])
@@ -86,22 +100,31 @@ def notes(meta: dict, kind: str, study: str) -> list[str]:
         _workload_note(meta, kind, study),
     ]
     if study == "weak_alt500":
-        lines.append("Matched to the workbook's unpublished weak series from 500x500 (its "
-                     "baseline size equals ours); Table 2 starts from 250x250.")
+        lines.append(
+            "Matched to the workbook's unpublished weak series from 500x500 (its "
+            "baseline size equals ours); Table 2 starts from 250x250."
+        )
     elif kind == "weak" and cfg["images"]["size"] != [250, 250]:
-        lines.append("No study series starts from this baseline size: cells are matched by "
-                     "image size, so the study's worker count differs (column paper W).")
+        lines.append(
+            "No study series starts from this baseline size: cells are matched by "
+            "image size, so the study's worker count differs (column paper W)."
+        )
     return lines
 
 
 def _workload_note(meta: dict, kind: str, study: str) -> str:
     cfg = meta["config"]
     n = meta.get("n_images", cfg["images"]["count"])
-    same = (n == 10 and cfg["augmentations_per_image"] == 100
-            and (kind == "weak" or cfg["images"]["size"] == [2000, 1000]))
+    same = (
+        n == 10
+        and cfg["augmentations_per_image"] == 100
+        and (kind == "weak" or cfg["images"]["size"] == [2000, 1000])
+    )
     if same:
-        return ("Workload: the study's (10 images x 100 augmentations), so execution times "
-                "compare as well as ratios.")
+        return (
+            "Workload: the study's (10 images x 100 augmentations), so execution times "
+            "compare as well as ratios."
+        )
     return (
         f"Workload: {n} images x {cfg['augmentations_per_image']} augmentations here against the "
         "study's 10 x 100"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Iterator
 from multiprocessing.context import BaseContext
@@ -13,7 +14,7 @@ from multiprocessing.context import BaseContext
 from pydantic import BaseModel, ConfigDict
 
 from experiments.contract import Strategy
-from experiments.workload import Job, Phases, list_images, output_path
+from experiments.workload import TASK, Job, Phases, list_images, output_path
 
 
 class FakeOptions(BaseModel):
@@ -42,9 +43,12 @@ def run(job: Job, workers: int, ctx: BaseContext, session: dict) -> Phases:
     phases = Phases()
     for i, _ in enumerate(list_images(job.input_dir)):
         for k in range(job.augmentations):
+            start = time.perf_counter()
             if job.saving:
                 output_path(job, i, k).write_bytes(b"fake")
-            phases.add(0.0, 0.001, 0.0)
+            end = time.perf_counter()
+            phases.add((TASK, i, k, threading.get_native_id(), start, end, 0.0, end - start, 0.0,
+                        0.0, 0.0, 0.0))
     phases.extra["fake_phase"] = 0.5
     return phases
 

@@ -40,7 +40,7 @@ PLUGIN = textwrap.dedent("""
         tasks = [(p, i, k) for i, p in enumerate(paths) for k in range(job.augmentations)]
         phases = Phases()
         for path, i, k in reversed(tasks) if Options(**job.options).reverse else tasks:
-            phases.add(*read_augment_save(path, job, i, k))
+            phases.add(read_augment_save(path, job, i, k))
         return phases
 
     STRATEGY = Strategy(name="REVERSED", summary="sequential, backwards", run=run,

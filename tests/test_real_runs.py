@@ -42,7 +42,5 @@ def test_overhead_measurement_runs(tmp_path):
     result = measure("P_2", 2, size=(160, 80), images=2, augmentations=3, pairs=3)
     low, high = result.ratio_ci  # the project's one bootstrap: an interval from 3 pairs on
     assert result.pairs == 3 and math.isfinite(result.ratio) and low <= result.ratio <= high
-    assert result.timer_share < 0.01, (
-        "three perf_counter calls per task must be far below 1% of a task"
-    )
-    assert "interleaved pairs" in result.line()
+    assert result.row_share < 0.01, "a task's trace row must cost far below 1% of the task"
+    assert result.write_share > 0  # measured; `make bench` reports it for real-size runs

@@ -95,8 +95,9 @@ def test_html_has_tables_and_sections(report):
         assert name in tables
     assert parsed.tables_outside_scroll == 0  # every table scrolls sideways on its own
     ids = [attrs.get("id") for tag, attrs in parsed.tags if tag == "section"]
-    assert ids == ["setup", "warnings", "results", "details", "phases", "cores-busy", "models",
-                   "reproduction", "notes"]
+    # a synthetic run has no traces: the loss section says so, timelines and replay are left out
+    assert ids == ["setup", "warnings", "results", "details", "phases", "cores-busy", "losses",
+                   "models", "reproduction", "notes"]
     text = " ".join(parsed.text)
     assert "governor" in text and "powersave" in text  # setup and its warning
     assert "σ=" in text or "serial fraction" in text  # a model sentence
@@ -138,7 +139,7 @@ def test_every_section_renders_in_both_formats(synthetic_run):
     results = load_results(run)
     content = sections.build(results)
     assert [s.id for s in content] == ["setup", "warnings", "results", "details", "phases",
-                                      "cores-busy", "models", "reproduction", "notes"]
+                                      "cores-busy", "losses", "models", "reproduction", "notes"]
     md = (run / "report.md").read_text()
     page = (run / "report.html").read_text()
     text = re.sub(r"\s+", " ", "".join(parse(page).text))

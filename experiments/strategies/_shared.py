@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments.workload import Job, Phases, list_images, read_rgb, timed
+from experiments.workload import Job, Phases, list_images
 
 
 def read_all(job: Job, phases: Phases) -> list[np.ndarray]:
-    """List the input folder and read every image once, adding the time to phases.read."""
-    images = []
-    for path in list_images(job.input_dir):
-        image, read = timed(read_rgb, path)
-        images.append(image)
-        phases.read += read
-    return images
+    """List the input folder and read every image once in the main thread (`read` spans)."""
+    return [phases.read_in_main(path) for path in list_images(job.input_dir)]

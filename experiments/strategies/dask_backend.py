@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from experiments.contract import Strategy
+from experiments.contract import Schedule, Strategy, one_at_a_time
 from experiments.strategies._shared import read_all
 from experiments.workload import (
     Job,
@@ -107,10 +107,12 @@ def run(job: Job, workers: int, ctx: BaseContext, session: DaskSession | None = 
             return run(job, workers, ctx, own)
     phases = Phases()
     if DaskOptions(**job.options).data == "shared_path":
-        futures = _map_paths(job, session)
-    else:
-        futures = _map_scattered(job, session, phases)
-    phases.merge(session.client.gather(futures))
+        with phases.span("dispatch"):
+            phases.merge(session.client.gather(_map_paths(job, session)))
+        return phases
+    futures = _map_scattered(job, session, phases)
+    with phases.span("dispatch"):
+        phases.merge(session.client.gather(futures))
     return phases
 
 
@@ -143,4 +145,10 @@ STRATEGY = Strategy(
     run=run,
     options=DaskOptions,
     session=dask_session,
+    schedule=Schedule(chunksize=one_at_a_time, pool=False),
+    notes=(
+        "P_DASK on a cluster of other hosts (options.P_DASK.scheduler): each task's start and "
+        "end come from its worker host's clock, which is not aligned with this host's, so its "
+        "timelines and gap-based losses are approximate; a LocalCluster shares this host's clock.",
+    ),
 )

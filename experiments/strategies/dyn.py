@@ -17,7 +17,7 @@ from multiprocessing.context import BaseContext
 
 import numpy as np
 
-from experiments.contract import Strategy
+from experiments.contract import Schedule, Strategy
 from experiments.pools import PoolOptions, make_pool
 from experiments.strategies._shared import read_all
 from experiments.workload import Job, Phases, augment_and_save
@@ -38,7 +38,7 @@ def keep(images: list[np.ndarray], job: Job) -> None:
     _images, _job = images, job
 
 
-def task(ik: tuple[int, int]) -> tuple[float, float, float]:
+def task(ik: tuple[int, int]) -> tuple:
     i, k = ik
     return augment_and_save(_images[i], _job, i, k)
 
@@ -49,7 +49,8 @@ def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
     tasks = [(i, k) for i in range(len(images)) for k in range(job.augmentations)]
     chunksize = chunksize_for(len(tasks), workers)
     with make_pool(ctx, workers, job, keep, (images, job), phases=phases) as pool:
-        phases.merge(pool.imap_unordered(task, tasks, chunksize=chunksize))
+        with phases.span("dispatch"):
+            phases.merge(pool.imap_unordered(task, tasks, chunksize=chunksize))
     return phases
 
 
@@ -59,4 +60,5 @@ STRATEGY = Strategy(
     "chunksize = n_tasks // (16 W)",
     run=run,
     options=PoolOptions,
+    schedule=Schedule(chunksize=chunksize_for),
 )

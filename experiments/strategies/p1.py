@@ -5,27 +5,17 @@ from __future__ import annotations
 
 from multiprocessing.context import BaseContext
 
-from experiments.contract import Strategy
+from experiments.contract import Schedule, Strategy
 from experiments.pools import PoolOptions, make_pool
-from experiments.workload import (
-    Job,
-    Phases,
-    augment_and_save,
-    list_images,
-    read_rgb,
-    timed,
-)
+from experiments.strategies._shared import read_all
+from experiments.workload import Job, Phases, augment_and_save
 
 
 def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
     phases = Phases()
-    images = []
-    for path in list_images(job.input_dir):
-        image, read = timed(read_rgb, path)
-        images.append(image)
-        phases.read += read
+    images = read_all(job, phases)
     args = [(image, job, i, k) for i, image in enumerate(images) for k in range(job.augmentations)]
-    with make_pool(ctx, workers, job, phases=phases) as pool:
+    with make_pool(ctx, workers, job, phases=phases) as pool, phases.span("dispatch"):
         results = pool.starmap(augment_and_save, args)
     phases.merge(results)
     return phases
@@ -36,6 +26,7 @@ STRATEGY = Strategy(
     summary="main reads each image once; Pool.starmap over tasks carrying the pixels",
     run=run,
     options=PoolOptions,
+    schedule=Schedule(),
     notes=(
         "P_1 reads every image in the main process before the pool starts: "
         "its read time is serial.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from multiprocessing.context import BaseContext
 
-from experiments.contract import Strategy
+from experiments.contract import Schedule, Strategy
 from experiments.pools import PoolOptions, make_pool
 from experiments.workload import Job, Phases, list_images, read_augment_save
 
@@ -14,7 +14,7 @@ def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
     phases = Phases()
     paths = list_images(job.input_dir)
     args = [(path, job, i, k) for i, path in enumerate(paths) for k in range(job.augmentations)]
-    with make_pool(ctx, workers, job, phases=phases) as pool:
+    with make_pool(ctx, workers, job, phases=phases) as pool, phases.span("dispatch"):
         results = pool.starmap(read_augment_save, args)
     phases.merge(results)
     return phases
@@ -25,4 +25,5 @@ STRATEGY = Strategy(
     summary="Pool.starmap over file paths; each task reads its own image",
     run=run,
     options=PoolOptions,
+    schedule=Schedule(reads="task"),
 )

@@ -4,24 +4,17 @@ Manager queues; the other W - savers processes augment. Saving only, as in the s
 from __future__ import annotations
 
 import math
+import threading
 import time
 from multiprocessing.context import BaseContext
 from pathlib import Path
 
 import numpy as np
 
-from experiments.contract import Strategy, queue_memory_mb
+from experiments.contract import Schedule, Strategy, queue_memory_mb
 from experiments.pools import PoolOptions, make_pool, split_plan, start_process
-from experiments.workload import (
-    Job,
-    Phases,
-    augment,
-    list_images,
-    output_path,
-    read_rgb,
-    save,
-    timed,
-)
+from experiments.strategies._shared import read_all
+from experiments.workload import SAVE, TASK, Job, Phases, augment, output_path, save
 
 
 def savers_for(workers: int) -> int:
@@ -30,20 +23,25 @@ def savers_for(workers: int) -> int:
 
 
 def save_from_queue(queue, totals) -> None:  # noqa: ANN001 (proxies)
-    """Save until the None sentinel. After a failed write it keeps draining its queue, so the
-    augmenting workers never block on it, and reports the error instead of its time."""
-    spent, error = 0.0, None
+    """Save until the None sentinel, one trace row (part SAVE) per image. After a failed write
+    it keeps draining its queue, so the augmenting workers never block on it, and reports the
+    error instead of its rows."""
+    rows, error = [], None
     while (item := queue.get()) is not None:
         if error:
             continue
-        image, path = item
-        t0 = time.perf_counter()
+        image, path, i, k = item
+        cpu0, t0 = time.thread_time(), time.perf_counter()
         try:
             save(image, Path(path))
         except OSError as err:
             error = str(err)
-        spent += time.perf_counter() - t0
-    totals.put((spent, error))
+        t1 = time.perf_counter()
+        lane = threading.get_native_id()
+        rows.append(
+            (SAVE, i, k, lane, t0, t1, 0.0, 0.0, t1 - t0, 0.0, time.thread_time() - cpu0, 0.0)
+        )
+    totals.put((rows, error))
 
 
 def augment_to_queue(
@@ -51,13 +49,26 @@ def augment_to_queue(
     job: Job,
     i: int,
     k: int,
-    queue,  # noqa: ANN001 (a Manager queue proxy)
-) -> tuple[float, float, float]:
-    out, aug = timed(augment, image, job, i, k)
-    if not job.saving:
-        return 0.0, aug, 0.0
-    _, put = timed(queue.put, (out, str(output_path(job, i, k))))
-    return 0.0, aug, put
+    queue,  # noqa: ANN001 (a Manager queue proxy, or a ctx.Queue)
+) -> tuple:
+    """Augment, then hand the output to a saver: a trace row whose handoff is the put."""
+    cpu0, t0 = time.thread_time(), time.perf_counter()
+    out = augment(image, job, i, k)
+    t1 = time.perf_counter()
+    if job.saving:
+        queue.put((out, str(output_path(job, i, k)), i, k))
+    t2, cpu = time.perf_counter(), time.thread_time() - cpu0
+    return (TASK, i, k, threading.get_native_id(), t0, t2, 0.0, t1 - t0, 0.0, t2 - t1, cpu, 0.0)
+
+
+def merge_savers(phases: Phases, saved: list[tuple[list, str | None]]) -> None:
+    """The savers' rows into phases (raising the first failed write); the augmenters' hand-off
+    is the strategy's `queue_put` phase."""
+    if errors := [e for _, e in saved if e]:
+        raise OSError(errors[0])
+    for rows, _ in saved:
+        phases.merge(rows)
+    phases.extra["queue_put"] = phases.handoff
 
 
 def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
@@ -65,11 +76,7 @@ def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
     phases = Phases()
     with ctx.Manager() as manager:
         queues = [manager.Queue() for _ in range(n_savers)]
-        images = []
-        for path in list_images(job.input_dir):
-            image, read = timed(read_rgb, path)
-            images.append(image)
-            phases.read += read
+        images = read_all(job, phases)
         args = [
             (image, job, i, k, queues[k % n_savers])
             for i, image in enumerate(images)
@@ -82,17 +89,16 @@ def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
             for q, cpu in zip(queues, saver_cpus, strict=True)
         ]
         with make_pool(ctx, workers - n_savers, job, plan=plan, phases=phases) as pool:
-            results = pool.starmap(augment_to_queue, args)
-        for q in queues:
-            q.put(None)
-        saved = [totals.get() for _ in savers]
-        for s in savers:
-            s.join()
-    if errors := [e for _, e in saved if e]:
-        raise OSError(errors[0])
+            with phases.span("dispatch"):
+                results = pool.starmap(augment_to_queue, args)
+        with phases.span("join"):
+            for q in queues:
+                q.put(None)
+            saved = [totals.get() for _ in savers]
+            for s in savers:
+                s.join()
     phases.merge(results)
-    phases.extra["queue_put"] = phases.save
-    phases.save = sum(t for t, _ in saved)
+    merge_savers(phases, saved)
     return phases
 
 
@@ -117,6 +123,7 @@ STRATEGY = Strategy(
     summary="savers fed through Manager queues; W - savers processes augment (saving only)",
     run=run,
     **SAVER_STRATEGY,
+    schedule=Schedule(savers=savers_for),
     notes=(
         "P_Q reads every image in the main process before the pool starts: "
         "its read time is serial.",

@@ -16,17 +16,19 @@ from multiprocessing.context import BaseContext
 
 import numpy as np
 
-from experiments.contract import Strategy
+from experiments.contract import Schedule, Strategy
 from experiments.pools import make_pool, split_plan, start_process
 from experiments.strategies._shared import read_all
 from experiments.strategies.dyn import chunksize_for
 from experiments.strategies.pq import (  # the same saver loop; only the queue differs
     SAVER_STRATEGY,
+    augment_to_queue,
+    merge_savers,
     save_from_queue,
     savers_for,
     savers_note,
 )
-from experiments.workload import Job, Phases, augment, output_path, timed
+from experiments.workload import Job, Phases
 
 QUEUE_SLOTS_PER_WORKER = 2  # bounds the augmented images waiting in memory
 
@@ -41,13 +43,9 @@ def keep(images: list[np.ndarray], job: Job, queue) -> None:  # noqa: ANN001 (a 
     _images, _job, _queue = images, job, queue
 
 
-def task(ik: tuple[int, int]) -> tuple[float, float, float]:
+def task(ik: tuple[int, int]) -> tuple:
     i, k = ik
-    out, aug = timed(augment, _images[i], _job, i, k)
-    if not _job.saving:
-        return 0.0, aug, 0.0
-    _, put = timed(_queue.put, (out, str(output_path(_job, i, k))))
-    return 0.0, aug, put
+    return augment_to_queue(_images[i], _job, i, k, _queue)
 
 
 def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
@@ -60,19 +58,17 @@ def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
     savers = [start_process(ctx, job, cpu, save_from_queue, queue, totals) for cpu in saver_cpus]
     try:
         phases.merge(_augment(job, workers - n_savers, ctx, images, tasks, queue, plan, phases))
-        for _ in savers:
-            queue.put(None)
-        saved = [totals.get() for _ in savers]
-        for s in savers:
-            s.join()
+        with phases.span("join"):
+            for _ in savers:
+                queue.put(None)
+            saved = [totals.get() for _ in savers]
+            for s in savers:
+                s.join()
     finally:
         for s in savers:
             if s.is_alive():  # only after a failure: the normal path has joined them
                 s.terminate()
-    if errors := [e for _, e in saved if e]:
-        raise OSError(errors[0])
-    phases.extra["queue_put"] = phases.save
-    phases.save = sum(t for t, _ in saved)
+    merge_savers(phases, saved)
     return phases
 
 
@@ -87,9 +83,11 @@ def _augment(
     phases: Phases,
 ) -> list:
     with make_pool(ctx, n, job, keep, (images, job, queue), plan=plan, phases=phases) as pool:
-        results = list(pool.imap_unordered(task, tasks, chunksize=chunksize_for(len(tasks), n)))
-        pool.close()
-        pool.join()  # workers exit normally, flushing their queue feeder threads
+        with phases.span("dispatch"):
+            chunksize = chunksize_for(len(tasks), n)
+            results = list(pool.imap_unordered(task, tasks, chunksize=chunksize))
+            pool.close()
+            pool.join()  # workers exit normally, flushing their queue feeder threads
     return results
 
 
@@ -99,5 +97,6 @@ STRATEGY = Strategy(
     "images given to workers once (saving only)",
     run=run,
     **SAVER_STRATEGY,
+    schedule=Schedule(chunksize=chunksize_for, savers=savers_for),
     notes=(savers_note("P_Q2"),),
 )

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments import pools
-from experiments.contract import Strategy
+from experiments.contract import Schedule, Strategy
 from experiments.pools import PoolOptions
 from experiments.strategies._shared import read_all
 from experiments.workload import Job, Phases, augment_and_save
@@ -65,7 +65,7 @@ def attach(name: str, layout: Layout, job: Job) -> None:
     _images, _job = views(_block.buf, layout), job
 
 
-def task(i: int, k: int) -> tuple[float, float, float]:
+def task(i: int, k: int) -> tuple:
     return augment_and_save(_images[i], _job, i, k)
 
 
@@ -97,7 +97,8 @@ def _run_pool(
     n_images = len(layout)
     args = [(i, k) for i in range(n_images) for k in range(job.augmentations)]
     with pools.make_pool(ctx, workers, job, attach, (name, layout, job), phases=phases) as pool:
-        return pool.starmap(task, args)
+        with phases.span("dispatch"):
+            return pool.starmap(task, args)
 
 
 def remove_blocks(pid: int) -> None:
@@ -111,5 +112,6 @@ STRATEGY = Strategy(
     summary="main reads each image once into shared memory; tasks carry only (i, k) indices",
     run=run,
     options=PoolOptions,
+    schedule=Schedule(),
     cleanup=remove_blocks,
 )

@@ -14,8 +14,10 @@ from markupsafe import Markup, escape
 from harness.report import sections as s
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-INLINE = [(re.compile(r"`([^`]+)`"), r"<code>\1</code>"),
-          (re.compile(r"\*\*([^*]+)\*\*"), r"<strong>\1</strong>")]
+INLINE = [
+    (re.compile(r"`([^`]+)`"), r"<code>\1</code>"),
+    (re.compile(r"\*\*([^*]+)\*\*"), r"<strong>\1</strong>"),
+]
 
 
 def inline(text: object) -> Markup:
@@ -33,9 +35,12 @@ def data_uri(path: Path) -> str | None:
 
 
 def environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATES),
-                      autoescape=select_autoescape(["html", "j2"]),
-                      trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["inline"] = inline
     return env
 

@@ -20,7 +20,7 @@ from typing import ClassVar
 import pandas as pd
 from matplotlib.figure import Figure as MplFigure
 
-from harness import analysis, checks, stats, study
+from harness import analysis, checks, losses, stats, study
 from harness.analysis import SAVING_LABEL
 from harness.models import num
 from harness.report import plots
@@ -114,7 +114,7 @@ def fmt(value: float, kind: str = "s") -> str:
 
 
 def interval(value: float, low: float, high: float, kind: str = "s") -> str:
-    """"1.23 [1.20, 1.27]"; the bare value when there is no interval (n < 3)."""
+    """ "1.23 [1.20, 1.27]"; the bare value when there is no interval (n < 3)."""
     if pd.isna(value):
         return DASH
     if pd.isna(low):
@@ -144,6 +144,10 @@ def _names(items: list[str]) -> str:
 # ---------------------------------------------------------------- sections
 
 
+def unavailable(section_id: str, name: str, why: str) -> Section:
+    return Section(section_id, name, [Paragraph(f"Unavailable: {why}")])
+
+
 def title(results: Results) -> str:
     cfg = results.meta["config"]
     return f"{cfg['name']}: {cfg['kind']} scaling"
@@ -157,20 +161,35 @@ def run_and_machine(results: Results) -> Section:
 def header_items(results: Results) -> list[tuple[str, str]]:
     m, cfg, host = results.meta, results.meta["config"], results.meta["host"]
     size = "x".join(map(str, cfg["images"]["size"]))
-    source = (f"images from {cfg['images']['input_dir']}" if cfg["images"]["input_dir"]
-              else f"generated {size} checkerboards")
+    source = (
+        f"images from {cfg['images']['input_dir']}"
+        if cfg["images"]["input_dir"]
+        else f"generated {size} checkerboards"
+    )
     n_images = m.get("n_images", cfg["images"]["count"])
     items = [
-        ("Machine", f"{host['cpu_model']}, {host['physical_cores']} physical / "
-                    f"{host['logical_cores']} logical cores, {host['memory_gb']} GiB, "
-                    f"{host['os']}"),
-        ("Run", f"{m.get('started_at', '?')} to {m.get('ended_at', 'unfinished')}, commit "
-                f"`{m.get('git_commit')}`, start method `{cfg['start_method']}`, cv2 threads "
-                f"{cfg['cv2_threads']}"),
-        ("Workload", f"{n_images} images x {cfg['augmentations_per_image']} augmentations, "
-                     f"{source} ({cfg['images']['format']}), seed {cfg['seed']}"),
-        ("Repeats", f"{cfg['repeats']} recorded after {cfg['warmup']} warm-up per cell; every "
-                    "figure is the median of the recorded repeats"),
+        (
+            "Machine",
+            f"{host['cpu_model']}, {host['physical_cores']} physical / "
+            f"{host['logical_cores']} logical cores, {host['memory_gb']} GiB, "
+            f"{host['os']}",
+        ),
+        (
+            "Run",
+            f"{m.get('started_at', '?')} to {m.get('ended_at', 'unfinished')}, commit "
+            f"`{m.get('git_commit')}`, start method `{cfg['start_method']}`, cv2 threads "
+            f"{cfg['cv2_threads']}",
+        ),
+        (
+            "Workload",
+            f"{n_images} images x {cfg['augmentations_per_image']} augmentations, "
+            f"{source} ({cfg['images']['format']}), seed {cfg['seed']}",
+        ),
+        (
+            "Repeats",
+            f"{cfg['repeats']} recorded after {cfg['warmup']} warm-up per cell; every "
+            "figure is the median of the recorded repeats",
+        ),
     ]
     base = results.table[results.table["strategy"].eq(BASELINE)]
     for saving, t in zip(base["saving"], base["time_s"], strict=True):
@@ -189,9 +208,14 @@ def setup_items(results: Results) -> list[tuple[str, str]]:
         cpus = ",".join(map(str, setup["affinity"]))
         items.append(("CPU affinity", f"{len(setup['affinity'])} CPUs ({cpus})"))
     if setup.get("busy_cpus") is not None:
-        items.append(("Busy CPUs at start", f"{setup['busy_cpus']:.1f} of "
-                      f"{analysis.logical_cores(results.meta)} logical CPUs kept busy by other "
-                      "programs (sampled over about a second)"))
+        items.append(
+            (
+                "Busy CPUs at start",
+                f"{setup['busy_cpus']:.1f} of "
+                f"{analysis.logical_cores(results.meta)} logical CPUs kept busy by other "
+                "programs (sampled over about a second)",
+            )
+        )
     if setup.get("loadavg"):
         load = " / ".join(f"{x:.2f}" for x in setup["loadavg"])
         items.append(("Load average at start", f"{load} (1 / 5 / 15 min)"))
@@ -201,19 +225,33 @@ def setup_items(results: Results) -> list[tuple[str, str]]:
     probes = checks.worker_probes(setup.get("worker_threads"))
     if probes:
         cv2_threads = ", ".join(map(str, sorted({p.get("cv2_threads") for p in probes}, key=str)))
-        pools = sorted({f"{t.get('library')}={t.get('threads')}"
-                        for p in probes for t in p.get("threadpools") or []})
-        items.append(("Threads in a worker",
-                      f"cv2 {cv2_threads}; " + (", ".join(pools) or "no native pools")))
-    items.append(("Usable cores", f"{results.cores} (min of physical cores and affinity): the "
-                                  "oversubscription threshold"))
+        pools = sorted(
+            {
+                f"{t.get('library')}={t.get('threads')}"
+                for p in probes
+                for t in p.get("threadpools") or []
+            }
+        )
+        items.append(
+            (
+                "Threads in a worker",
+                f"cv2 {cv2_threads}; " + (", ".join(pools) or "no native pools"),
+            )
+        )
+    items.append(
+        (
+            "Usable cores",
+            f"{results.cores} (min of physical cores and affinity): the oversubscription threshold",
+        )
+    )
     return items
 
 
 def warnings(results: Results) -> Section:
     if not results.warnings:
         blocks: list[Block] = [
-            Paragraph("None: the set-up checks and the results raised nothing.", "ok")]
+            Paragraph("None: the set-up checks and the results raised nothing.", "ok")
+        ]
     else:
         blocks = [Warnings(results.warnings)]
     return Section("warnings", "Warnings", blocks)
@@ -221,12 +259,16 @@ def warnings(results: Results) -> Section:
 
 def paper_shaped(results: Results) -> Section:
     kind = results.kind
-    return Section("results", f"Results, shaped like the study's {TABLE_NAME[kind]}", [
-        paper_table(results),
-        Paragraph(legend(results), "legend"),
-        Figure(f"{kind}_scaling.png", f"{kind} scaling", lambda: plots.scaling(results)),
-        Paragraph(f"Long-form table: `tables/{kind}.csv`; raw runs: `runs.parquet`."),
-    ])
+    return Section(
+        "results",
+        f"Results, shaped like the study's {TABLE_NAME[kind]}",
+        [
+            paper_table(results),
+            Paragraph(legend(results), "legend"),
+            Figure(f"{kind}_scaling.png", f"{kind} scaling", lambda: plots.scaling(results)),
+            Paragraph(f"Long-form table: `tables/{kind}.csv`; raw runs: `runs.parquet`."),
+        ],
+    )
 
 
 def legend(results: Results) -> str:
@@ -262,10 +304,14 @@ def paper_table(results: Results) -> Table:
         base = table.loc[key] if key in table.index else None
         label = f"**{_mode(saving).capitalize()}**"
         if base is not None:
-            first = (f"1 ({BASELINE})" if strong
-                     else f"{int(base['width'])}x{int(base['height'])} ({BASELINE})")
-            rows.append([label, first, fmt(base["time_s"]) + base["mark"]]
-                        + [DASH] * (len(head) - 3))
+            first = (
+                f"1 ({BASELINE})"
+                if strong
+                else f"{int(base['width'])}x{int(base['height'])} ({BASELINE})"
+            )
+            rows.append(
+                [label, first, fmt(base["time_s"]) + base["mark"]] + [DASH] * (len(head) - 3)
+            )
             label = ""
         for workers, (w, h) in sweep_points(results):
             ideal = float("nan")
@@ -292,41 +338,74 @@ def every_cell(results: Results) -> Section:
         "CV = std / mean of the ok repeats; outliers: runs with modified z-score > 3.5, assessed "
         f"from 5 ok repeats on ({DASH} below). Processes: busy processes per run (see Notes)."
     )
-    return Section("details", "Every cell, with 95% intervals",
-                   [Paragraph(intro), detail_table(results)])
+    return Section(
+        "details", "Every cell, with 95% intervals", [Paragraph(intro), detail_table(results)]
+    )
 
 
 def detail_table(results: Results) -> Table:
     """Every cell with its 95% intervals, spread and outliers."""
     t = results.table.assign(mark=marks(results), processes=results.processes)
-    head = ["strategy", "saving", "W", "size", "processes", "ok/runs", "time [s] [95% CI]", "CV",
-            "outliers", "speedup [95% CI]", "efficiency [95% CI]", "utilization", "marks"]
-    rows = [[
-        r.strategy, _mode(r.saving), str(r.workers), f"{r.width}x{r.height}", str(r.processes),
-        f"{r.n_ok}/{r.n_runs}", interval(r.time_s, r.ci_low, r.ci_high),
-        fmt(r.cv, "pct") if pd.notna(r.cv) else DASH,
-        DASH if pd.isna(r.n_outliers) else str(int(r.n_outliers)),
-        interval(r.speedup, r.speedup_ci_low, r.speedup_ci_high),
-        interval(r.efficiency, r.efficiency_ci_low, r.efficiency_ci_high, "pct"),
-        fmt(r.utilization, "pct"), r.mark,
-    ] for r in t.itertuples()]
+    head = [
+        "strategy",
+        "saving",
+        "W",
+        "size",
+        "processes",
+        "ok/runs",
+        "time [s] [95% CI]",
+        "CV",
+        "outliers",
+        "speedup [95% CI]",
+        "efficiency [95% CI]",
+        "utilization",
+        "marks",
+    ]
+    rows = [
+        [
+            r.strategy,
+            _mode(r.saving),
+            str(r.workers),
+            f"{r.width}x{r.height}",
+            str(r.processes),
+            f"{r.n_ok}/{r.n_runs}",
+            interval(r.time_s, r.ci_low, r.ci_high),
+            fmt(r.cv, "pct") if pd.notna(r.cv) else DASH,
+            DASH if pd.isna(r.n_outliers) else str(int(r.n_outliers)),
+            interval(r.speedup, r.speedup_ci_low, r.speedup_ci_high),
+            interval(r.efficiency, r.efficiency_ci_low, r.efficiency_ci_high, "pct"),
+            fmt(r.utilization, "pct"),
+            r.mark,
+        ]
+        for r in t.itertuples()
+    ]
     return Table(head, rows, "details")
 
 
 def where_the_time_goes(results: Results) -> Section:
     if results.phases.empty:
-        return Section("phases", "Where the time goes", [
-            Paragraph("No run finished ok with phase timings, so there is nothing to split.")])
-    return Section("phases", "Where the time goes", [
-        Figure("phases.png", "phases", lambda: plots.phase_plots(results)),
-        phases_table(results),
-        Bullets(phase_notes(results)),
-    ])
+        return Section(
+            "phases",
+            "Where the time goes",
+            [Paragraph("No run finished ok with phase timings, so there is nothing to split.")],
+        )
+    return Section(
+        "phases",
+        "Where the time goes",
+        [
+            Figure("phases.png", "phases", lambda: plots.phase_plots(results)),
+            phases_table(results),
+            Bullets(phase_notes(results)),
+        ],
+    )
 
 
 # Columns the phase table shows after utilization, where the runs have them.
-PHASE_EXTRAS = {"cores_busy": ("cores busy", "{:.2f}"), "t_dispatch_s": ("main CPU [s]", "{:.3f}"),
-                "peak_rss_mb": ("peak RSS [MB]", "{:.0f}")}
+PHASE_EXTRAS = {
+    "cores_busy": ("cores busy", "{:.2f}"),
+    "t_dispatch_s": ("main CPU [s]", "{:.3f}"),
+    "peak_rss_mb": ("peak RSS [MB]", "{:.0f}"),
+}
 
 
 def phases_table(results: Results) -> Table:
@@ -366,9 +445,11 @@ def cores_busy(results: Results) -> Section:
     table = analysis.cores_busy_table(results.runs)
     name = "Cores busy"
     if table is None:
-        return Section("cores-busy", name, [Paragraph(
-            "Unavailable: this run folder records no CPU time per run (`t_cpu_s`), so how many "
-            "cores its runs kept busy cannot be shown. Runs recorded by a newer harness have it.")])
+        why = (
+            "this run folder records no CPU time per run (`t_cpu_s`), so how many cores its runs "
+            "kept busy cannot be shown. Runs recorded by a newer harness have it."
+        )
+        return unavailable("cores-busy", name, why)
     intro = (
         "Cores busy = CPU seconds of all the run's processes (`t_cpu_s`) per wall second, the "
         "median over a cell's ok runs: the cores a run really kept busy, whatever its phase "
@@ -376,10 +457,19 @@ def cores_busy(results: Results) -> Section:
         "and affinity)."
     )
     if "steal_s" in table:
-        intro += (" Steal: CPU seconds the hypervisor took from this VM during the run (median), "
-                  "time the run's processes wanted a CPU and did not get one.")
-    return Section("cores-busy", name, [Paragraph(intro), cores_busy_table(results, table),
-                                        Bullets(cores_busy_sentences(results, table))])
+        intro += (
+            " Steal: CPU seconds the hypervisor took from this VM during the run (median), "
+            "time the run's processes wanted a CPU and did not get one."
+        )
+    return Section(
+        "cores-busy",
+        name,
+        [
+            Paragraph(intro),
+            cores_busy_table(results, table),
+            Bullets(cores_busy_sentences(results, table)),
+        ],
+    )
 
 
 def cores_busy_table(results: Results, table: pd.DataFrame) -> Table:
@@ -389,9 +479,15 @@ def cores_busy_table(results: Results, table: pd.DataFrame) -> Table:
     head += ["steal [s]"] if steal else []
     rows = []
     for r, procs, mark in zip(table.itertuples(), processes, marks(results, table), strict=True):
-        row = [r.strategy, _mode(r.saving), str(r.workers),
-               DASH if pd.isna(procs) else str(int(procs)), fmt(r.cores_busy) + mark,
-               str(results.cores), fmt(r.cores_busy / results.cores, "pct")]
+        row = [
+            r.strategy,
+            _mode(r.saving),
+            str(r.workers),
+            DASH if pd.isna(procs) else str(int(procs)),
+            fmt(r.cores_busy) + mark,
+            str(results.cores),
+            fmt(r.cores_busy / results.cores, "pct"),
+        ]
         row += [DASH if pd.isna(r.steal_s) else f"{r.steal_s:.3f}"] if steal else []
         rows.append(row)
     return Table(head, rows, "cores-busy")
@@ -405,36 +501,220 @@ def cores_busy_sentences(results: Results, table: pd.DataFrame) -> list[str]:
     out = []
     for r, procs in zip(peaks.itertuples(), processes, strict=True):
         share = r.cores_busy / cores
-        text = (f"{r.strategy}: at most {r.cores_busy:.2f} cores busy (W={r.workers}, "
-                f"{_mode(r.saving)}), {share:.0%} of the {cores} usable cores")
+        text = (
+            f"{r.strategy}: at most {r.cores_busy:.2f} cores busy (W={r.workers}, "
+            f"{_mode(r.saving)}), {share:.0%} of the {cores} usable cores"
+        )
         if share >= 0.9:
             text += ": the machine's cores were nearly all in use."
         elif pd.notna(procs) and procs < cores:
             text += f"; with {int(procs)} busy process(es) it could not use more."
         else:
-            text += (f"; {cores - r.cores_busy:.1f} core(s) stayed idle even there: its "
-                     "processes spent that time waiting, not computing.")
+            text += (
+                f"; {cores - r.cores_busy:.1f} core(s) stayed idle even there: its "
+                "processes spent that time waiting, not computing."
+            )
         out.append(text)
     return out
 
 
-def scaling_models(results: Results) -> Section:
-    what = ("Amdahl and the Universal Scalability Law (USL)" if results.kind == "strong"
-            else "Gustafson's law on the scaled speedup E x W")
+def why_efficiency_is_lost(results: Results) -> Section:
+    """The loss account per cell (harness/losses.py), from the per-task traces."""
+    name = "Why efficiency is lost"
+    if results.tasks is None:
+        why = "this run folder has no per-task traces (`tasks.parquet`); newer runs have them."
+        return unavailable("losses", name, why)
+    table = results.losses
+    if table.empty:
+        why = (
+            "no cell has both a traced run and a sequential run of the same image size and "
+            "saving mode to compare its tasks with (weak scaling grows the images)."
+        )
+        return unavailable("losses", name, why)
+    intro = (
+        "For each cell's median run (the ok run nearest the median wall time; its efficiency is "
+        "E run, beside the table's E from medians), the efficiency it lost, 100 (1 − E run), split "
+        "into causes measured from the per-task traces against each task's twin in the median "
+        "sequential run (identical seeded work). The causes add up to the loss; see the README, "
+        "'Why it stops scaling', for each one. Load balance, communication efficiency, parallel "
+        "efficiency, computation scaling and global efficiency are the POP metrics of the same run."
+    )
     blocks: list[Block] = [
-        Paragraph(f"Fitted per strategy and saving mode to the per-run speedups ({what}); the "
-                  f"{BASELINE} runs are the W = 1 points."),
-        Bullets([s.sentence for s in results.fits] or ["No strategy has runs to fit."],
-                "sentences"),
+        Paragraph(intro),
+        loss_table(table),
+        Figure("losses.png", "efficiency lost, by cause", lambda: plots.loss_bars(results)),
+        Bullets(loss_sentences(results)),
+    ]
+    return Section("losses", name, blocks + loss_warnings(table))
+
+
+def loss_table(table: pd.DataFrame) -> Table:
+    causes = list(losses.LOSSES.values())
+    head = [
+        "strategy",
+        "saving",
+        "W",
+        "E",
+        "E run",
+        *causes,
+        "residual",
+        "load balance",
+        "comm. eff.",
+        "parallel eff.",
+        "comp. scaling",
+        "global eff.",
+        "task CPU / workers' CPU",
+    ]
+    out = Table(head, css="losses")
+    for _, r in table.iterrows():
+        out.rows.append(
+            [
+                r["strategy"],
+                _mode(r["saving"]),
+                str(r["workers"]),
+                fmt(r["efficiency"], "pct"),
+                fmt(r["efficiency_run"], "pct"),
+                *[f"{r[c]:+.1f}" for c in losses.LOSS_COLUMNS],
+                f"{r['closure_residual_pp']:+.2f}",
+                *[fmt(r[c]) for c in losses.POP],
+                fmt(r["cpu_agreement"]),
+            ]
+        )
+    return out
+
+
+def loss_sentences(results: Results) -> list[str]:
+    out = []
+    for c in losses.largest_causes(results.losses, results.cores):
+        out.append(
+            f"{c['strategy']} ({_mode(c['saving'])}) at W={c['workers']} loses "
+            f"{c['lost_pp']:.0f} pp of efficiency; the largest cause is {c['cause']} "
+            f"({c['cause_pp']:.0f} pp)."
+        )
+    return out
+
+
+def loss_warnings(table: pd.DataFrame) -> list[Block]:
+    bad = table[table["closure_residual_pp"].abs() > losses.RESIDUAL_PP]
+    off = table[(table["cpu_agreement"] - 1).abs() > losses.CPU_AGREEMENT]
+    found = []
+    if len(bad):
+        found.append(
+            f"{len(bad)} cell(s) do not close: the causes miss 100 (1 − E run) by more than "
+            f"{losses.RESIDUAL_PP} pp (column residual), a measurement problem (lanes or task "
+            "twins missing from the trace)."
+        )
+    if len(off):
+        found.append(
+            f"In {len(off)} cell(s) the tasks' own CPU time differs from the workers' CPU time "
+            f"(getrusage) by more than {losses.CPU_AGREEMENT:.0%}: the rest is pickling, queues "
+            "and pool management (or OpenCV threads that thread_time cannot see when "
+            "cv2_threads > 1)."
+        )
+    return [Warnings(found, label="Note")] if found else []
+
+
+def timelines(results: Results) -> Section | None:
+    """Gantt charts of median runs: at the largest W within the usable cores, and the largest."""
+    if results.tasks is None:
+        return None
+    picks = []
+    for (strategy, saving), rows in results.runs.groupby(["strategy", "saving"], sort=False):
+        ws = sorted(set(rows["workers"]))
+        within = [w for w in ws if w <= results.cores]
+        for w in dict.fromkeys([*within[-1:], ws[-1]]):
+            run = losses.representative(rows[rows["workers"].eq(w)])
+            if run is not None and len(results.run_trace(run["cell_id"], run["repeat"])):
+                picks.append((run, f"{strategy} W={w} ({_mode(saving)}), {run['wall_s']:.2f} s"))
+    if not picks:
+        return None
+    text = (
+        "One row per worker lane (a process, or a thread for in-process strategies; savers are "
+        "lanes too) and one for the main thread; each task is drawn in its phases (read, augment, "
+        "save, hand-off to a saver), the main thread's spans as read, pool start-up, dispatch "
+        "(hand-out and join). Gaps are idle time. `python -m harness trace RUN_DIR` writes any "
+        "run as Chrome trace-event JSON for Perfetto or chrome://tracing."
+    )
+    figure = Figure("timelines.png", "timelines", lambda: plots.timelines(results, picks))
+    return Section("timelines", "Timelines", [Paragraph(text), figure])
+
+
+def replay_bound(results: Results) -> Section | None:
+    """What W ideal cores would give under each strategy's own scheduling rule."""
+    if results.kind != "strong" or results.tasks is None:
+        return None
+    table = results.replayed
+    if table.empty:
+        return None
+    text = (
+        "The sequential run's per-task costs replayed under each strategy's scheduling rule "
+        "(chunks handed to the next free worker, a serial read where main reads, savers where "
+        "it has them) on W ideal cores, plus the pool start-up and per-task hand-out measured "
+        "here: an upper bound, since nothing in it can contend. Where W is within the usable "
+        "cores, the gap to the measured speedup is contention and unmodelled overhead; "
+        "`python -m harness predict RUN_DIR --workers 1 2 4 … 64` replays any W. See the "
+        "README, 'What the replay assumes'."
+    )
+    out = Table(
+        [
+            "strategy",
+            "saving",
+            "W",
+            "predicted (bound)",
+            "measured [95% CI]",
+            "measured / predicted",
+        ],
+        css="replay",
+    )
+    for r in table.itertuples():
+        ratio = r.measured_speedup / r.predicted_speedup if pd.notna(r.measured_speedup) else None
+        out.rows.append(
+            [
+                r.strategy,
+                _mode(r.saving),
+                str(r.workers) + marks_for_workers(results, r.workers),
+                fmt(r.predicted_speedup),
+                interval(r.measured_speedup, r.measured_ci_low, r.measured_ci_high),
+                DASH if ratio is None else f"{ratio:.0%}",
+            ]
+        )
+    return Section(
+        "replay", "What an ideal machine would give (replay bound)", [Paragraph(text), out]
+    )
+
+
+def marks_for_workers(results: Results, workers: int) -> str:
+    return " †" if workers > results.cores else ""
+
+
+def scaling_models(results: Results) -> Section:
+    what = (
+        "Amdahl and the Universal Scalability Law (USL)"
+        if results.kind == "strong"
+        else "Gustafson's law on the scaled speedup E x W"
+    )
+    blocks: list[Block] = [
+        Paragraph(
+            f"Fitted per strategy and saving mode to the per-run speedups ({what}); the "
+            f"{BASELINE} runs are the W = 1 points."
+        ),
+        Bullets(
+            [s.sentence for s in results.fits] or ["No strategy has runs to fit."], "sentences"
+        ),
     ]
     fitted = model_table(results)
     if fitted.rows:
         blocks.append(fitted)
     kf = karp_flatt_table(results)
     if kf is not None:
-        blocks += [Paragraph("Karp–Flatt serial fraction e(W) = (1/S − 1/W) / (1 − 1/W): constant "
-                             "with W means a fixed serial part; growing with W means overhead "
-                             "that grows with the processes."), kf]
+        blocks += [
+            Paragraph(
+                "Karp–Flatt serial fraction e(W) = (1/S − 1/W) / (1 − 1/W): constant "
+                "with W means a fixed serial part; growing with W means overhead "
+                "that grows with the processes."
+            ),
+            kf,
+        ]
     blocks.append(Figure("models.png", "models", lambda: plots.model_plots(results)))
     return Section("models", "Scaling models", blocks)
 
@@ -443,12 +723,27 @@ def model_table(results: Results) -> Table:
     rows = []
     for series in results.fits:
         for f in series.fits.values():
-            params = ", ".join(f"{GREEK.get(k, k)}={num(v)} ±{num(f.errors[k])}"
-                               for k, v in f.params.items())
-            rows.append([series.label, f.model, params, f"{f.rel_rmse:.1%}",
-                         f"{f.r2:.3f}" if pd.notna(f.r2) else DASH, str(f.n_points)])
-    head = ["series", "model", "parameters (± standard error)", "residual RMS / mean S", "R²",
-            "runs"]
+            params = ", ".join(
+                f"{GREEK.get(k, k)}={num(v)} ±{num(f.errors[k])}" for k, v in f.params.items()
+            )
+            rows.append(
+                [
+                    series.label,
+                    f.model,
+                    params,
+                    f"{f.rel_rmse:.1%}",
+                    f"{f.r2:.3f}" if pd.notna(f.r2) else DASH,
+                    str(f.n_points),
+                ]
+            )
+    head = [
+        "series",
+        "model",
+        "parameters (± standard error)",
+        "residual RMS / mean S",
+        "R²",
+        "runs",
+    ]
     return Table(head, rows, "models")
 
 
@@ -456,18 +751,24 @@ def karp_flatt_table(results: Results) -> Table | None:
     kf = results.karp_flatt
     if kf is None or kf.empty:
         return None
-    rows = [[r.strategy, _mode(r.saving), str(r.workers), fmt(r.speedup), f"{r.karp_flatt:.3f}"]
-            for r in kf.itertuples()]
-    return Table(["strategy", "saving", "W", "speedup (median)", "Karp–Flatt e(W)"], rows,
-                 "karp-flatt")
+    rows = [
+        [r.strategy, _mode(r.saving), str(r.workers), fmt(r.speedup), f"{r.karp_flatt:.3f}"]
+        for r in kf.itertuples()
+    ]
+    return Table(
+        ["strategy", "saving", "W", "speedup (median)", "Karp–Flatt e(W)"], rows, "karp-flatt"
+    )
 
 
 def beside_the_study(results: Results) -> Section:
     ref, series = results.reproduction
-    blocks: list[Block] = [Paragraph(
-        f"Matched to the study's `{series}` series (harness/data/paper_results.csv): paper "
-        "columns are recomputed from its times, \"published\" are the figures printed in the "
-        "paper.")]
+    blocks: list[Block] = [
+        Paragraph(
+            f"Matched to the study's `{series}` series (harness/data/paper_results.csv): paper "
+            'columns are recomputed from its times, "published" are the figures printed in the '
+            "paper."
+        )
+    ]
     if len(ref):
         blocks.append(reproduction_table(results))
     else:
@@ -480,17 +781,31 @@ def reproduction_table(results: Results) -> Table:
     ref, _ = results.reproduction
     weak = results.kind == "weak"
     head = ["strategy", "saving", "W", "size", "paper size"] + (["paper W"] if weak else [])
-    head += ["speedup", "paper speedup", "published", "efficiency", "paper efficiency",
-             "published", "Δ efficiency"]
+    head += [
+        "speedup",
+        "paper speedup",
+        "published",
+        "efficiency",
+        "paper efficiency",
+        "published",
+        "Δ efficiency",
+    ]
     rows = []
     for r in ref.itertuples():
         published_s = fmt(r.published_speedup) if pd.notna(r.published_speedup) else DASH
-        published_e = (f"{r.published_efficiency_pct:.0f}%"
-                       if pd.notna(r.published_efficiency_pct) else DASH)
+        published_e = (
+            f"{r.published_efficiency_pct:.0f}%" if pd.notna(r.published_efficiency_pct) else DASH
+        )
         row = [r.strategy, _mode(r.saving), str(r.workers), r.size, r.paper_size]
         row += [str(r.paper_workers)] if weak else []
-        row += [fmt(r.speedup), fmt(r.paper_speedup), published_s, fmt(r.efficiency, "pct"),
-                fmt(r.paper_efficiency, "pct"), published_e]
+        row += [
+            fmt(r.speedup),
+            fmt(r.paper_speedup),
+            published_s,
+            fmt(r.efficiency, "pct"),
+            fmt(r.paper_efficiency, "pct"),
+            published_e,
+        ]
         row.append(DASH if pd.isna(r.efficiency_diff) else f"{r.efficiency_diff * 100:+.0f} pp")
         rows.append(row)
     return Table(head, rows, "reproduction")
@@ -500,29 +815,38 @@ def notes(results: Results) -> Section:
     if results.kind == "strong":
         items: list[str | tuple[str, list[str]]] = [
             "Strong scaling: speedup S = T_seq / T_W, efficiency E = S / W, ideal execution = "
-            "T_seq / W; each saving mode against its own sequential baseline."]
+            "T_seq / W; each saving mode against its own sequential baseline."
+        ]
     else:
         items = [
             "Weak scaling: efficiency E = T_seq(base size) / T_W, with the pixels per worker held "
-            "constant; ideal execution = T_seq(base size). E > 100% is superlinear."]
-    missing = [f"{s['strategy']} at W={s['workers']} ({_mode(s['saving'])}): skipped, "
-               f"{s['reason']}" for s in results.skipped]
+            "constant; ideal execution = T_seq(base size). E > 100% is superlinear."
+        ]
+    missing = [
+        f"{s['strategy']} at W={s['workers']} ({_mode(s['saving'])}): skipped, {s['reason']}"
+        for s in results.skipped
+    ]
     bad = results.runs[results.runs["status"].ne("ok")]
-    missing += [f"{cell}: {len(rows)} run(s) {status}: {rows['error'].iloc[0]}"
-                for (cell, status), rows in bad.groupby(["cell_id", "status"])]
-    items.append((f"{DASH} marks a cell that was not run, or produced no successful repeat:",
-                  missing))
+    missing += [
+        f"{cell}: {len(rows)} run(s) {status}: {rows['error'].iloc[0]}"
+        for (cell, status), rows in bad.groupby(["cell_id", "status"])
+    ]
+    items.append(
+        (f"{DASH} marks a cell that was not run, or produced no successful repeat:", missing)
+    )
     oversub = sorted({int(w) for w in results.table.loc[results.oversubscribed, "workers"]})
     if oversub:
         items.append(
             f"W = {', '.join(map(str, oversub))} exceed this machine's {results.cores} usable "
             f"physical cores ({results.meta['host']['physical_cores']} physical): those cells "
-            f"({checks.OVERSUBSCRIBED}) measure oversubscription, not added hardware.")
+            f"({checks.OVERSUBSCRIBED}) measure oversubscription, not added hardware."
+        )
     items.append(busy_processes_note(results))
     items.append(strategies_note(results))
     items.append(
         "Every strategy does identical work: augmentation k of image i is seeded with seed + i x "
-        "augmentations + k (`python -m harness verify` checks the outputs match).")
+        "augmentations + k (`python -m harness verify` checks the outputs match)."
+    )
     items += [f"Study: {n}" for n in study.INCONSISTENCIES]
     return Section("notes", "Notes", [Bullets(items)])
 
@@ -552,8 +876,10 @@ def strategies_note(results: Results) -> tuple[str, list[str]]:
     for name in [BASELINE, *results.strategies]:
         known = results.known.get(name)
         if known is None:
-            lines.append(f"`{name}`: not known here (its plugin is not installed), so it counts "
-                         "as W pool workers, with no phases or notes of its own")
+            lines.append(
+                f"`{name}`: not known here (its plugin is not installed), so it counts "
+                "as W pool workers, with no phases or notes of its own"
+            )
         else:
             lines.append(f"`{name}`: {known.summary}")
     lines += [f"plugin {error}" for error in results.plugin_errors]
@@ -569,6 +895,9 @@ SECTIONS: list[Callable[[Results], Section | None]] = [
     every_cell,
     where_the_time_goes,
     cores_busy,
+    why_efficiency_is_lost,
+    timelines,
+    replay_bound,
     scaling_models,
     beside_the_study,
     notes,

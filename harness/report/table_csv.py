@@ -5,14 +5,43 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.losses import LOSS_COLUMNS, POP
 from harness.results import Results
-from harness.schema import CSV_COLUMNS
+from harness.schema import CELL_KEYS, CSV_COLUMNS
 
 
 def write(results: Results) -> list[Path]:
     out = results.run_dir / "tables" / f"{results.kind}.csv"
     out.parent.mkdir(exist_ok=True)
-    table = results.table.assign(processes=results.processes,
-                                 oversubscribed=results.oversubscribed)
+    table = results.table.assign(processes=results.processes, oversubscribed=results.oversubscribed)
     table[CSV_COLUMNS].to_csv(out, index=False, float_format="%.6g")
+    return [out] + write_losses(results) + write_replay(results)
+
+
+def write_replay(results: Results) -> list[Path]:
+    """tables/<kind>_replay.csv: the replay bound beside the measured speedup."""
+    if results.replayed.empty:
+        return []
+    out = results.run_dir / "tables" / f"{results.kind}_replay.csv"
+    results.replayed.to_csv(out, index=False, float_format="%.6g")
+    return [out]
+
+
+def write_losses(results: Results) -> list[Path]:
+    """tables/<kind>_loss.csv: the efficiency-loss account, where the run has traces."""
+    if results.losses.empty:
+        return []
+    out = results.run_dir / "tables" / f"{results.kind}_loss.csv"
+    columns = [
+        *CELL_KEYS,
+        "efficiency",
+        "efficiency_run",
+        *LOSS_COLUMNS,
+        *POP,
+        "closure_residual_pp",
+        "task_cpu_s",
+        "worker_cpu_s",
+        "cpu_agreement",
+    ]
+    results.losses[columns].to_csv(out, index=False, float_format="%.6g")
     return [out]

@@ -1,0 +1,271 @@
+"""Why efficiency is lost: per cell, an account in percentage points of efficiency that adds up to
+100 (1 - E_run), measured from the per-task traces (tasks.parquet), and the POP metrics.
+
+Every strategy does identical, seeded work, so task (i, k) of a parallel run has an exact twin
+in the sequential run of the same size and saving mode. For the cell's representative run (the
+ok run whose wall time is nearest the cell's median) against the median sequential run:
+
+    W T = sum over the W worker lanes of (idle before the first task + idle between tasks
+          + idle after the last task + time inside tasks)
+    time inside tasks = twin's time + reading inside tasks + CPU inflation + waiting
+    sum of twins' times = T_seq - the sequential run's own overhead
+
+so with E_run = T_seq / (W T):  W T - T_seq = idle + reading + inflation + waiting - overhead_seq,
+each term measured from the traces (gaps between timestamps, thread CPU times), none derived as
+a remainder. Divided by W T, in percentage points:
+
+    serial_read, pool_startup, first_handout  idle before each lane's first task, split by its
+                                              overlap with the main thread's `read` and `startup`
+                                              spans; the rest is the first hand-out
+    gaps                 idle between tasks: hand-out, pickling, transfer
+    tail                 idle after a lane's last task while others finish (and lanes that never
+                         got a task)
+    reading              reading images inside tasks (the twin read each image once, in main)
+    cpu_inflation        CPU - CPU_twin: the same task used more CPU (cache, memory bandwidth)
+    waiting              (wall - CPU) - (wall_twin - CPU_twin): descheduled, blocked on I/O or
+                         waiting for the GIL
+    sequential_overhead  -(T_seq - sum of twins' times): the baseline's own time outside tasks
+
+The closure residual, 100 (1 - E_run) minus their sum, is zero up to rounding unless lanes or
+twins are missing; above RESIDUAL_PP it is flagged as a measurement problem.
+
+POP metrics (POP Centre of Excellence, "POP standard metrics for parallel performance
+analysis"), with useful = time inside tasks on a lane: load balance = mean(useful) / max(useful),
+communication efficiency = max(useful) / T, parallel efficiency = their product, computation
+scaling = sum of twins' times / sum of task times, global efficiency = parallel efficiency x
+computation scaling.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from harness.schema import BASELINE, CELL_KEYS
+
+LOSSES = {
+    "serial_read": "main's serial read",
+    "pool_startup": "pool start-up",
+    "first_handout": "first hand-out",
+    "gaps": "gaps between tasks",
+    "tail": "tail imbalance",
+    "reading": "reading inside tasks",
+    "cpu_inflation": "CPU inflation (contention)",
+    "waiting": "waiting inside tasks",
+    "sequential_overhead": "sequential run's own overhead",
+}
+POP = [
+    "load_balance",
+    "comm_efficiency",
+    "parallel_efficiency",
+    "computation_scaling",
+    "global_efficiency",
+]
+LOSS_COLUMNS = [f"loss_{cause}_pp" for cause in LOSSES]
+RESIDUAL_PP = 0.5  # closure residual above this is a measurement problem
+CPU_AGREEMENT = 0.10  # sum of task CPU vs getrusage of the workers
+
+
+def representative(runs: pd.DataFrame) -> pd.Series | None:
+    """The ok run whose wall time is nearest the median of the ok runs (ties: the first)."""
+    ok = runs[runs["status"].eq("ok")]
+    if ok.empty:
+        return None
+    distance = (ok["wall_s"] - ok["wall_s"].median()).abs()
+    return ok.loc[distance.idxmin()]
+
+
+def _overlap(start: float, end: float, spans: pd.DataFrame) -> float:
+    if spans.empty:
+        return 0.0
+    lo = np.maximum(spans["start_s"].to_numpy(), start)
+    hi = np.minimum(spans["end_s"].to_numpy(), end)
+    return float(np.clip(hi - lo, 0, None).sum())
+
+
+def lane_idle(work: pd.DataFrame, spans: pd.DataFrame, wall: float, workers: int) -> dict:
+    """Idle seconds of the worker lanes, summed: before the first task (split by main's spans),
+    between tasks, after the last one (lanes that never ran a task are idle all along)."""
+    found = dict.fromkeys(("serial_read", "pool_startup", "first_handout", "gaps", "tail"), 0.0)
+    reads, startups = spans[spans["span"].eq("read")], spans[spans["span"].eq("startup")]
+    lanes = work.sort_values("start_s").groupby("lane")
+    for _, rows in lanes:
+        first = float(rows["start_s"].iloc[0])
+        read, startup = _overlap(0.0, first, reads), _overlap(0.0, first, startups)
+        found["serial_read"] += read
+        found["pool_startup"] += startup
+        found["first_handout"] += first - read - startup
+        found["gaps"] += float(
+            (rows["start_s"].iloc[1:].to_numpy() - rows["end_s"].iloc[:-1].to_numpy()).sum()
+        )
+        found["tail"] += wall - float(rows["end_s"].iloc[-1])
+    found["tail"] += max(0, workers - lanes.ngroups) * wall
+    return {**found, "lanes": lanes.ngroups}
+
+
+def twin_split(work: pd.DataFrame, seq_work: pd.DataFrame) -> dict:
+    """Time inside tasks against the sequential twins: the twins' time, reading, CPU inflation,
+    waiting (seconds, summed); tasks without a twin are counted apart."""
+    mine = _per_task(work)
+    twins = _per_task(seq_work)
+    both = mine.join(twins.add_suffix("_twin"), how="left")
+    matched = both["wall_twin"].notna()
+    m = both[matched]
+    rest_wall, rest_cpu = m["wall"] - m["read"], m["cpu"] - m["read_cpu"]
+    twin_rest_wall, twin_rest_cpu = (
+        m["wall_twin"] - m["read_twin"],
+        m["cpu_twin"] - m["read_cpu_twin"],
+    )
+    return {
+        "twin": float(m["wall_twin"].sum()),
+        "reading": float((m["read"] - m["read_twin"]).sum()),
+        "cpu_inflation": float((rest_cpu - twin_rest_cpu).sum()),
+        "waiting": float(((rest_wall - rest_cpu) - (twin_rest_wall - twin_rest_cpu)).sum()),
+        "unmatched": float(both.loc[~matched, "wall"].sum()),
+        "task_wall": float(mine["wall"].sum()),
+        "twins_all": float(twins["wall"].sum()),
+    }
+
+
+def _per_task(work: pd.DataFrame) -> pd.DataFrame:
+    """Per (i, k): wall, read, CPU and read CPU summed over its rows (a task and its save)."""
+    frame = work.assign(wall=work["end_s"] - work["start_s"])
+    cols = {"wall": "wall", "read_s": "read", "cpu_s": "cpu", "read_cpu_s": "read_cpu"}
+    return frame.groupby(["i", "k"])[list(cols)].sum().rename(columns=cols)
+
+
+def pop_metrics(work: pd.DataFrame, wall: float, workers: int, twins: float) -> dict:
+    useful = (work["end_s"] - work["start_s"]).groupby(work["lane"]).sum().to_numpy()
+    useful = np.concatenate([useful, np.zeros(max(0, workers - len(useful)))])
+    top = useful.max() if len(useful) else 0.0
+    balance = float(useful.mean() / top) if top > 0 else float("nan")
+    comm = float(top / wall) if wall > 0 else float("nan")
+    scaling = float(twins / useful.sum()) if useful.sum() > 0 else float("nan")
+    return {
+        "load_balance": balance,
+        "comm_efficiency": comm,
+        "parallel_efficiency": balance * comm,
+        "computation_scaling": scaling,
+        "global_efficiency": balance * comm * scaling,
+    }
+
+
+def account(
+    run: pd.Series,
+    tasks: pd.DataFrame,
+    seq_run: pd.Series,
+    seq_tasks: pd.DataFrame,
+    in_process: bool,
+) -> dict:
+    """The loss account and POP metrics of one run against one sequential run."""
+    workers, wall, t_seq = int(run["workers"]), float(run["wall_s"]), float(seq_run["wall_s"])
+    work = tasks[tasks["kind"].ne("main")]
+    spans = tasks[tasks["kind"].eq("main")]
+    seq_work = seq_tasks[seq_tasks["kind"].ne("main")]
+    idle = lane_idle(work, spans, wall, workers)
+    split = twin_split(work, seq_work)
+    capacity = workers * wall
+    seconds = {
+        **{k: idle[k] for k in ("serial_read", "pool_startup", "first_handout", "gaps", "tail")},
+        "reading": split["reading"],
+        "cpu_inflation": split["cpu_inflation"],
+        "waiting": split["waiting"],
+        "sequential_overhead": -(t_seq - split["twins_all"]),
+    }
+    efficiency_run = t_seq / capacity
+    losses = {f"loss_{k}_pp": 100 * v / capacity for k, v in seconds.items()}
+    residual = 100 * (1 - efficiency_run) - sum(losses.values())
+    return {
+        "efficiency_run": efficiency_run,
+        **losses,
+        "closure_residual_pp": residual,
+        **pop_metrics(work, wall, workers, split["twin"]),
+        "lanes": idle["lanes"],
+        "repeat": int(run["repeat"]),
+        **_cpu_check(run, work, in_process),
+    }
+
+
+def _cpu_check(run: pd.Series, work: pd.DataFrame, in_process: bool) -> dict:
+    """Sum of task CPU (thread_time) against getrusage of the workers: the rest is pickling and
+    pool management. In-process strategies share the measuring process, so its whole CPU."""
+    task_cpu = float(work["cpu_s"].sum())
+    total = float(run.get("t_cpu_s", float("nan")))
+    main = 0.0 if in_process else float(run.get("t_dispatch_s", float("nan")))
+    workers_cpu = total - main
+    return {
+        "task_cpu_s": task_cpu,
+        "worker_cpu_s": workers_cpu,
+        "cpu_agreement": task_cpu / workers_cpu if workers_cpu > 0 else float("nan"),
+    }
+
+
+def loss_table(
+    runs: pd.DataFrame, tasks: pd.DataFrame | None, table: pd.DataFrame, in_process: frozenset[str]
+) -> pd.DataFrame:
+    """One row per non-baseline cell that has traces and a same-size sequential twin run."""
+    if tasks is None or tasks.empty:
+        return pd.DataFrame(
+            columns=[*CELL_KEYS, "efficiency", "efficiency_run", *LOSS_COLUMNS, *POP]
+        )
+    by_run = {key: rows for key, rows in tasks.groupby(["cell_id", "repeat"])}
+    rows = []
+    for key, cell_runs in runs.groupby(CELL_KEYS, sort=False):
+        strategy, saving, _, width, height = key
+        if strategy == BASELINE:
+            continue
+        seq = runs[
+            runs["strategy"].eq(BASELINE)
+            & runs["saving"].eq(saving)
+            & runs["width"].eq(width)
+            & runs["height"].eq(height)
+        ]
+        run, seq_run = representative(cell_runs), representative(seq)
+        if run is None or seq_run is None:
+            continue
+        mine = by_run.get((run["cell_id"], run["repeat"]))
+        twins = by_run.get((seq_run["cell_id"], seq_run["repeat"]))
+        if mine is None or twins is None:
+            continue
+        rows.append(
+            {
+                **dict(zip(CELL_KEYS, key, strict=True)),
+                **account(run, mine, seq_run, twins, strategy in in_process),
+            }
+        )
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(
+            columns=[*CELL_KEYS, "efficiency", "efficiency_run", *LOSS_COLUMNS, *POP]
+        )
+    efficiency = table.set_index(CELL_KEYS)["efficiency"]
+    frame.insert(
+        5,
+        "efficiency",
+        [efficiency.get(tuple(k)) for k in frame[CELL_KEYS].itertuples(index=False, name=None)],
+    )
+    return frame.sort_values(
+        ["saving", "workers", "strategy"], ascending=[False, True, True], ignore_index=True
+    )
+
+
+def largest_causes(losses: pd.DataFrame, cores: int) -> list[dict]:
+    """Per strategy and saving mode, at its largest W within the usable cores (else its largest
+    W): the efficiency lost and the cause that took most of it."""
+    found = []
+    for (strategy, saving), rows in losses.groupby(["strategy", "saving"], sort=False):
+        within = rows[rows["workers"].le(cores)]
+        row = (within if len(within) else rows).sort_values("workers").iloc[-1]
+        values = row[LOSS_COLUMNS].astype(float)
+        cause = values.idxmax()
+        found.append(
+            {
+                "strategy": strategy,
+                "saving": bool(saving),
+                "workers": int(row["workers"]),
+                "lost_pp": 100 * (1 - float(row["efficiency_run"])),
+                "cause": LOSSES[cause.removeprefix("loss_").removesuffix("_pp")],
+                "cause_pp": float(values[cause]),
+            }
+        )
+    return found

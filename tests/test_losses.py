@@ -1,0 +1,284 @@
+"""The efficiency-loss account, the trace export and the replay bound: on a hand-made trace
+whose every number is known, and on real traced runs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from experiments.contract import Schedule, one_at_a_time, pool_chunksize
+from harness import losses, replay, store
+from harness.cli import main
+from harness.report import write_report
+from harness.results import load_results
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def rows(kind: str, items: list[tuple], cell: str = "c", repeat: int = 0) -> pd.DataFrame:
+    """Trace rows from (i, k, lane, start, end, cpu[, read, read_cpu]) or main spans."""
+    out = []
+    for item in items:
+        if kind == "main":
+            name, lane, start, end = item
+            out.append(
+                {
+                    "kind": "main",
+                    "span": name,
+                    "i": -1,
+                    "k": -1,
+                    "lane": lane,
+                    "start_s": start,
+                    "end_s": end,
+                    "cpu_s": 0.0,
+                }
+            )
+            continue
+        i, k, lane, start, end, cpu, *rest = item
+        read, read_cpu = rest or (0.0, 0.0)
+        out.append(
+            {
+                "kind": kind,
+                "span": "",
+                "i": i,
+                "k": k,
+                "lane": lane,
+                "start_s": start,
+                "end_s": end,
+                "cpu_s": cpu,
+                "read_s": read,
+                "read_cpu_s": read_cpu,
+            }
+        )
+    frame = pd.DataFrame(out).assign(cell_id=cell, repeat=repeat)
+    return frame.reindex(columns=list(store.TASK_COLUMNS)).fillna(
+        {"read_s": 0.0, "read_cpu_s": 0.0, "save_s": 0.0}
+    )
+
+
+# Sequential: reads for 0.2 s, then 4 tasks of 1 s (0.9 s CPU each), ends at 4.3 s.
+SEQ = pd.concat(
+    [
+        rows("main", [("read", 1, 0.0, 0.2)], "seq"),
+        rows("task", [(0, k, 1, 0.2 + k, 1.2 + k, 0.9) for k in range(4)], "seq"),
+    ]
+)
+SEQ_RUN = pd.Series({"cell_id": "seq", "repeat": 0, "wall_s": 4.3, "workers": 1})
+# W=2: main reads 0.2 s, starts the pool 0.3 s; lane 10 runs tasks 0, 1 (task 1 took 0.2 s
+# more CPU and waited 0.1 s more); lane 11 runs 2, 3 with a 0.1 s gap; the run ends at 3.0 s.
+PAR = pd.concat(
+    [
+        rows("main", [("read", 1, 0.0, 0.2), ("startup", 1, 0.2, 0.5)], "par"),
+        rows(
+            "task",
+            [
+                (0, 0, 10, 0.6, 1.6, 0.9),
+                (0, 1, 10, 1.6, 2.9, 1.1),
+                (0, 2, 11, 0.55, 1.55, 0.9),
+                (0, 3, 11, 1.65, 2.65, 0.9),
+            ],
+            "par",
+        ),
+    ]
+)
+PAR_RUN = pd.Series(
+    {
+        "cell_id": "par",
+        "repeat": 0,
+        "wall_s": 3.0,
+        "workers": 2,
+        "t_cpu_s": 4.2,
+        "t_dispatch_s": 0.4,
+    }
+)
+
+
+def test_the_account_of_a_known_trace():
+    got = losses.account(PAR_RUN, PAR, SEQ_RUN, SEQ, in_process=False)
+    capacity = 2 * 3.0
+    pp = {
+        k.removeprefix("loss_").removesuffix("_pp"): v
+        for k, v in got.items()
+        if k.startswith("loss_")
+    }
+    expected = {  # seconds, over the two lanes
+        "serial_read": 0.2 + 0.2,
+        "pool_startup": 0.3 + 0.3,
+        "first_handout": 0.1 + 0.05,
+        "gaps": 0.1,
+        "tail": 0.1 + 0.35,
+        "reading": 0.0,
+        "cpu_inflation": 0.2,
+        "waiting": 0.1,
+        "sequential_overhead": -(4.3 - 4.0),
+    }
+    for cause, seconds in expected.items():
+        assert pp[cause] == pytest.approx(100 * seconds / capacity), cause
+    assert got["efficiency_run"] == pytest.approx(4.3 / 6.0)
+    assert sum(pp.values()) == pytest.approx(100 * (1 - 4.3 / 6.0))
+    assert got["closure_residual_pp"] == pytest.approx(0.0, abs=1e-9)
+    # POP: useful 2.3 and 2.0 s on the lanes of a 3 s run, twins 4 s against 4.3 s of tasks
+    assert got["load_balance"] == pytest.approx(2.15 / 2.3)
+    assert got["comm_efficiency"] == pytest.approx(2.3 / 3.0)
+    assert got["parallel_efficiency"] == pytest.approx(4.3 / 6.0)
+    assert got["computation_scaling"] == pytest.approx(4.0 / 4.3)
+    assert got["task_cpu_s"] == pytest.approx(3.8) and got["worker_cpu_s"] == pytest.approx(3.8)
+
+
+def test_a_lane_that_never_ran_counts_as_tail_and_a_missing_twin_breaks_closure():
+    one_lane = PAR[PAR["lane"].ne(11)]
+    got = losses.account(PAR_RUN, one_lane, SEQ_RUN, SEQ, in_process=False)
+    assert got["lanes"] == 1
+    assert got["loss_tail_pp"] == pytest.approx(100 * (0.1 + 3.0) / 6.0)
+    assert abs(got["closure_residual_pp"]) > losses.RESIDUAL_PP  # its tasks' twins are unused
+
+
+def test_reading_inside_tasks_is_its_own_cause():
+    reading = PAR.copy()
+    work = reading["kind"].eq("task")
+    reading.loc[work, ["read_s", "read_cpu_s"]] = [0.05, 0.04]
+    got = losses.account(PAR_RUN, reading, SEQ_RUN, SEQ, in_process=False)
+    assert got["loss_reading_pp"] == pytest.approx(100 * 4 * 0.05 / 6.0)
+    assert got["closure_residual_pp"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_pool_chunksize_is_cpythons():
+    """multiprocessing.pool.Pool._map_async: chunksize, extra = divmod(len, 4 * processes)."""
+    for n in (1, 7, 40, 1000):
+        for w in (1, 2, 3, 8, 64):
+            chunks, extra = divmod(n, w * 4)
+            assert pool_chunksize(n, w) == max(1, chunks + bool(extra))
+
+
+def test_replay_of_known_costs():
+    costs = replay.Costs(
+        i=pd.Series([0] * 4).to_numpy(),
+        k=pd.Series(range(4)).to_numpy(),
+        work=pd.Series([1.0, 1.0, 1.0, 3.0]).to_numpy(),
+        save=pd.Series([0.5] * 4).to_numpy(),
+        read={0: 0.2},
+        t_seq=6.4,
+    )
+    per_task = Schedule(chunksize=one_at_a_time, pool=False)
+    assert replay.replay(per_task, costs, 1, 0.0, 0.0) == pytest.approx(0.2 + 6.0)
+    assert replay.replay(per_task, costs, 2, 0.0, 0.0) == pytest.approx(0.2 + 4.0)  # 1,1 | 1,3
+    chunked = Schedule()  # chunksize ceil(4 / 8) = 1 at W=2; pool start-up 0.1 per worker
+    assert replay.replay(chunked, costs, 2, 0.1, 0.0) == pytest.approx(0.2 + 0.2 + 4.0)
+    reading = Schedule(reads="task", chunksize=one_at_a_time, pool=False)
+    assert replay.replay(reading, costs, 4, 0.0, 0.0) == pytest.approx(3.0 + 0.2)
+    savers = Schedule(chunksize=one_at_a_time, pool=False, savers=lambda w: 1)
+    # one augmenter: 0.5, 1.0, 1.5, 4.0 done; the saver saves 0.5 each: last at 4.5
+    assert replay.replay(savers, costs, 2, 0.0, 0.0) == pytest.approx(0.2 + 4.5)
+
+
+# ---------------------------------------------------------------- real traced runs
+
+STRATEGIES = ["P_1", "P_2", "P_Q", "P_DYN", "P_T"]
+
+
+@pytest.fixture(scope="module")
+def traced_run(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("traced")
+    config = {
+        "name": "traced",
+        "kind": "strong",
+        "images": {"count": 2, "size": [480, 240]},
+        "augmentations_per_image": 8,
+        "strategies": STRATEGIES,
+        "saving": [True, False],
+        "workers": [1, 2],
+        "repeats": 3,
+        "warmup": 0,
+        "order": "interleaved",
+    }
+    path = tmp / "traced.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["run", str(path), "--out", str(tmp / "run")]) == 0
+    return tmp / "run"
+
+
+def test_every_recorded_run_is_traced(traced_run):
+    runs, tasks = store.load_runs(traced_run), store.load_tasks(traced_run)
+    work = tasks[tasks["kind"].eq("task")]
+    per_run = work.groupby(["cell_id", "repeat"]).size()
+    assert len(per_run) == len(runs) and (per_run == 2 * 8).all()
+    assert set(tasks.loc[tasks["kind"].eq("main"), "span"]) >= {"read", "startup", "dispatch"}
+    saves = tasks[tasks["kind"].eq("save")]
+    assert set(saves["cell_id"].str.split("-").str[0]) == {"P_Q"}  # savers are lanes too
+    ends = tasks.merge(runs[["cell_id", "repeat", "wall_s"]], on=["cell_id", "repeat"])
+    assert (ends["start_s"] >= 0).all() and (ends["end_s"] <= ends["wall_s"]).all()
+
+
+def test_the_losses_of_real_runs_close_and_the_cpu_agrees(traced_run):
+    table = load_results(traced_run).losses
+    runs = store.load_runs(traced_run)
+    assert len(table) == runs.loc[runs["strategy"].ne("sequential"), "cell_id"].nunique()
+    assert (table["closure_residual_pp"].abs() <= losses.RESIDUAL_PP).all(), table[
+        ["strategy", "workers", "closure_residual_pp"]
+    ]
+    process = table[table["strategy"].ne("P_T") & table["strategy"].ne("P_Q")]
+    assert ((process["cpu_agreement"] - 1).abs() <= losses.CPU_AGREEMENT).all(), process[
+        ["strategy", "saving", "workers", "cpu_agreement"]
+    ]
+
+
+def test_the_report_shows_losses_timelines_and_replay(traced_run):
+    written = {p.name for p in write_report(traced_run)}
+    assert {"strong_loss.csv", "strong_replay.csv", "losses.png", "timelines.png"} <= written
+    report = (traced_run / "report.md").read_text()
+    for title in (
+        "## Why efficiency is lost",
+        "## Timelines",
+        "## What an ideal machine would give",
+    ):
+        assert title in report
+    loss = pd.read_csv(traced_run / "tables" / "strong_loss.csv")
+    assert list(loss.columns[:7]) == [
+        "strategy",
+        "saving",
+        "workers",
+        "width",
+        "height",
+        "efficiency",
+        "efficiency_run",
+    ]
+    assert [c for c in loss.columns if c.startswith("loss_")] == losses.LOSS_COLUMNS
+
+
+def test_trace_is_chrome_json_with_an_event_per_task_and_span(traced_run, tmp_path):
+    out = tmp_path / "trace.json"
+    assert main(["trace", str(traced_run), "--cell", "P_2-w2-save-480x240", "--out", str(out)]) == 0
+    found = json.loads(out.read_text())["traceEvents"]
+    spans = [e for e in found if e["ph"] == "X"]
+    results = load_results(traced_run)
+    run = losses.representative(results.runs[results.runs["cell_id"].eq("P_2-w2-save-480x240")])
+    assert len(spans) == len(results.run_trace(run["cell_id"], run["repeat"]))
+    assert sum(e["cat"] == "task" for e in spans) == 16
+    assert {e["cat"] for e in spans} == {"task", "main"} and all(e["dur"] >= 0 for e in spans)
+
+
+def test_predict_replays_any_worker_count(traced_run, capsys):
+    assert main(["predict", str(traced_run), "--workers", "1", "2", "64"]) == 0
+    out = capsys.readouterr().out
+    assert "upper bound" in out and " 64 " in out
+
+
+@pytest.mark.parametrize(
+    "run",
+    sorted(p.resolve() for p in (ROOT / "results").glob("*/latest")),
+    ids=lambda p: p.parent.name,
+)
+def test_run_folders_without_traces_still_render(tmp_path, run):
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("plots", "report.*", "cells"))
+    (copy / "tasks.parquet").unlink(missing_ok=True)
+    write_report(copy)
+    report = (copy / "report.md").read_text()
+    assert "## Why efficiency is lost" in report and "no per-task traces" in report
+    assert not (copy / "tables" / "strong_loss.csv").exists()
+    assert main(["trace", str(copy)]) == 2
