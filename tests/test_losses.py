@@ -275,8 +275,8 @@ def test_predict_replays_any_worker_count(traced_run, capsys):
 )
 def test_run_folders_without_traces_still_render(tmp_path, run):
     copy = tmp_path / "run"
-    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("plots", "report.*", "cells"))
-    (copy / "tasks.parquet").unlink(missing_ok=True)
+    ignore = shutil.ignore_patterns("plots", "tables", "report.*", "cells", "tasks.parquet")
+    shutil.copytree(run, copy, ignore=ignore)
     write_report(copy)
     report = (copy / "report.md").read_text()
     assert "## Why efficiency is lost" in report and "no per-task traces" in report
