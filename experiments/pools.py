@@ -58,21 +58,19 @@ def make_pool(
     initargs_extra: tuple = (),
     *,
     plan: list[int] | None = None,
-    slots: Synchronized | None = None,
     phases: Phases | None = None,
 ) -> Pool:
     """A Pool of `workers` processes set up for job (cv2 threads, placement), plus an extra
     initializer.
 
     plan: CPUs by slot, default cpu_plan(workers, placement); ignored when placement is "none".
-    slots: a counter from new_counter(), to number the workers (default: a new one if needed).
     phases: if given, creating the pool is a `startup` span, summed in phases.extra["startup"].
     """
     if phases is None:
-        return _new_pool(ctx, workers, job, initializer_extra, initargs_extra, plan, slots)
+        return _new_pool(ctx, workers, job, initializer_extra, initargs_extra, plan)
     t0 = time.perf_counter()
     with phases.span("startup"):
-        pool = _new_pool(ctx, workers, job, initializer_extra, initargs_extra, plan, slots)
+        pool = _new_pool(ctx, workers, job, initializer_extra, initargs_extra, plan)
     phases.extra["startup"] = phases.extra.get("startup", 0.0) + time.perf_counter() - t0
     return pool
 
@@ -84,16 +82,14 @@ def _new_pool(
     initializer_extra: Callable[..., None] | None,
     initargs_extra: tuple,
     plan: list[int] | None,
-    slots: Synchronized | None,
 ) -> Pool:
     if placement_of(job) == "none":
         plan = None
     elif plan is None:
         plan = cpu_plan(workers, placement_of(job))
-    if plan is None and initializer_extra is None and slots is None:
+    if plan is None and initializer_extra is None:
         return ctx.Pool(workers, initializer=init_process, initargs=(job.cv2_threads,))
-    slots = slots if slots is not None else new_counter(ctx)
-    initargs = (job.cv2_threads, slots, plan, initializer_extra, initargs_extra)
+    initargs = (job.cv2_threads, new_counter(ctx), plan, initializer_extra, initargs_extra)
     return ctx.Pool(workers, initializer=_init_worker, initargs=initargs)
 
 

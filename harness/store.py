@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from experiments.workload import TASK_FIELDS
 from harness.errors import HarnessError
 from harness.schema import (
     BASE_RUN_COLUMNS,
@@ -60,19 +61,9 @@ def replace_runs(run_dir: Path, rows: list[dict]) -> pd.DataFrame:
     return frame
 
 
+# A trace row as stored: workload.TASK_FIELDS, `part` stored as `kind`, times as *_s.
 TASK_ROW = [
-    "kind",
-    "i",
-    "k",
-    "lane",
-    "start_s",
-    "end_s",
-    "read_s",
-    "augment_s",
-    "save_s",
-    "handoff_s",
-    "cpu_s",
-    "read_cpu_s",
+    "kind" if f == "part" else f if f in ("i", "k", "lane") else f"{f}_s" for f in TASK_FIELDS
 ]  # experiments.workload.TASK_FIELDS, stored
 SPAN_ROW = ["span", "lane", "start_s", "end_s"]
 
