@@ -1,12 +1,13 @@
 """What the harness's own instrumentation costs: a benchmark, not a test.
 
 Instrumentation = the per-task trace (three perf_counter and two thread_time calls, the thread
-id and a 12-field row returned per task, then written as JSON by the child and as parquet by
-the parent) and the hooks of a measured run (harness/hooks.py: the watchdog thread's 20 Hz /proc
-polling and RSS samples, CPU-time and steal readings). The hooks are switched on and off
-around the same strategy call, in interleaved pairs on the same images, so machine drift hits
-both sides equally; the result is the median of the per-pair ratios (on / off), with a
-bootstrap interval over pairs: the pairing cancels drift that two independent medians would keep.
+id and a 12-field row returned per task, then written as JSON by the child and as one parquet
+file per run by the parent) and the hooks of a measured run (harness/hooks.py: the watchdog
+thread's 20 Hz /proc polling and RSS samples, CPU-time and steal readings). The hooks are
+switched on and off around the same strategy call, in interleaved pairs on the same images, so
+machine drift hits both sides equally; the result is the median of the per-pair ratios
+(on / off), with a bootstrap interval over pairs: the pairing cancels drift that two
+independent medians would keep.
 The trace cannot be removed without changing the code path, so its cost is bounded
 separately: the per-task cost of making a row, times the task count, plus writing the rows,
 against the run's wall time.
@@ -72,12 +73,17 @@ def _row_cost_s(n: int = 100_000) -> float:
     return (time.perf_counter() - t0) / n
 
 
-def _write_cost_s(phases: Phases, tmp: Path) -> float:
-    """Seconds to write one run's rows: the child's JSON line and the parent's parquet."""
-    t0 = time.perf_counter()
-    line = json.loads(json.dumps({"trace": [list(r) for r in phases.rows], "spans": phases.spans}))
-    store.replace_tasks(tmp, [store.task_frame("cell", 0, line)])
-    return time.perf_counter() - t0
+def _write_cost_s(phases: Phases, tmp: Path, repeats: int = 7) -> float:
+    """Seconds to write one run's rows: the child's JSON line, the parent's parse and its file in
+    tasks/. The median of `repeats` writes after a first one, which pays the parent's one-off
+    imports (pyarrow's parquet writer) once per sweep, not once per run."""
+    times = []
+    for n in range(repeats + 1):
+        t0 = time.perf_counter()
+        text = json.dumps({"trace": [list(r) for r in phases.rows], "spans": phases.spans})
+        store.write_tasks(tmp, [store.task_frame("cell", n, json.loads(text))])
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times[1:]))
 
 
 def _one(strategy: str, job: Job, workers: int, watched: bool) -> tuple[float, Phases, float]:

@@ -176,9 +176,9 @@ def run_unit(sweep: Sweep, unit: Unit, on_run: Callable[[dict], None]) -> list[d
 
 
 def _store_tasks(sweep: Sweep, cell: Cell, lines: list[dict]) -> None:
-    """The per-task trace of recorded runs into tasks.parquet (ok runs only)."""
+    """The per-task trace of recorded runs into tasks/ (ok runs only)."""
     frames = [store.task_frame(cell.id, ln["repeat"], ln) for ln in lines if ln["status"] == "ok"]
-    store.replace_tasks(sweep.run_dir, frames)
+    store.write_tasks(sweep.run_dir, frames)
 
 
 def _missing_reason(proc: subprocess.Popen, timed_out: bool, timeout: float, log: Path) -> dict:
@@ -228,7 +228,7 @@ def recover_orphans(sweep: Sweep) -> int:
                 tasks.append(store.task_frame(cell.id, line["repeat"], line))
                 done.add((cell.id, line["repeat"]))
     store.replace_runs(sweep.run_dir, rows)
-    store.replace_tasks(sweep.run_dir, tasks)
+    store.write_tasks(sweep.run_dir, tasks)
     return len(rows)
 
 

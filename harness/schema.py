@@ -187,9 +187,12 @@ TABLE_COLUMNS = _columns(
 
 CSV_COLUMNS = [c.name for c in TABLE_COLUMNS.values() if c.in_csv]
 
-# tasks.parquet: the per-task trace, one row per task (and per saver's part of a task) and one per
-# span of the main thread, of every recorded run. Times are seconds from the run's start (t0,
-# taken just before the strategy's call; every process on a host shares the clock).
+# tasks/: the per-task trace, one parquet file per recorded run (`<cell_id>-r<repeat>.parquet`),
+# one row per task (and per saver's part of a task) and one per span of the main thread. Times are
+# seconds from the run's start (t0, taken just before the strategy's call; every process on a
+# host shares the clock). Folders written before 2026-11-26 hold one tasks.parquet instead: read
+# as well, so the layout needs no format version of its own.
+TASKS_DIR = "tasks"
 TASKS_FILE = "tasks.parquet"
 TASK_COLUMNS = _columns(
     ("cell_id", "", "the cell"),

@@ -1,5 +1,6 @@
-"""The run folder: runs.parquet (one row per recorded run) and meta.json, both written
-atomically; meta.json is migrated to the current format on read (harness/schema.py)."""
+"""The run folder: runs.parquet (one row per recorded run), tasks/ (the per-task trace, one file
+per recorded run) and meta.json, all written atomically; meta.json is migrated to the current
+format on read (harness/schema.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from harness.schema import (
     FORMAT_VERSION,
     TASK_COLUMNS,
     TASK_KINDS,
+    TASKS_DIR,
     TASKS_FILE,
     order_run_columns,
     read_meta_file,
@@ -84,23 +86,41 @@ def task_frame(cell_id: str, repeat: int, line: dict) -> pd.DataFrame:
 
 
 def load_tasks(run_dir: Path) -> pd.DataFrame | None:
-    """The per-task trace, or None for a run folder made before traces existed."""
-    path = Path(run_dir) / TASKS_FILE
-    return pd.read_parquet(path) if path.is_file() else None
-
-
-def replace_tasks(run_dir: Path, frames: list[pd.DataFrame]) -> None:
-    """Store task rows, replacing those of the same (cell_id, repeat), atomically."""
+    """The per-task trace, or None for a run folder made before traces existed. Rows come from
+    tasks/ (one file per recorded run) and from a tasks.parquet written before that layout; a
+    run in both is taken from tasks/."""
+    run_dir = Path(run_dir)
+    files = sorted((run_dir / TASKS_DIR).glob("*.parquet"))
+    legacy = run_dir / TASKS_FILE
+    if not files and not legacy.is_file():
+        return None
+    frames = [pd.read_parquet(f) for f in files]
+    if legacy.is_file():
+        old = pd.read_parquet(legacy)
+        if frames:
+            new = {(f["cell_id"].iat[0], int(f["repeat"].iat[0])) for f in frames if len(f)}
+            pairs = zip(old["cell_id"], old["repeat"].astype(int), strict=True)
+            old = old[[p not in new for p in pairs]]
+        frames.insert(0, old)
     frames = [f for f in frames if len(f)]
     if not frames:
-        return
-    new = pd.concat(frames, ignore_index=True)
-    old = load_tasks(run_dir)
-    if old is not None and len(old):
-        keys = set(zip(new["cell_id"], new["repeat"], strict=True))
-        old = old[[k not in keys for k in zip(old["cell_id"], old["repeat"], strict=True)]]
-        new = pd.concat([old, new], ignore_index=True)
-    _replace(Path(run_dir) / TASKS_FILE, lambda p: new.to_parquet(p, index=False))
+        return pd.DataFrame(columns=list(TASK_COLUMNS))
+    return pd.concat(frames, ignore_index=True)
+
+
+def tasks_path(run_dir: Path, cell_id: str, repeat: int) -> Path:
+    return Path(run_dir) / TASKS_DIR / f"{cell_id}-r{repeat}.parquet"
+
+
+def write_tasks(run_dir: Path, frames: list[pd.DataFrame]) -> None:
+    """Store each recorded run's rows in a file of its own, replacing that run's earlier file
+    atomically: the cost of a run's write does not grow with the sweep."""
+    for frame in frames:
+        if not len(frame):
+            continue
+        path = tasks_path(run_dir, frame["cell_id"].iat[0], int(frame["repeat"].iat[0]))
+        path.parent.mkdir(exist_ok=True)
+        _replace(path, lambda p, f=frame: f.to_parquet(p, index=False))
 
 
 def write_meta(run_dir: Path, meta: dict) -> None:

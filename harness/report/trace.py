@@ -81,7 +81,7 @@ def write_trace(results: Results, out: Path, cell_id: str | None = None) -> Path
         raise HarnessError(
             str(results.run_dir),
             None,
-            "no tasks.parquet here: this run folder was recorded before per-task traces",
+            "no per-task traces here (tasks/): this run folder was recorded before them",
             "re-run the sweep to trace it",
         )
     found = events(results, cell_id)
