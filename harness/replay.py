@@ -12,6 +12,10 @@ saver pipeline (P_Q-like) runs its augmenters so, then each saver saves what rea
 arrival order. The predicted speedup is T_seq / T_W: an upper bound, since nothing here
 can contend. What it cannot see: contention, the OS scheduler, Manager or queue throughput,
 pickling that grows with W, and anything the sequential run does not do.
+
+Two more uses of the same replay: fed with a measured run's own task times (their contention
+in them), it checks the scheduling model against that run; fed with a sequential run of the
+study's own workload, it replays the study's worker counts beside the study's efficiencies.
 """
 
 from __future__ import annotations
@@ -37,24 +41,36 @@ class Costs:
 
     i: np.ndarray  # image index of each task
     k: np.ndarray  # augmentation index of each task
-    work: np.ndarray  # twin's wall time: augment (+ save)
+    work: np.ndarray  # the task's time on its lanes: augment (+ save)
     save: np.ndarray  # the save part of work
     read: dict[int, float]  # main's read of image i
     t_seq: float  # the sequential run's wall time
 
 
-def sequential_costs(seq_run: pd.Series, trace: pd.DataFrame) -> Costs:
+def trace_costs(trace: pd.DataFrame, t_seq: float) -> Costs:
+    """Per-task costs from one run's trace: a task's work is its span on its lane plus, in a
+    pipeline, its span on a saver lane. From the sequential run these are the ideal costs; from
+    a parallel run, the same tasks with that run's contention in them."""
     tasks = trace[trace["kind"].eq("task")].sort_values(["i", "k"])
+    saver_s = _saver_seconds(tasks, trace[trace["kind"].eq("save")])
+    own = (tasks["end_s"] - tasks["start_s"]).to_numpy(float)
     reads = trace[trace["kind"].eq("main") & trace["span"].eq("read")].sort_values("start_s")
-    read = dict(enumerate((reads["end_s"] - reads["start_s"]).to_numpy(float)))
     return Costs(
         tasks["i"].to_numpy(int),
         tasks["k"].to_numpy(int),
-        (tasks["end_s"] - tasks["start_s"]).to_numpy(float),
-        tasks["save_s"].to_numpy(float),
-        read,
-        float(seq_run["wall_s"]),
+        own + np.nan_to_num(saver_s),
+        np.where(np.isnan(saver_s), tasks["save_s"].to_numpy(float), saver_s),
+        dict(enumerate((reads["end_s"] - reads["start_s"]).to_numpy(float))),
+        t_seq,
     )
+
+
+def _saver_seconds(tasks: pd.DataFrame, saves: pd.DataFrame) -> np.ndarray:
+    """Each task's time on a saver lane, NaN where no saver handled it."""
+    if saves.empty:
+        return np.full(len(tasks), np.nan)
+    saved = (saves["end_s"] - saves["start_s"]).groupby([saves["i"], saves["k"]]).sum()
+    return saved.reindex(pd.MultiIndex.from_arrays([tasks["i"], tasks["k"]])).to_numpy(float)
 
 
 def replay(
@@ -119,6 +135,18 @@ def _median_gap(work: pd.DataFrame) -> float:
     return float(np.median(gaps)) if gaps else 0.0
 
 
+REPLAY_COLUMNS = [
+    "strategy",
+    "saving",
+    "workers",
+    "predicted_speedup",
+    "measured_speedup",
+    "measured_ci_low",
+    "measured_ci_high",
+    "replayed_run_speedup",
+]
+
+
 def replay_table(
     runs: pd.DataFrame,
     tasks: pd.DataFrame | None,
@@ -128,18 +156,11 @@ def replay_table(
     workers: Sequence[int] | None = None,
 ) -> pd.DataFrame:
     """Predicted speedup per strategy, saving mode and W (the run's own W, or `workers`),
-    beside the measured speedup with its interval where that cell was measured."""
-    columns = [
-        "strategy",
-        "saving",
-        "workers",
-        "predicted_speedup",
-        "measured_speedup",
-        "measured_ci_low",
-        "measured_ci_high",
-    ]
+    beside the measured speedup with its interval where that cell was measured, and the same
+    replay fed with the measured run's own task times (replayed_run_speedup), which checks the
+    scheduling model: what is left between it and the measured speedup, the model missed."""
     if tasks is None or tasks.empty:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=REPLAY_COLUMNS)
     startup, handout = fixed_costs(runs, tasks, cores)
     measured = table.set_index(["strategy", "saving", "workers"])
     rows = []
@@ -154,8 +175,12 @@ def replay_table(
             for w in sweep:
                 if strategy.skip_reason(w, saving):
                     continue
-                t = replay(strategy.schedule, costs, w, startup, handout.get(name, 0.0))
-                m = measured.loc[(name, saving, w)] if (name, saving, w) in measured.index else None
+                fixed = (startup, handout.get(name, 0.0))
+                t = replay(strategy.schedule, costs, w, *fixed)
+                key = (name, saving, w)
+                m = measured.loc[key] if key in measured.index else None
+                own = _run_costs(runs, tasks, key, costs.t_seq) if m is not None else None
+                t_own = replay(strategy.schedule, own, w, *fixed) if own else math.nan
                 rows.append(
                     {
                         "strategy": name,
@@ -165,9 +190,10 @@ def replay_table(
                         "measured_speedup": m["speedup"] if m is not None else math.nan,
                         "measured_ci_low": m["speedup_ci_low"] if m is not None else math.nan,
                         "measured_ci_high": m["speedup_ci_high"] if m is not None else math.nan,
+                        "replayed_run_speedup": costs.t_seq / t_own,
                     }
                 )
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=REPLAY_COLUMNS)
 
 
 def _costs_for(runs: pd.DataFrame, tasks: pd.DataFrame, saving: bool) -> Costs | None:
@@ -175,5 +201,85 @@ def _costs_for(runs: pd.DataFrame, tasks: pd.DataFrame, saving: bool) -> Costs |
     run = representative(seq)
     if run is None:
         return None
-    trace = tasks[tasks["cell_id"].eq(run["cell_id"]) & tasks["repeat"].eq(run["repeat"])]
-    return sequential_costs(run, trace) if len(trace) else None
+    trace = _trace(tasks, run)
+    return trace_costs(trace, float(run["wall_s"])) if len(trace) else None
+
+
+def _run_costs(
+    runs: pd.DataFrame, tasks: pd.DataFrame, key: tuple[str, bool, int], t_seq: float
+) -> Costs | None:
+    """The cell's representative run's own task costs, if its trace holds every task."""
+    name, saving, w = key
+    cell = runs["strategy"].eq(name) & runs["saving"].eq(saving) & runs["workers"].eq(w)
+    run = representative(runs[cell])
+    if run is None:
+        return None
+    trace = _trace(tasks, run)
+    n = int(run["n_images"]) * int(run["augmentations_per_image"])
+    return trace_costs(trace, t_seq) if trace["kind"].eq("task").sum() == n else None
+
+
+def _trace(tasks: pd.DataFrame, run: pd.Series) -> pd.DataFrame:
+    return tasks[tasks["cell_id"].eq(run["cell_id"]) & tasks["repeat"].eq(run["repeat"])]
+
+
+STUDY_RUN = "python -m harness run configs/study_costs.yaml"
+STUDY_REPLAY_COLUMNS = [
+    "strategy",
+    "saving",
+    "workers",
+    "predicted_speedup",
+    "predicted_efficiency",
+    "paper_efficiency",
+    "published_efficiency_pct",
+    "gap_pp",
+    "measured_efficiency",
+    "measured_ci_low",
+    "measured_ci_high",
+]
+
+
+def study_size_reason(meta: dict, runs: pd.DataFrame, tasks: pd.DataFrame | None) -> str | None:
+    """Why this folder cannot replay the study's worker counts, or None when it can: the
+    replay needs per-task costs of the study's own workload (its task count sets the tail)."""
+    cfg = meta["config"]
+    seq = runs[runs["strategy"].eq(BASELINE) & runs["status"].eq("ok")]
+    sized = seq[seq["width"].eq(2000) & seq["height"].eq(1000)]
+    n = meta.get("n_images", cfg["images"]["count"])
+    if cfg["kind"] != "strong" or n != 10 or cfg["augmentations_per_image"] != 100:
+        found = f"{n} images x {cfg['augmentations_per_image']} augmentations"
+        return f"it needs the study's workload (10 images x 100 augmentations), not {found}"
+    if sized.empty:
+        return "it needs a sequential run at the study's 2000x1000"
+    if tasks is None or not tasks["cell_id"].isin(set(sized["cell_id"])).any():
+        return "its sequential runs have no per-task traces"
+    return None
+
+
+def study_replay(
+    runs: pd.DataFrame,
+    tasks: pd.DataFrame,
+    table: pd.DataFrame,
+    known: dict[str, Strategy],
+    cores: int,
+    paper: pd.DataFrame,
+) -> pd.DataFrame:
+    """The replay at the study's worker counts for the study's strategies, beside the study's
+    efficiencies: gap_pp = what the study's machine lost beyond imbalance and serial parts."""
+    theirs = paper[paper["study"].eq("strong") & paper["strategy"].ne(BASELINE)]
+    mine = {name: s for name, s in known.items() if name in set(theirs["strategy"])}
+    workers = sorted(set(theirs["ranks"]) - {1})
+    out = replay_table(runs, tasks, table, mine, cores, workers)
+    out = out.assign(predicted_efficiency=out["predicted_speedup"] / out["workers"])
+    theirs = theirs.rename(columns={"ranks": "workers", "efficiency": "paper_efficiency"})
+    keys = ["strategy", "saving", "workers"]
+    out = out.merge(
+        theirs[[*keys, "paper_efficiency", "published_efficiency_pct"]], on=keys, how="inner"
+    )
+    out = out.assign(
+        gap_pp=100 * (out["predicted_efficiency"] - out["paper_efficiency"]),
+        measured_efficiency=out["measured_speedup"] / out["workers"],
+        measured_ci_low=out["measured_ci_low"] / out["workers"],
+        measured_ci_high=out["measured_ci_high"] / out["workers"],
+    )
+    return out[STUDY_REPLAY_COLUMNS]

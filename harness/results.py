@@ -155,6 +155,18 @@ class Results:
     def replayed(self) -> pd.DataFrame:
         return self.replay()
 
+    @cached_property
+    def study_replay(self) -> tuple[pd.DataFrame, str | None]:
+        """(the replay at the study's worker counts beside its efficiencies, or why not)."""
+        why = replay.study_size_reason(self.meta, self.runs, self.tasks)
+        if why is not None:
+            return pd.DataFrame(columns=replay.STUDY_REPLAY_COLUMNS), why
+        paper = study.load_paper()
+        table = replay.study_replay(
+            self.runs, self.tasks, self.table, self.known, self.cores, paper
+        )
+        return table, None
+
     def run_trace(self, cell_id: str, repeat: int) -> pd.DataFrame:
         tasks = self.tasks
         if tasks is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -176,6 +177,57 @@ def test_replay_of_known_costs():
     assert replay.replay(savers, costs, 2, 0.0, 0.0) == pytest.approx(0.2 + 4.5)
 
 
+def test_costs_from_a_trace_count_a_savers_part():
+    trace = pd.concat(
+        [
+            rows("main", [("read", 1, 0.0, 0.2)], "q"),
+            rows("task", [(0, 0, 10, 0.2, 1.2, 0.9), (0, 1, 10, 1.2, 2.2, 0.9)], "q"),
+            rows("save", [(0, 0, 12, 1.2, 1.7, 0.5)], "q"),
+        ]
+    )
+    costs = replay.trace_costs(trace, 4.3)
+    assert costs.work.tolist() == pytest.approx([1.5, 1.0])
+    assert costs.save.tolist() == pytest.approx([0.5, 0.0])  # task 1 has no saver row
+    assert costs.read == {0: pytest.approx(0.2)}
+
+
+def test_the_replay_table_replays_the_bound_and_the_runs_own_tasks():
+    base = {"status": "ok", "saving": False, "t_startup_s": 0.0, "repeat": 0}
+    base |= {"n_images": 1, "augmentations_per_image": 4}
+    runs = pd.DataFrame(
+        [
+            {**base, "cell_id": "seq", "strategy": "sequential", "workers": 1, "wall_s": 4.3},
+            {**base, "cell_id": "par", "strategy": "P_X", "workers": 2, "wall_s": 3.0},
+        ]
+    )
+    table = pd.DataFrame(
+        [{"strategy": "P_X", "saving": False, "workers": 2, "speedup": 4.3 / 3.0}]
+    ).assign(speedup_ci_low=float("nan"), speedup_ci_high=float("nan"))
+    one_by_one = SimpleNamespace(
+        schedule=Schedule(chunksize=one_at_a_time, pool=False), skip_reason=lambda w, s: None
+    )
+    got = replay.replay_table(
+        runs, pd.concat([SEQ, PAR]), table, {"P_X": one_by_one}, cores=2
+    ).iloc[0]
+    # hand-out: the median gap on PAR's lanes (0 and 0.1 s); main reads for 0.2 s first.
+    # Twins of 1 s: 2 tasks of 1.05 s per lane. PAR's own tasks (1, 1.3, 1, 1): 1.35 + 1.05.
+    assert got["predicted_speedup"] == pytest.approx(4.3 / (0.2 + 2.1))
+    assert got["replayed_run_speedup"] == pytest.approx(4.3 / (0.2 + 2.4))
+    assert got["measured_speedup"] == pytest.approx(4.3 / 3.0)
+
+
+def test_the_study_replay_says_which_run_it_needs():
+    meta = {"config": {"kind": "strong", "images": {"count": 4}, "augmentations_per_image": 8}}
+    runs = pd.DataFrame(
+        [{"strategy": "sequential", "status": "ok", "width": 2000, "height": 1000, "cell_id": "s"}]
+    )
+    assert "10 images x 100 augmentations" in replay.study_size_reason(meta, runs, None)
+    meta = {"config": {"kind": "strong", "images": {"count": 10}, "augmentations_per_image": 100}}
+    assert "per-task traces" in replay.study_size_reason(meta, runs, None)
+    assert "2000x1000" in replay.study_size_reason(meta, runs.assign(width=500), None)
+    assert replay.study_size_reason(meta, runs, SEQ.assign(cell_id="s")) is None
+
+
 # ---------------------------------------------------------------- real traced runs
 
 STRATEGIES = ["P_1", "P_2", "P_Q", "P_DYN", "P_T"]
@@ -275,10 +327,41 @@ def test_predict_replays_any_worker_count(traced_run, capsys):
 )
 def test_run_folders_without_traces_still_render(tmp_path, run):
     copy = tmp_path / "run"
-    ignore = shutil.ignore_patterns("plots", "tables", "report.*", "cells", "tasks.parquet")
+    traces = ("tasks", "tasks.parquet")
+    ignore = shutil.ignore_patterns("plots", "tables", "report.*", "cells", *traces)
     shutil.copytree(run, copy, ignore=ignore)
     write_report(copy)
     report = (copy / "report.md").read_text()
     assert "## Why efficiency is lost" in report and "no per-task traces" in report
     assert not (copy / "tables" / "strong_loss.csv").exists()
     assert main(["trace", str(copy)]) == 2
+
+
+TRACED = sorted(
+    p.resolve() for p in (ROOT / "results").glob("*/latest") if (p / "runs.parquet").is_file()
+)
+
+
+@pytest.mark.parametrize(
+    "run", [p for p in TRACED if store.load_tasks(p) is not None], ids=lambda p: p.parent.name
+)
+def test_committed_replays_bound_the_runs_and_the_model_reproduces_them(run):
+    results = load_results(run)
+    table = results.replayed
+    within = table[table["workers"].le(results.cores) & table["measured_speedup"].notna()]
+    assert len(within)
+    has_ci = within[within["measured_ci_low"].notna()]
+    assert (has_ci["predicted_speedup"] >= has_ci["measured_ci_low"]).all()
+    model = within["measured_speedup"] / within["replayed_run_speedup"]
+    assert ((model - 1).abs() <= 0.10).all(), within
+
+
+def test_the_committed_study_size_run_replays_the_studys_worker_counts():
+    results = load_results(ROOT / "results" / "study_costs" / "latest")
+    table, why = results.study_replay
+    assert why is None
+    assert set(table["workers"]) == {2, 4, 8, 16, 32, 64}
+    assert set(table["strategy"]) == {"P_1", "P_2", "P_Q"} and len(table) == 30
+    assert (table["predicted_efficiency"] <= 1.0).all() and table["gap_pp"].notna().all()
+    report = (ROOT / "results" / "study_costs" / "latest" / "report.md").read_text()
+    assert "The study falls furthest below the bound" in report

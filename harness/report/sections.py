@@ -20,7 +20,7 @@ from typing import ClassVar
 import pandas as pd
 from matplotlib.figure import Figure as MplFigure
 
-from harness import analysis, checks, losses, stats, study
+from harness import analysis, checks, losses, replay, stats, study
 from harness.analysis import SAVING_LABEL
 from harness.models import num
 from harness.report import plots
@@ -522,7 +522,7 @@ def why_efficiency_is_lost(results: Results) -> Section:
     """The loss account per cell (harness/losses.py), from the per-task traces."""
     name = "Why efficiency is lost"
     if results.tasks is None:
-        why = "this run folder has no per-task traces (`tasks.parquet`); newer runs have them."
+        why = "this run folder has no per-task traces (`tasks/`); newer runs have them."
         return unavailable("losses", name, why)
     table = results.losses
     if table.empty:
@@ -651,7 +651,9 @@ def replay_bound(results: Results) -> Section | None:
         "(chunks handed to the next free worker, a serial read where main reads, savers where "
         "it has them) on W ideal cores, plus the pool start-up and per-task hand-out measured "
         "here: an upper bound, since nothing in it can contend. Where W is within the usable "
-        "cores, the gap to the measured speedup is contention and unmodelled overhead; "
+        "cores, the gap to the measured speedup is contention and unmodelled overhead. The "
+        "same replay fed with the median run's own task times (its contention in them) checks "
+        "the model: what remains between that and the measured speedup, the model missed. "
         "`python -m harness predict RUN_DIR --workers 1 2 4 … 64` replays any W. See the "
         "README, 'What the replay assumes'."
     )
@@ -663,11 +665,12 @@ def replay_bound(results: Results) -> Section | None:
             "predicted (bound)",
             "measured [95% CI]",
             "measured / predicted",
+            "replayed from the run's tasks",
+            "measured / replayed",
         ],
         css="replay",
     )
     for r in table.itertuples():
-        ratio = r.measured_speedup / r.predicted_speedup if pd.notna(r.measured_speedup) else None
         out.rows.append(
             [
                 r.strategy,
@@ -675,12 +678,18 @@ def replay_bound(results: Results) -> Section | None:
                 str(r.workers) + marks_for_workers(results, r.workers),
                 fmt(r.predicted_speedup),
                 interval(r.measured_speedup, r.measured_ci_low, r.measured_ci_high),
-                DASH if ratio is None else f"{ratio:.0%}",
+                _ratio(r.measured_speedup, r.predicted_speedup),
+                fmt(r.replayed_run_speedup),
+                _ratio(r.measured_speedup, r.replayed_run_speedup),
             ]
         )
     return Section(
         "replay", "What an ideal machine would give (replay bound)", [Paragraph(text), out]
     )
+
+
+def _ratio(a: float, b: float) -> str:
+    return DASH if pd.isna(a) or pd.isna(b) else f"{a / b:.0%}"
 
 
 def marks_for_workers(results: Results, workers: int) -> str:
@@ -774,7 +783,71 @@ def beside_the_study(results: Results) -> Section:
     else:
         blocks.append(Paragraph("No cell of this run has a counterpart in the study."))
     blocks.append(Bullets(study.notes(results.meta, results.kind, series)))
+    if results.kind == "strong":
+        blocks += study_replay(results)
     return Section("reproduction", "Beside the study", blocks)
+
+
+def study_replay(results: Results) -> list[Block]:
+    """The replay at the study's worker counts, beside the study's efficiencies."""
+    table, why = results.study_replay
+    if why is not None:
+        return [
+            Paragraph(
+                f"Replay of the study's worker counts: not available here, since {why}. "
+                f"Make one with `{replay.STUDY_RUN}` (29 min on a 2-core VM) and read its "
+                "report."
+            )
+        ]
+    text = (
+        "The sequential run's per-task costs at the study's size replayed at the study's worker "
+        "counts on W ideal cores (see 'What an ideal machine would give'): the efficiency that "
+        "load imbalance, the serial read and the pool's fixed costs alone would leave. The gap "
+        "is what the study's machine lost beyond them: contention, oversubscription (its core "
+        "count is unknown), and whatever else the replay cannot see (Manager and queue "
+        "throughput, pickling that grows with W, the OS scheduler). It uses this machine's "
+        "task costs and fixed costs, whose ratios may differ on the study's."
+    )
+    out = Table(
+        [
+            "strategy",
+            "saving",
+            "W",
+            "replay (bound)",
+            "study",
+            "study − replay",
+            "measured here [95% CI]",
+        ],
+        css="study-replay",
+    )
+    for r in table.itertuples():
+        out.rows.append(
+            [
+                r.strategy,
+                _mode(r.saving),
+                str(r.workers),
+                fmt(r.predicted_efficiency, "pct"),
+                fmt(r.paper_efficiency, "pct"),
+                f"{-r.gap_pp:+.0f} pp",
+                interval(
+                    r.measured_efficiency, r.measured_ci_low, r.measured_ci_high, "pct"
+                ),
+            ]
+        )
+    return [Paragraph(text), out, Paragraph(study_replay_summary(table))]
+
+
+def study_replay_summary(table: pd.DataFrame) -> str:
+    """One sentence from the numbers: where the study falls furthest below the bound."""
+    worst = table.loc[table["gap_pp"].idxmax()]
+    within = table[table["gap_pp"].le(5)]
+    return (
+        f"The study falls furthest below the bound for {worst['strategy']} "
+        f"({_mode(worst['saving'])}) at W={worst['workers']}: "
+        f"{worst['paper_efficiency']:.0%} against {worst['predicted_efficiency']:.0%}, "
+        f"{worst['gap_pp']:.0f} pp that imbalance and serial parts do not explain; "
+        f"{len(within)} of {len(table)} study cells are within 5 pp of the bound."
+    )
 
 
 def reproduction_table(results: Results) -> Table:

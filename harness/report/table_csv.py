@@ -15,7 +15,7 @@ def write(results: Results) -> list[Path]:
     out.parent.mkdir(exist_ok=True)
     table = results.table.assign(processes=results.processes, oversubscribed=results.oversubscribed)
     table[CSV_COLUMNS].to_csv(out, index=False, float_format="%.6g")
-    return [out] + write_losses(results) + write_replay(results)
+    return [out] + write_losses(results) + write_replay(results) + write_study_replay(results)
 
 
 def write_replay(results: Results) -> list[Path]:
@@ -24,6 +24,16 @@ def write_replay(results: Results) -> list[Path]:
         return []
     out = results.run_dir / "tables" / f"{results.kind}_replay.csv"
     results.replayed.to_csv(out, index=False, float_format="%.6g")
+    return [out]
+
+
+def write_study_replay(results: Results) -> list[Path]:
+    """tables/strong_study_replay.csv: the replay at the study's worker counts, beside it."""
+    table, _ = results.study_replay
+    if table.empty:
+        return []
+    out = results.run_dir / "tables" / f"{results.kind}_study_replay.csv"
+    table.to_csv(out, index=False, float_format="%.6g")
     return [out]
 
 
