@@ -24,7 +24,14 @@ from harness.plan import Cell, plan_cells, plan_units, print_plan, runnable
 from harness.report import write_report
 from harness.report.trace import write_trace
 from harness.results import load_results
-from harness.runner import Interrupted, Sweep, raise_interrupted, recover_orphans, run_sweep
+from harness.runner import (
+    Interrupted,
+    Sweep,
+    raise_interrupted,
+    readable_for_resume,
+    recover_orphans,
+    run_sweep,
+)
 from harness.verify import verify
 
 
@@ -80,15 +87,19 @@ def _run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> 
     config = inputs.with_folder_size(config, found)
     host, versions = machine.host_info(), machine.versions()
     meta = store.read_meta(Path(args.resume)) if args.resume else None
+    done: set[tuple[str, int]] = set()
     if meta is not None:
         rundir.check_resumable(meta, config, host, versions, Path(args.resume))
+        done = readable_for_resume(Path(args.resume))
+        found = inputs.prepare(config, found, Path(args.resume))
+        if note := rundir.check_inputs(meta, found.digest, Path(args.resume)):
+            print(f"Warning: {note}", file=sys.stderr)
     cells = plan_cells(config)
     setup = machine.setup_info(
         config.start_method
     )  # before calibrating, so the load average is the machine's
     setup["worker_threads"] = machine.probe_worker_threads(config.start_method, config.cv2_threads)
     costs = calibrate(config.images.format, config.seed)
-    done = store.done_pairs(Path(args.resume)) if args.resume else set()
     estimate = Sweep(
         config, Path("."), {}, found.n_images, costs, machine.physical_cores()
     ).run_estimate
@@ -104,7 +115,8 @@ def _run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> 
     run_dir = Path(args.resume) if args.resume else rundir.new_run_dir(config, args.out)
     if lock is not None:
         lock.set_run_dir(run_dir)
-    found = inputs.prepare(config, found, run_dir)
+    if meta is None:
+        found = inputs.prepare(config, found, run_dir)
     sweep = Sweep(config, run_dir, found.dirs, found.n_images, costs, machine.physical_cores())
     if meta is None:
         facts = {"host": host, "versions": versions, "setup": setup}

@@ -36,7 +36,30 @@ def load_runs(run_dir: Path) -> pd.DataFrame:
     path = Path(run_dir) / RUNS
     if not path.is_file():
         return pd.DataFrame(columns=BASE_RUN_COLUMNS)
-    return pd.read_parquet(path)
+    return read_table(path, ["cell_id", "repeat", "status", "wall_s"])
+
+
+def read_table(path: Path, needed: list[str]) -> pd.DataFrame:
+    """A stored parquet table, or one line saying why it cannot be used: truncated or damaged
+    (e.g. copied half-way), or not this harness's (a column it needs is missing)."""
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as err:  # noqa: BLE001 - pyarrow raises many kinds; all mean "damaged"
+        raise HarnessError(
+            str(path),
+            None,
+            f"cannot be read, it is damaged or truncated ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else ''})",
+            "restore it from a complete copy of the run folder; nothing was written to it",
+        ) from None
+    if missing := [c for c in needed if c not in frame.columns]:
+        raise HarnessError(
+            str(path),
+            None,
+            f"not a table this harness wrote (no column {', '.join(missing)})",
+            "give a run folder made by `python -m harness run`",
+        )
+    return frame
 
 
 def done_pairs(run_dir: Path) -> set[tuple[str, int]]:
@@ -86,7 +109,7 @@ def task_frame(cell_id: str, repeat: int, line: dict) -> pd.DataFrame:
 def load_tasks(run_dir: Path) -> pd.DataFrame | None:
     """The per-task trace, or None for a run folder made before traces existed."""
     path = Path(run_dir) / TASKS_FILE
-    return pd.read_parquet(path) if path.is_file() else None
+    return read_table(path, ["cell_id", "repeat", "kind"]) if path.is_file() else None
 
 
 def replace_tasks(run_dir: Path, frames: list[pd.DataFrame]) -> None:
@@ -119,7 +142,13 @@ def read_meta(run_dir: Path) -> dict:
             f"no {META} here: not a run folder",
             "give a folder made by `python -m harness run`, e.g. results/<name>/latest",
         )
-    return read_meta_file(path)
+    meta = read_meta_file(path)
+    if not isinstance(meta.get("config"), dict) or "kind" not in meta["config"]:
+        raise HarnessError(
+            str(path), "config", "not a run's meta.json (no config with a kind)",
+            "restore the file from a complete copy of the run folder",
+        )
+    return meta
 
 
 def require_run_dir(run_dir: Path) -> Path:
