@@ -7,7 +7,8 @@ RUN_PY := $(BIN)/python -m harness
 
 export NO_ALBUMENTATIONS_UPDATE := 1
 
-EXTRA := $(if $(OUT),--out $(OUT)) $(if $(RESUME),--resume $(RESUME)) $(if $(FORCE),--force)
+EXTRA := $(if $(OUT),--out $(OUT)) $(if $(RESUME),--resume $(RESUME)) $(if $(FORCE),--force) \
+         $(if $(IGNORE_LOCK),--ignore-lock)
 
 .PHONY: help install strong-scaling weak-scaling report verify compare bench test lint clean
 

@@ -8,6 +8,10 @@ needs to know about a strategy comes from this object; no other module names a s
     name, summary                         config/report name and one line for the report
     saving_only, min_workers              which cells it can run
     in_process                            its workers are threads of the measuring process
+    restarts_workers                      its executor replaces a worker process that dies and
+                                          redoes that worker's tasks (Dask's nanny): the harness
+                                          counts such restarts in the run's row instead of
+                                          failing the run (a death fails every other strategy)
     phases                                extra phase columns: {"queue_put": "queue put"} is stored
                                           as t_queue_put_s, from phases.extra["queue_put"]
     options                               a pydantic model of its own config options (job.options)
@@ -92,6 +96,7 @@ class Strategy:
     saving_only: bool = False
     min_workers: int = 1
     in_process: bool = False
+    restarts_workers: bool = False
     phases: Mapping[str, str] = field(default_factory=dict)
     options: type[BaseModel] | None = None
     session: Callable[[Job, int, BaseContext], contextlib.AbstractContextManager] | None = None
@@ -158,8 +163,9 @@ def _problems(s: Strategy) -> list[str]:
             found.append(f"{attr} must be callable or None")
     if not isinstance(s.min_workers, int) or s.min_workers < 1:
         found.append("min_workers must be a whole number >= 1")
-    if not isinstance(s.saving_only, bool) or not isinstance(s.in_process, bool):
-        found.append("saving_only and in_process must be true or false")
+    flags = (s.saving_only, s.in_process, s.restarts_workers)
+    if not all(isinstance(flag, bool) for flag in flags):
+        found.append("saving_only, in_process and restarts_workers must be true or false")
     if s.options is not None and not (
         isinstance(s.options, type) and issubclass(s.options, BaseModel)
     ):

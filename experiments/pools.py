@@ -1,7 +1,8 @@
 """The one place multiprocessing strategies make their processes: cv2 threads, CPU pinning, extras.
 
 With placement "none" (job.options, see PoolOptions), no extra initializer and no slot counter,
-make_pool is exactly the study's `ctx.Pool(W, initializer=init_process, initargs=(cv2_threads,))`.
+make_pool is the study's `ctx.Pool(W, initializer=init_process, initargs=(cv2_threads,))`, as a
+`Pool` that differs from multiprocessing's only in how it ends after a worker was killed.
 Otherwise every worker takes a distinct slot from a shared counter in its initializer, pins itself
 to plan[slot % len] (see experiments/placement.py) and then runs the strategy's own initializer.
 A pool worker that dies mid-run is caught by the harness's watchdog (harness/watchdog.py), the
@@ -10,11 +11,12 @@ one dead-worker detector, which raises in the main thread so every `finally` her
 
 from __future__ import annotations
 
+import multiprocessing.pool
 import os
+import threading
 import time
 from collections.abc import Callable
 from multiprocessing.context import BaseContext
-from multiprocessing.pool import Pool
 from multiprocessing.process import BaseProcess
 from multiprocessing.sharedctypes import Synchronized
 from typing import Literal
@@ -25,6 +27,62 @@ from experiments.placement import cpu_plan
 from experiments.workload import Job, Phases, init_process
 
 SLOT: int | None = None  # this worker's slot, set by the pool initializer
+LOCK_WAIT_S = 1.0  # how long terminate() waits for a queue lock a dead worker may hold
+
+
+class Pool(multiprocessing.pool.Pool):
+    """multiprocessing's Pool, except in how it ends after a worker was killed.
+
+    - terminate() cannot hang on a dead worker's lock. An idle worker waits for work holding
+      the task queue's read lock; a worker returning a result holds the result queue's write
+      lock. Killed then (SIGKILL, the OOM killer), it never releases it, and Pool.terminate,
+      which takes both, would wait forever. Here each is waited for LOCK_WAIT_S at most, then
+      replaced by a lock of this process alone: the pool is being torn down by then, and only
+      this process still uses its side of the queues.
+    - an exception raised while the pool is being made (the watchdog's WorkerDied arrives as a
+      signal, at any line) ends what was made, instead of leaving a pool whose handler thread
+      keeps replacing workers in this process."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        try:
+            super().__init__(*args, **kwargs)
+        except BaseException:
+            self._end_half_made()
+            raise
+
+    def _end_half_made(self) -> None:
+        if getattr(self, "_terminate", None) is not None:  # made but for the last lines
+            self.terminate()
+            return
+        handler = getattr(self, "_worker_handler", None)
+        if handler is not None:
+            handler._state = multiprocessing.pool.TERMINATE
+            self._change_notifier.put(None)
+        for process in getattr(self, "_pool", []):
+            if process.exitcode is None:
+                process.terminate()
+
+    @staticmethod
+    def _help_stuff_finish(inqueue, task_handler, size) -> None:  # noqa: ANN001 (CPython's)
+        _take_or_replace(inqueue, "_rlock")
+        while task_handler.is_alive() and inqueue._reader.poll():
+            inqueue._reader.recv_bytes()  # tasks thrown away: no need to unpickle them
+            time.sleep(0)
+
+    @classmethod
+    def _terminate_pool(cls, taskqueue, inqueue, outqueue, *rest) -> None:  # noqa: ANN001
+        if getattr(outqueue, "_wlock", None) is not None:
+            _take_or_replace(outqueue, "_wlock")
+            outqueue._wlock.release()
+        super()._terminate_pool(taskqueue, inqueue, outqueue, *rest)
+
+
+def _take_or_replace(queue: object, name: str) -> None:
+    """Acquire queue.<name>, or, if a dead worker holds it, give the queue a new, acquired one."""
+    if not getattr(queue, name).acquire(timeout=LOCK_WAIT_S):
+        fresh = threading.Lock()
+        fresh.acquire()
+        setattr(queue, name, fresh)
 
 
 class PoolOptions(BaseModel):
@@ -88,9 +146,9 @@ def _new_pool(
     elif plan is None:
         plan = cpu_plan(workers, placement_of(job))
     if plan is None and initializer_extra is None:
-        return ctx.Pool(workers, initializer=init_process, initargs=(job.cv2_threads,))
+        return Pool(workers, init_process, (job.cv2_threads,), context=ctx)
     initargs = (job.cv2_threads, new_counter(ctx), plan, initializer_extra, initargs_extra)
-    return ctx.Pool(workers, initializer=_init_worker, initargs=initargs)
+    return Pool(workers, _init_worker, initargs, context=ctx)
 
 
 def _init_worker(

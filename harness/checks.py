@@ -55,6 +55,8 @@ def report_warnings(
         + _failed_cells(runs)
         + _few_repeats(table)
         + _steal(runs, meta)
+        + _worker_restarts(runs)
+        + _input_files(meta)
     )
 
 
@@ -241,6 +243,41 @@ def _steal(runs: pd.DataFrame, meta: dict) -> list[str]:
         f"{len(hit)} run(s), up to {hit.max():.0%}: another tenant of this VM's host slowed "
         "them. Fix: re-run at a quieter time or on dedicated hardware."
     ]
+
+
+def _worker_restarts(runs: pd.DataFrame) -> list[str]:
+    """Runs in which an executor restarted a dead worker and redid its tasks (Dask's nanny):
+    they finished, but their time includes the restart."""
+    if "worker_restarts" not in runs:
+        return []
+    hit = runs[runs["worker_restarts"].fillna(0) > 0]
+    if hit.empty:
+        return []
+    listed = "; ".join(f"{r.cell_id} repeat {r.repeat}" for r in hit.itertuples())
+    return [
+        f"A worker process died and was restarted during {len(hit)} run(s) ({listed}); their "
+        "tasks were redone, so their times include the restart. Fix: find why it died "
+        "(cells/<cell id>.log, the OOM killer in dmesg) and re-run those cells."
+    ]
+
+
+def _input_files(meta: dict) -> list[str]:
+    """The user's images left out as unreadable, or read but with a remark."""
+    inventory = meta.get("input_inventory") or {}
+    found = []
+    if left_out := inventory.get("unreadable"):
+        listed = "; ".join(f"{name}: {why}" for name, why in left_out.items())
+        found.append(
+            f"{len(left_out)} input file(s) were left out as unreadable ({listed}). "
+            "Fix: repair or remove them if the run should include them."
+        )
+    if notes := inventory.get("notes"):
+        listed = "; ".join(f"{name}: {why}" for name, why in notes.items())
+        found.append(
+            f"{len(notes)} input file(s) were read whole but are not quite intact ({listed}). "
+            "Fix: none needed for the timings; re-copy them if the files matter."
+        )
+    return found
 
 
 def _cell(row: object) -> str:

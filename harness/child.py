@@ -73,7 +73,7 @@ def run_once(strategy: Strategy, job: Job, workers: int, ctx: BaseContext, sessi
             "started_at": started,
             "error": f"cannot prepare the output folder {job.out_dir}: {one_line(err)}",
         }
-    instruments = hooks.measuring(strategy.in_process)
+    instruments = hooks.measuring(strategy.in_process, strategy.restarts_workers)
     try:
         phases, wall, t0 = timed_call(strategy, job, workers, ctx, session, instruments)
     except Exception as err:  # a failing strategy is a measurement outcome, not a crash

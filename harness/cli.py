@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,12 +18,20 @@ from harness.compare import compare_runs, format_compare
 from harness.config import Config, load_config
 from harness.errors import HarnessError
 from harness.estimate import calibrate
+from harness.lock import OVERRIDE_FLAG, MachineLock
 from harness.overhead import measure
 from harness.plan import Cell, plan_cells, plan_units, print_plan, runnable
 from harness.report import write_report
 from harness.report.trace import write_trace
 from harness.results import load_results
-from harness.runner import Interrupted, Sweep, raise_interrupted, recover_orphans, run_sweep
+from harness.runner import (
+    Interrupted,
+    Sweep,
+    raise_interrupted,
+    readable_for_resume,
+    recover_orphans,
+    run_sweep,
+)
 from harness.verify import verify
 
 
@@ -50,8 +60,24 @@ def new_meta(
     }
 
 
+@contextlib.contextmanager
+def measuring(command: str, args: argparse.Namespace) -> Iterator[MachineLock]:
+    """The machine-wide lock of a command that measures; a warning if it is overridden."""
+    with MachineLock(command, getattr(args, "config", None), args.ignore_lock) as lock:
+        if lock.warning:
+            print(f"Warning: {lock.warning}", file=sys.stderr)
+        yield lock
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    if args.dry_run:  # measures nothing: no lock
+        return _run(args, config, None)
+    with measuring("run", args) as lock:
+        return _run(args, config, lock)
+
+
+def _run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> int:
     # Before any OpenCV work here: calibration then runs single-threaded like the workers, and
     # no OpenCV thread pool exists when pools fork (a forked child can deadlock on one).
     init_process(config.cv2_threads)
@@ -61,15 +87,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = inputs.with_folder_size(config, found)
     host, versions = machine.host_info(), machine.versions()
     meta = store.read_meta(Path(args.resume)) if args.resume else None
+    done: set[tuple[str, int]] = set()
     if meta is not None:
         rundir.check_resumable(meta, config, host, versions, Path(args.resume))
+        done = readable_for_resume(Path(args.resume))
+        found = inputs.prepare(config, found, Path(args.resume))
+        if note := rundir.check_inputs(meta, found.digest, Path(args.resume)):
+            print(f"Warning: {note}", file=sys.stderr)
     cells = plan_cells(config)
     setup = machine.setup_info(
         config.start_method
     )  # before calibrating, so the load average is the machine's
     setup["worker_threads"] = machine.probe_worker_threads(config.start_method, config.cv2_threads)
     costs = calibrate(config.images.format, config.seed)
-    done = store.done_pairs(Path(args.resume)) if args.resume else set()
     estimate = Sweep(
         config, Path("."), {}, found.n_images, costs, machine.physical_cores()
     ).run_estimate
@@ -83,7 +113,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return 0
     run_dir = Path(args.resume) if args.resume else rundir.new_run_dir(config, args.out)
-    found = inputs.prepare(config, found, run_dir)
+    if lock is not None:
+        lock.set_run_dir(run_dir)
+    if meta is None:
+        found = inputs.prepare(config, found, run_dir)
     sweep = Sweep(config, run_dir, found.dirs, found.n_images, costs, machine.physical_cores())
     if meta is None:
         facts = {"host": host, "versions": versions, "setup": setup}
@@ -151,7 +184,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_overhead(args: argparse.Namespace) -> int:
-    print(measure(args.strategy, args.workers, pairs=args.pairs).line())
+    with measuring("overhead", args):
+        print(measure(args.strategy, args.workers, pairs=args.pairs).line())
     return 0
 
 
@@ -182,7 +216,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     found = inputs.inspect(config, args.config)
     config = inputs.with_folder_size(config, found)
-    with tempfile.TemporaryDirectory(prefix="augscale-verify-") as tmp:
+    with (
+        measuring("verify", args),
+        tempfile.TemporaryDirectory(prefix="augscale-verify-") as tmp,
+    ):
         ok = verify(config, inputs.prepare(config, found, Path(tmp)).dirs)
     print(
         "all strategies match sequential"
@@ -190,6 +227,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
         else "MISMATCH: some strategy differs from sequential"
     )
     return 0 if ok else 1
+
+
+def _lock_flag(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        OVERRIDE_FLAG,
+        dest="ignore_lock",
+        action="store_true",
+        help="measure even while another measurement holds the machine-wide lock",
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -209,6 +255,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run even when the preflight says memory or disk will not suffice",
     )
+    _lock_flag(run)
     run.set_defaults(func=cmd_run)
     rep = sub.add_parser("report", help="re-render a run folder's report from runs.parquet")
     rep.add_argument("run_dir")
@@ -217,6 +264,7 @@ def parser() -> argparse.ArgumentParser:
         "verify", help="check every strategy produces the same images as sequential"
     )
     ver.add_argument("config")
+    _lock_flag(ver)
     ver.set_defaults(func=cmd_verify)
     cmp = sub.add_parser(
         "compare", help="compare two run folders cell by cell (ratio, interval, Mann-Whitney U)"
@@ -239,6 +287,7 @@ def parser() -> argparse.ArgumentParser:
     ovh.add_argument("--strategy", default="P_1")
     ovh.add_argument("--workers", type=int, default=2)
     ovh.add_argument("--pairs", type=int, default=30)
+    _lock_flag(ovh)
     ovh.set_defaults(func=cmd_overhead)
     return p
 

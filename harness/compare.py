@@ -43,6 +43,7 @@ def smallest_p(n_a: int, n_b: int) -> float:
 def compare_runs(run_a: Path, run_b: Path) -> pd.DataFrame:
     """One row per cell present in both runs (A's order): medians, B/A with its interval, p."""
     runs_a, runs_b = (store.load_runs(store.require_run_dir(Path(r))) for r in (run_a, run_b))
+    meta_a, meta_b = (store.read_meta(Path(r)) for r in (run_a, run_b))
     times_a, times_b = ok_samples(runs_a), ok_samples(runs_b)
     keys_b = set(runs_b[CELL_KEYS].itertuples(index=False, name=None))
     keys_a = dict.fromkeys(runs_a[CELL_KEYS].itertuples(index=False, name=None))
@@ -53,7 +54,7 @@ def compare_runs(run_a: Path, run_b: Path) -> pd.DataFrame:
         if k in keys_b
     ]
     df = pd.DataFrame(rows, columns=COLUMNS)
-    df.attrs.update(a=str(run_a), b=str(run_b), a_meta=_meta(run_a), b_meta=_meta(run_b))
+    df.attrs.update(a=str(run_a), b=str(run_b), a_meta=meta_a, b_meta=meta_b)
     return df
 
 
@@ -76,13 +77,6 @@ def _compare_cell(key: tuple, a: np.ndarray, b: np.ndarray) -> dict:
         "smallest_p": smallest_p(len(a), len(b)),
         "significant": bool(p < ALPHA and (low > 1 or high < 1)),
     }
-
-
-def _meta(run_dir: Path) -> dict:
-    try:
-        return store.read_meta(Path(run_dir))
-    except Exception:  # a comparison of two parquet files still works without their meta
-        return {}
 
 
 def verdict(row: pd.Series) -> str:

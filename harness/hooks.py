@@ -2,7 +2,8 @@
 manager entered just before the strategy's call and left just after it, and then gives the
 columns it measured for the run's row. No hook is wired into the call itself.
 
-    Watchdog  the one dead-worker detector, and peak resident memory   peak_rss_mb
+    Watchdog  the one dead-worker detector, and peak resident memory   peak_rss_mb,
+              (restarted workers, where the executor restarts them)   worker_restarts
     Steal     CPU time the hypervisor took from this VM during the run  steal_s
     CpuTime   CPU seconds of the run's processes                       t_cpu_s, t_dispatch_s
 """
@@ -79,9 +80,10 @@ def _steal_s() -> float | None:
     return getattr(psutil.cpu_times(), "steal", None)
 
 
-def measuring(in_process: bool) -> list[Hook]:
-    """The hooks of a measured run, outermost first: CPU time is read closest to the call."""
-    return [Watchdog(), Steal(), CpuTime(in_process)]
+def measuring(in_process: bool, restarts_workers: bool = False) -> list[Hook]:
+    """The hooks of a measured run, outermost first: CPU time is read closest to the call.
+    restarts_workers: the strategy's executor restarts dead workers (the contract says so)."""
+    return [Watchdog(restarts_workers), Steal(), CpuTime(in_process)]
 
 
 @contextlib.contextmanager

@@ -1,8 +1,16 @@
 """Test images: the study's 10x10 black/white checkerboard, generated once per (size, count,
-format); and the inventory of a user's folder."""
+format); and the inventory of a user's folder.
+
+The inventory decodes every file twice: with OpenCV, as the strategies read it, and with Pillow
+in its strict mode (truncated images refused). OpenCV decodes a JPEG cut short into a full-size
+image, mostly flat gray, and only warns; Pillow refuses it. JPEGs are decoded by Pillow at 1/8
+scale (draft mode), which still reads every byte of the entropy-coded stream.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import shutil
 import tempfile
@@ -11,6 +19,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from experiments.workload import IMAGE_SUFFIXES, list_images
 
@@ -62,6 +71,7 @@ class Inventory:
         default_factory=dict
     )  # file name -> what reading does to it
     ignored: list[str] = field(default_factory=list)  # subfolders, hidden and non-image files
+    notes: dict[str, str] = field(default_factory=dict)  # file name -> readable, but noted
 
     def summary(self) -> dict:
         return {
@@ -69,6 +79,7 @@ class Inventory:
             "unreadable": self.unreadable,
             "conversions": self.conversions,
             "ignored": self.ignored,
+            "notes": self.notes,
             "sizes": sorted({f"{w}x{h}" for w, h in self.sizes.values()}),
         }
 
@@ -97,17 +108,110 @@ def inspect_folder(folder: Path) -> Inventory:
         ):
             inv.ignored.append(entry.name + ("/" if entry.is_dir() else ""))
             continue
+        # cv2.imread as the strategies read (cv2.imdecode refuses some files imread takes)
         image = cv2.imread(str(entry), cv2.IMREAD_UNCHANGED)
         if image is None or image.size == 0:
             inv.unreadable[entry.name] = (
                 "OpenCV cannot decode it (corrupt, truncated or not an image)"
             )
             continue
+        verdict = strict_verdict(entry.read_bytes())
+        if verdict.unreadable:
+            inv.unreadable[entry.name] = verdict.unreadable
+            continue
+        if verdict.note:
+            inv.notes[entry.name] = verdict.note
         inv.files.append(entry)
         inv.sizes[entry.name] = (image.shape[1], image.shape[0])
         if note := _conversion(image):
             inv.conversions[entry.name] = note
     return inv
+
+
+# The end markers a complete file carries; a file lacking only this is still whole.
+END_MARKERS = {
+    "JPEG": (b"\xff\xd9", "JPEG end-of-image marker (EOI)"),
+    "PNG": (b"\x00\x00\x00\x00IEND\xaeB`\x82", "PNG end chunk (IEND)"),
+}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    unreadable: str | None = None  # why the file counts as unreadable
+    note: str | None = None  # readable, with a remark for meta.json and the report
+
+
+def strict_decode(data: bytes, draft: bool = True) -> str | None:
+    """Decode all of `data` with Pillow, truncated images refused: None if whole, else why.
+    JPEGs decode at 1/8 scale (draft mode), which still reads every entropy-coded byte."""
+    try:
+        _pixels(data, draft)
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
+def _pixels(data: bytes, draft: bool) -> bytes:
+    ImageFile.LOAD_TRUNCATED_IMAGES = False  # Pillow's default; strict whatever else set it
+    with Image.open(io.BytesIO(data)) as image:
+        if draft and image.format == "JPEG":
+            image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
+        image.load()
+        return image.tobytes()
+
+
+FILLERS = (b"", b"\x00" * 64, b"\xaa" * 64)
+
+
+def _whole_but_for(data: bytes, marker: bytes) -> bool:
+    """True when only the end marker is missing. A decoder skips stray bytes between the end
+    of the pixel data and the marker, but decodes them as pixel data if the file was cut inside
+    it (libjpeg then fills the rest with gray, and warns only). So: with the marker added back,
+    preceded by two different fillers or none, the file must decode, strictly and at full
+    scale, to the same pixels each time. Runs only for files the strict check refused."""
+    decoded = set()
+    for filler in FILLERS:
+        try:
+            decoded.add(_pixels(data + filler + marker, draft=False))
+        except (OSError, SyntaxError, ValueError, EOFError):
+            return False
+    return len(decoded) == 1
+
+
+def strict_verdict(data: bytes) -> Verdict:
+    """Pillow's strict verdict on a file OpenCV could decode. A format Pillow cannot open at all
+    is left to OpenCV's verdict; a file whose pixel data is complete and that lacks only its end
+    marker is readable, with a note."""
+    fmt = None
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            fmt = image.format
+        problem = strict_decode(data)
+    except (UnidentifiedImageError, Image.DecompressionBombError):
+        return Verdict()
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        problem = f"{type(err).__name__}: {err}"
+    if problem and "decoder" in problem and "not available" in problem:
+        return Verdict()  # this Pillow lacks the codec: OpenCV's verdict stands
+    marker, label = END_MARKERS.get(fmt or "", (b"", ""))
+    note = f"pixel data complete, but the file lacks its {label}"
+    if problem is None:
+        return Verdict(note=note if marker and marker not in data else None)
+    if marker and _whole_but_for(data, marker):
+        return Verdict(note=note)
+    return Verdict(unreadable=f"truncated or corrupt: pixel data missing ({problem})")
+
+
+def folder_digest(folders: list[Path]) -> str:
+    """sha256 over the names and bytes of the images the strategies list in `folders`: what
+    resume compares, so a run is never finished on other inputs."""
+    h = hashlib.sha256()
+    for folder in folders:
+        for path in list_images(folder):
+            h.update(path.name.encode() + b"\0")
+            with open(path, "rb") as f:
+                h.update(hashlib.file_digest(f, "sha256").digest())
+    return h.hexdigest()
 
 
 def readable_view(inv: Inventory, target: Path) -> Path:

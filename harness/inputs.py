@@ -8,7 +8,13 @@ from pathlib import Path
 
 from harness.config import Config
 from harness.errors import HarnessError
-from harness.images import Inventory, ensure_images, inspect_folder, readable_view
+from harness.images import (
+    Inventory,
+    ensure_images,
+    folder_digest,
+    inspect_folder,
+    readable_view,
+)
 
 
 @dataclass
@@ -17,11 +23,13 @@ class Inputs:
     size: tuple[int, int]  # recorded as width, height for every cell of a user folder
     inventory: Inventory | None = None
     dirs: dict[tuple[int, int], Path] = field(default_factory=dict)
+    digest: str | None = None  # sha256 of the images read (names and bytes), once prepared
 
     def meta(self) -> dict:
         return {
             "n_images": self.n_images,
             "input_inventory": self.inventory.summary() if self.inventory else None,
+            "inputs_sha256": self.digest,
         }
 
 
@@ -63,10 +71,11 @@ def prepare(config: Config, inputs: Inputs, run_dir: Path) -> Inputs:
     user's readable files (so unreadable, hidden and non-image entries are never listed)."""
     if inputs.inventory is not None:
         inputs.dirs = {inputs.size: readable_view(inputs.inventory, run_dir / "inputs")}
-        return inputs
-    sizes = {config.base_size} | {size for _, size in config.sweep}
-    inputs.dirs = {
-        s: ensure_images(s[0], s[1], config.images.count, config.images.format)
-        for s in sorted(sizes)
-    }
+    else:
+        sizes = {config.base_size} | {size for _, size in config.sweep}
+        inputs.dirs = {
+            s: ensure_images(s[0], s[1], config.images.count, config.images.format)
+            for s in sorted(sizes)
+        }
+    inputs.digest = folder_digest([inputs.dirs[s] for s in sorted(inputs.dirs)])
     return inputs

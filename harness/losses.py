@@ -1,5 +1,5 @@
 """Why efficiency is lost: per cell, an account in percentage points of efficiency that adds up to
-100 (1 - E_run), measured from the per-task traces (tasks.parquet), and the POP metrics.
+100 (1 - E_run), measured from the per-task traces (tasks/), and the POP metrics.
 
 Every strategy does identical, seeded work, so task (i, k) of a parallel run has an exact twin
 in the sequential run of the same size and saving mode. For the cell's representative run (the

@@ -90,7 +90,7 @@ def _one(strategy: str, job: Job, workers: int, watched: bool) -> tuple[float, P
     """(wall seconds, phases, watchdog CPU seconds) of one call, with or without the watchdog."""
     ctx = multiprocessing.get_context("fork")
     found = strategies.get(strategy)
-    instruments = hooks.measuring(found.in_process) if watched else []
+    instruments = hooks.measuring(found.in_process, found.restarts_workers) if watched else []
     with hooks.around(instruments):
         t0 = time.perf_counter()
         phases = found.call(job, workers, ctx)

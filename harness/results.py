@@ -135,7 +135,7 @@ class Results:
 
     @cached_property
     def tasks(self) -> pd.DataFrame | None:
-        """The per-task trace (tasks.parquet), or None for a folder made before traces."""
+        """The per-task trace (tasks/), or None for a folder made before traces."""
         return store.load_tasks(self.run_dir)
 
     @cached_property

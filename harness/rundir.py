@@ -61,20 +61,41 @@ def check_resumable(meta: dict, config: Config, host: dict, versions: dict, run_
                 "resume with the run's own config (its meta.json holds it as config_text), "
                 "or start a new run",
             )
+    old_host, old_versions = meta.get("host") or {}, meta.get("versions") or {}
     for key in ("cpu_model", "physical_cores", "logical_cores"):
-        if meta["host"].get(key) != host.get(key):
+        if old_host.get(key) != host.get(key):
             raise HarnessError(
                 str(run_dir),
                 f"host.{key}",
-                f"the run was measured on another machine ({meta['host'].get(key)!r} there, "
+                f"the run was measured on another machine ({old_host.get(key)!r} there, "
                 f"{host.get(key)!r} here)",
                 "resume on the machine that started it, or start a new run",
             )
     for key, value in versions.items():
-        if meta["versions"].get(key) != value:
+        if old_versions.get(key) != value:
             raise HarnessError(
                 str(run_dir),
                 f"versions.{key}",
-                f"{key} is {value} here but was {meta['versions'].get(key)} in the run",
+                f"{key} is {value} here but was {old_versions.get(key)} in the run",
                 "resume in the environment that started it, or start a new run",
             )
+
+
+def check_inputs(meta: dict, digest: str | None, run_dir: Path) -> str | None:
+    """Refuse a resume on other images than the run's; a warning line for a run folder made
+    before inputs were hashed (nothing to compare with)."""
+    stored = meta.get("inputs_sha256")
+    if stored is None:
+        return (
+            f"{run_dir} records no hash of its inputs (made by an older augscale): "
+            "the images cannot be checked against the run's"
+        )
+    if stored != digest:
+        raise HarnessError(
+            str(run_dir),
+            "inputs_sha256",
+            "the input images differ from the run's (a file was added, removed or changed "
+            "since it started), so new runs would not measure the same work",
+            "restore the run's images, or start a new run",
+        )
+    return None

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from experiments import strategies
 from harness import store
 from harness.config import Config
+from harness.errors import HarnessError
 from harness.estimate import Costs, cell_seconds
 from harness.plan import Cell, Unit
 from harness.schema import CellSpec, JobSpec
@@ -210,26 +211,84 @@ def _row(sweep: Sweep, cell: Cell, repeat: int, run: dict) -> dict:
 
 
 def recover_orphans(sweep: Sweep) -> int:
-    """Recorded runs that a killed parent never stored (they are in cells/*.jsonl): store them."""
+    """Recorded runs that a killed parent never stored (they are in cells/*.jsonl): store them.
+    Everything is read before anything is written: a damaged file stops the resume (one line,
+    exit 2) and nothing stored is touched."""
     done = store.done_pairs(sweep.run_dir)
-    cells_dir = sweep.run_dir / "cells"
     rows, tasks = [], []
-    for spec_path in sorted(cells_dir.glob("*.spec.json")) if cells_dir.is_dir() else []:
-        spec = json.loads(spec_path.read_text())  # a CellSpec, or format 1's dict: same keys
-        cell = Cell(**spec["cell"])
-        lines, _ = _read_new(Path(spec["results"]), 0)
-        for line in lines:
-            if (
-                line["kind"] == "recorded"
-                and line["status"] == "ok"
-                and (cell.id, line["repeat"]) not in done
-            ):
+    for spec_path, results in unit_files(sweep.run_dir / "cells"):
+        cell = _spec_cell(spec_path)
+        for line in _recorded_lines(results):
+            if line["status"] == "ok" and (cell.id, line["repeat"]) not in done:
                 rows.append(_row(sweep, cell, line["repeat"], line))
                 tasks.append(store.task_frame(cell.id, line["repeat"], line))
                 done.add((cell.id, line["repeat"]))
     store.replace_runs(sweep.run_dir, rows)
     store.write_tasks(sweep.run_dir, tasks)
     return len(rows)
+
+
+def readable_for_resume(run_dir: Path) -> set[tuple[str, int]]:
+    """Read every stored file a resume needs before anything runs (a damaged one stops it in
+    one line); the (cell_id, repeat) pairs already done."""
+    done = store.done_pairs(run_dir)
+    store.load_tasks(run_dir)
+    for spec, results in unit_files(run_dir / "cells"):
+        _spec_cell(spec)
+        _recorded_lines(results)
+    return done
+
+
+def unit_files(cells_dir: Path) -> list[tuple[Path, Path]]:
+    """(spec, results) of every unit that wrote results; the results file beside its spec, so a
+    moved or copied run folder still finds them."""
+    pairs = []
+    for results in sorted(cells_dir.glob("*.jsonl")) if cells_dir.is_dir() else []:
+        spec = results.with_name(results.name.removesuffix(".jsonl") + ".spec.json")
+        if not spec.is_file():
+            raise HarnessError(
+                str(spec),
+                None,
+                f"missing, so the runs in {results.name} cannot be matched to their cell",
+                f"restore it from a complete copy of the run folder, or delete {results} "
+                "(its runs already in runs.parquet are kept; the others run again)",
+            )
+        pairs.append((spec, results))
+    return pairs
+
+
+def _spec_cell(path: Path) -> Cell:
+    try:  # a CellSpec, or format 1's dict: the same `cell` key
+        return Cell(**json.loads(path.read_text())["cell"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise HarnessError(
+            str(path),
+            "cell",
+            f"cannot be read, it is damaged or not a cell spec ({type(err).__name__}: {err})",
+            "restore it from a complete copy of the run folder",
+        ) from None
+
+
+def _recorded_lines(path: Path) -> list[dict]:
+    """The recorded runs of a results file; an unfinished last line (the child was killed while
+    writing it) is left out, any other damage is an error."""
+    text = path.read_text(errors="replace")
+    lines = text[: text.rfind("\n") + 1].splitlines()
+    found = []
+    for number, line in enumerate(lines, 1):
+        try:
+            run = json.loads(line)
+            if run["kind"] == "recorded":
+                found.append({**run, "repeat": int(run["repeat"]), "status": str(run["status"])})
+        except (ValueError, KeyError, TypeError) as err:
+            raise HarnessError(
+                f"{path}:{number}",
+                None,
+                f"a damaged line ({type(err).__name__}: {err})",
+                f"restore the file from a complete copy of the run folder, or delete {path} "
+                "(its runs already in runs.parquet are kept; the others run again)",
+            ) from None
+    return found
 
 
 class Progress:

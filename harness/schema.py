@@ -150,6 +150,12 @@ RUN_COLUMNS = _columns(
         "s",
         "opening the strategy's per-cell session, outside the timed region",
     ),
+    (
+        "worker_restarts",
+        "",
+        "worker processes that died during the run and that the executor restarted, redoing "
+        "their tasks (Dask's nanny); empty where a death fails the run",
+    ),
 )
 # Columns an empty runs table has (every row of the first format had them).
 BASE_RUN_COLUMNS = list(RUN_COLUMNS)[: list(RUN_COLUMNS).index("started_at") + 1]

@@ -38,7 +38,30 @@ def load_runs(run_dir: Path) -> pd.DataFrame:
     path = Path(run_dir) / RUNS
     if not path.is_file():
         return pd.DataFrame(columns=BASE_RUN_COLUMNS)
-    return pd.read_parquet(path)
+    return read_table(path, ["cell_id", "repeat", "status", "wall_s"])
+
+
+def read_table(path: Path, needed: list[str]) -> pd.DataFrame:
+    """A stored parquet table, or one line saying why it cannot be used: truncated or damaged
+    (e.g. copied half-way), or not this harness's (a column it needs is missing)."""
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as err:  # noqa: BLE001 - pyarrow raises many kinds; all mean "damaged"
+        raise HarnessError(
+            str(path),
+            None,
+            f"cannot be read, it is damaged or truncated ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else ''})",
+            "restore it from a complete copy of the run folder; nothing was written to it",
+        ) from None
+    if missing := [c for c in needed if c not in frame.columns]:
+        raise HarnessError(
+            str(path),
+            None,
+            f"not a table this harness wrote (no column {', '.join(missing)})",
+            "give a run folder made by `python -m harness run`",
+        )
+    return frame
 
 
 def done_pairs(run_dir: Path) -> set[tuple[str, int]]:
@@ -85,6 +108,9 @@ def task_frame(cell_id: str, repeat: int, line: dict) -> pd.DataFrame:
     return frame.reindex(columns=list(TASK_COLUMNS)).fillna(zeros)
 
 
+TRACE_KEYS = ["cell_id", "repeat", "kind"]
+
+
 def load_tasks(run_dir: Path) -> pd.DataFrame | None:
     """The per-task trace, or None for a run folder made before traces existed. Rows come from
     tasks/ (one file per recorded run) and from a tasks.parquet written before that layout; a
@@ -94,9 +120,9 @@ def load_tasks(run_dir: Path) -> pd.DataFrame | None:
     legacy = run_dir / TASKS_FILE
     if not files and not legacy.is_file():
         return None
-    frames = [pd.read_parquet(f) for f in files]
+    frames = [read_table(f, TRACE_KEYS) for f in files]
     if legacy.is_file():
-        old = pd.read_parquet(legacy)
+        old = read_table(legacy, TRACE_KEYS)
         if frames:
             new = {(f["cell_id"].iat[0], int(f["repeat"].iat[0])) for f in frames if len(f)}
             pairs = zip(old["cell_id"], old["repeat"].astype(int), strict=True)
@@ -139,7 +165,13 @@ def read_meta(run_dir: Path) -> dict:
             f"no {META} here: not a run folder",
             "give a folder made by `python -m harness run`, e.g. results/<name>/latest",
         )
-    return read_meta_file(path)
+    meta = read_meta_file(path)
+    if not isinstance(meta.get("config"), dict) or "kind" not in meta["config"]:
+        raise HarnessError(
+            str(path), "config", "not a run's meta.json (no config with a kind)",
+            "restore the file from a complete copy of the run folder",
+        )
+    return meta
 
 
 def require_run_dir(run_dir: Path) -> Path:

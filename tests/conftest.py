@@ -3,6 +3,8 @@ analysis, report and compare code can be tested without running a sweep."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,10 @@ from harness import store
 
 # Tests fork pools from this process: OpenCV must not have started its own thread pool first.
 init_process(1)
+
+# The test suite's sweeps take their own machine-wide lock (harness/lock.py), inherited by every
+# subprocess: a measurement running on this machine does not stop the tests, nor they it.
+os.environ["AUGSCALE_LOCK"] = str(Path(tempfile.mkdtemp(prefix="augscale-test-")) / "lock")
 
 
 @pytest.fixture(scope="session")

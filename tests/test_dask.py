@@ -3,8 +3,12 @@ restricted to W of its workers, and a tiny sweep through the command line."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 
 import pandas as pd
 import pytest
@@ -13,7 +17,9 @@ from _tiny import AUGMENTATIONS, N_IMAGES, config
 
 from experiments.strategies import dask_backend
 from experiments.workload import Job
+from harness import hooks
 from harness.verify import digest, run_digest
+from harness.watchdog import Watchdog, child_pids
 
 
 def test_module_imports_without_dask():
@@ -89,3 +95,25 @@ def test_tiny_sweep_through_the_cli(images, tmp_path):
     dask_runs = runs[runs["strategy"] == "P_DASK"]
     assert len(dask_runs) == 4
     assert (runs["status"] == "ok").all()
+
+
+def test_a_killed_worker_is_restarted_and_recorded(images, tmp_path):
+    """Dask's nanny restarts a SIGKILLed worker and the scheduler redoes its tasks: the run
+    finishes, and the watchdog counts the restart for the run's row instead of failing it."""
+    pytest.importorskip("distributed")
+    job = Job(images, tmp_path, 120, 0, False)  # ~2 s of tasks on 2 workers
+    with dask_backend.dask_session(job, 2, None) as session:
+        workers = sorted(child_pids())
+        victim = session.client.run(os.getpid, workers=session.workers[:1])
+        pid = next(iter(victim.values()))
+        assert pid in workers
+        killer = threading.Timer(0.5, os.kill, (pid, signal.SIGKILL))
+        watch = Watchdog(restarts=dask_backend.STRATEGY.restarts_workers)
+        with hooks.around([watch]):
+            killer.start()
+            start = time.monotonic()
+            phases = dask_backend.STRATEGY.call(job, 2, None, session)
+            elapsed = time.monotonic() - start
+    assert elapsed > 0.5, "the call ended before the kill: make the job longer"
+    assert phases.tasks == N_IMAGES * 120
+    assert watch.columns()["worker_restarts"] >= 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.pool
 import os
 from pathlib import Path
 
@@ -124,10 +125,14 @@ def test_none_leaves_workers_unpinned():
 
 
 def test_none_is_exactly_the_plain_pool(monkeypatch):
+    """The study's Pool(W, initializer=init_process, initargs=(cv2_threads,)) of this context,
+    as experiments.pools.Pool: multiprocessing's Pool, changed only in how it ends after a
+    worker was killed."""
+    assert issubclass(pools.Pool, multiprocessing.pool.Pool)
     calls = []
-    monkeypatch.setattr(FORK, "Pool", lambda *a, **kw: calls.append((a, kw)))
+    monkeypatch.setattr(pools, "Pool", lambda *a, **kw: calls.append((a, kw)))
     pools.make_pool(FORK, 3, Job(Path("."), Path("."), 1, 0, False, cv2_threads=2))
-    assert calls == [((3,), {"initializer": init_process, "initargs": (2,)})]
+    assert calls == [((3, init_process, (2,)), {"context": FORK})]
 
 
 def test_savers_take_the_last_slots_of_the_plan():

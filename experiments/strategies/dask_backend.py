@@ -145,6 +145,7 @@ STRATEGY = Strategy(
     run=run,
     options=DaskOptions,
     session=dask_session,
+    restarts_workers=True,  # the nanny restarts a killed worker; the scheduler redoes its tasks
     schedule=Schedule(chunksize=one_at_a_time, pool=False),
     notes=(
         "P_DASK on a cluster of other hosts (options.P_DASK.scheduler): each task's start and "
