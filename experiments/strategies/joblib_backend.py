@@ -143,7 +143,8 @@ STRATEGY = Strategy(
         "P_JOBLIB's replay bound uses Pool.map's chunks; joblib's automatic batching sizes "
         "its batches from their measured duration instead, so the bound is approximate.",
         "P_JOBLIB: loky starts each worker as a fresh interpreter that imports albumentations "
-        "and OpenCV (and torch, when it is installed: albumentations imports it); without "
-        "reuse that start-up is inside every run.",
+        "and OpenCV; without reuse that start-up is inside every run. (albumentations would "
+        "also import torch where it is installed; the harness turns that off in every "
+        "process, so no result depends on the torch extra.)",
     ),
 )
