@@ -1,8 +1,16 @@
 # Every target installs the project into .venv on first use, so each works on a fresh clone.
+# EXTRAS=torch adds optional extras to the always-installed dask, dev and joblib (P_TORCH needs
+# torch: `make install EXTRAS=torch`; README, "Optional parts"). `make bench` runs P_TORCH, so
+# it installs the torch extra itself.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-stamp
+comma  := ,
+ifeq ($(MAKECMDGOALS),bench)
+EXTRAS ?= torch
+endif
+EXTRAS ?=
+STAMP  := $(VENV)/.installed-stamp$(if $(EXTRAS),-$(subst $(comma),-,$(EXTRAS)))
 RUN_PY := $(BIN)/python -m harness
 
 export NO_ALBUMENTATIONS_UPDATE := 1
@@ -20,10 +28,11 @@ help:
 	@echo "make compare A=<run> B=<run>   two runs cell by cell"
 	@echo "make bench   every strategy side by side, then the harness's own overhead"
 	@echo "make test    lint + the test suite"
+	@echo "make install EXTRAS=torch   also install torch (P_TORCH), pinned to its CPU build's version"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -e '.[dask,dev]'
+	$(BIN)/python -m pip install -q -e '.[dask,dev,joblib$(if $(EXTRAS),$(comma)$(EXTRAS))]'
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -23,11 +23,15 @@ needs to know about a strategy comes from this object; no other module names a s
     notes                                 sentences the report adds when the strategy is in a run
     schedule                              how it hands tasks to workers, for the replay bound
                                           (harness/replay.py); None: not replayed
+    requires, extra                       modules it imports lazily, and the pip extra of this
+                                          project that installs them (a config naming the
+                                          strategy without them is refused, naming the extra)
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -104,6 +108,12 @@ class Strategy:
     memory_mb: Callable[[int, int, float], float] = pool_memory_mb
     notes: tuple[str, ...] = ()
     schedule: Schedule | None = None
+    requires: tuple[str, ...] = ()
+    extra: str | None = None
+
+    def missing(self) -> list[str]:
+        """The modules in `requires` that cannot be imported here."""
+        return [m for m in self.requires if importlib.util.find_spec(m) is None]
 
     def skip_reason(self, workers: int, saving: bool) -> str | None:
         """Why a (workers, saving) cell cannot run, or None if it can."""
@@ -174,6 +184,10 @@ def _problems(s: Strategy) -> list[str]:
         found.append("schedule must be an experiments.contract.Schedule or None")
     elif s.schedule is not None and s.schedule.reads not in ("main", "task"):
         found.append("schedule.reads must be 'main' or 'task'")
+    if not isinstance(s.requires, tuple) or not all(isinstance(m, str) for m in s.requires):
+        found.append("requires must be a tuple of module names")
+    elif s.requires and not (isinstance(s.extra, str) and s.extra):
+        found.append("extra must name the pip extra that installs `requires`")
     for key, label in dict(s.phases).items():
         if not PHASE_PATTERN.match(str(key)) or key in HARNESS_PHASES or not isinstance(label, str):
             found.append(

@@ -206,22 +206,34 @@ def augment(image: np.ndarray, job: Job, i: int, k: int) -> np.ndarray:
 
 def augment_and_save(image: np.ndarray, job: Job, i: int, k: int) -> tuple:
     """One task of Algorithm 1, as a trace row (TASK_FIELDS); read is 0 here."""
+    return augmented_task(image, job, i, k)[0]
+
+
+def augmented_task(image: np.ndarray, job: Job, i: int, k: int) -> tuple[tuple, np.ndarray]:
+    """augment_and_save, also giving the augmented image: (trace row, image)."""
     cpu0, t0 = time.thread_time(), time.perf_counter()
     out = augment(image, job, i, k)
     t1 = time.perf_counter()
     if job.saving:
         save(out, output_path(job, i, k))
     t2, cpu = time.perf_counter(), time.thread_time() - cpu0
-    return (TASK, i, k, threading.get_native_id(), t0, t2, 0.0, t1 - t0, t2 - t1, 0.0, cpu, 0.0)
+    row = (TASK, i, k, threading.get_native_id(), t0, t2, 0.0, t1 - t0, t2 - t1, 0.0, cpu, 0.0)
+    return row, out
 
 
 def read_augment_save(path: Path, job: Job, i: int, k: int) -> tuple:
     """One task of Algorithm 3, the worker reading its own image first, as a trace row."""
+    return read_augmented_task(path, job, i, k)[0]
+
+
+def read_augmented_task(path: Path, job: Job, i: int, k: int) -> tuple[tuple, np.ndarray]:
+    """read_augment_save, also giving the augmented image: (trace row, image)."""
     cpu0, t0 = time.thread_time(), time.perf_counter()
     image = read_rgb(path)
     read, read_cpu = time.perf_counter() - t0, time.thread_time() - cpu0
-    row = augment_and_save(image, job, i, k)
-    return (*row[:_START], t0, row[_END], read, *row[AUGMENT:CPU], row[CPU] + read_cpu, read_cpu)
+    row, out = augmented_task(image, job, i, k)
+    row = (*row[:_START], t0, row[_END], read, *row[AUGMENT:CPU], row[CPU] + read_cpu, read_cpu)
+    return row, out
 
 
 def expected_outputs(job: Job, n_images: int) -> int:

@@ -7,9 +7,10 @@ is moved to `options: {P_DASK: ...}` (LEGACY_OPTION_KEYS).
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 import yaml
 from pydantic import (
@@ -59,7 +60,8 @@ class Config(_Strict):
     images: Images = Images()
     augmentations_per_image: PositiveInt = 100
     plugins: list[str] = []  # strategy modules outside the repo: module names or .py paths
-    strategies: Annotated[list[str], Field(min_length=1)] = ["P_1", "P_2", "P_Q"]
+    # Each entry a strategy name, or a variant {NAME: {option: value, ...}} (see variants()).
+    strategies: Annotated[list[Any], Field(min_length=1)] = ["P_1", "P_2", "P_Q"]
     options: dict[str, dict[str, Any]] = {}  # per strategy: its own options
     saving: Annotated[list[StrictBool], Field(min_length=1, max_length=2)] = [True, False]
     workers: list[PositiveInt] | None = None
@@ -92,35 +94,59 @@ class Config(_Strict):
 
     @field_validator("strategies")
     @classmethod
-    def _known_strategies(cls, v: list[str]) -> list[str]:
+    def _known_strategies(cls, v: list[Any]) -> list[Any]:
+        labels = [e.label for e in variants(v)]  # ValueError naming a malformed entry
         known = [s for s in strategies.names() if s != BASELINE]
-        unknown = [s for s in v if s not in known]
+        unknown = [strategies.base_name(s) for s in labels if strategies.base_name(s) not in known]
         if unknown:
             raise ValueError(f"unknown strategy {unknown[0]!r}; known: {', '.join(known)}")
-        if len(set(v)) != len(v):
-            raise ValueError("lists a strategy twice")
+        twice = [s for s in labels if labels.count(s) > 1]
+        if twice:
+            raise ValueError(f"lists {twice[0]} twice")
         return v
+
+    @property
+    def labels(self) -> list[str]:
+        """The strategies to run, a variant by its label (P_TORCH[in_order=false])."""
+        return [e.label for e in variants(self.strategies)]
 
     @model_validator(mode="after")
     def _valid_options(self) -> Config:
+        names = {e.name for e in variants(self.strategies)}
         for name in self.options:
-            if name not in self.strategies:
+            if name not in names:
                 raise ValueError(f"options.{name}: options for a strategy this config does not run")
-            try:
-                self.options_for(name)
-            except ValidationError as err:
-                e = err.errors()[0]
-                where = ".".join(["options", name, *map(str, e["loc"])])
-                raise ValueError(f"{where}: {e['msg']}") from None
-            except ValueError as err:
-                raise ValueError(f"options.{name}: {err}") from None
+            self._check_options(name, f"options.{name}")
+        for e in variants(self.strategies):
+            if e.options:
+                self._check_options(e.label, f"strategies: {e.label}", ": ")
+            if e.workers is not None and self.kind != "strong":
+                raise ValueError(f"strategies: {e.label}: workers: is for kind: strong")
+            if e.workers is not None and not set(e.workers) <= set(self.workers or []):
+                raise ValueError(
+                    f"strategies: {e.label}: workers: must be some of the sweep's workers "
+                    f"{self.workers}"
+                )
         return self
 
-    def options_for(self, name: str) -> dict[str, Any]:
-        """The strategy's validated options, defaults filled in; the top-level `placement`
-        applies to every strategy whose options have a placement."""
+    def _check_options(self, label: str, where: str, sep: str = ".") -> None:
+        try:
+            self.options_for(label)
+        except ValidationError as err:
+            e = err.errors()[0]
+            loc = ".".join(map(str, e["loc"]))
+            raise ValueError(f"{where}{sep + loc if loc else ''}: {e['msg']}") from None
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
+
+    def options_for(self, label: str) -> dict[str, Any]:
+        """The strategy's validated options, defaults filled in: `options: {NAME: ...}`, then a
+        variant's own; the top-level `placement` applies to every strategy whose options have a
+        placement."""
+        name = strategies.base_name(label)
         strategy = strategies.get(name)
-        given = dict(self.options.get(name) or {})
+        own = {e.label: e.options for e in variants(self.strategies)}.get(label, {})
+        given = {**(self.options.get(name) or {}), **own}
         if strategy.options is not None and "placement" in strategy.options.model_fields:
             given.setdefault("placement", self.placement)
         return strategy.validate_options(given)
@@ -143,6 +169,11 @@ class Config(_Strict):
                 )
         return self
 
+    def runs_at(self, label: str, workers: int) -> bool:
+        """Whether the entry `label` runs at this worker count (a variant may list its own)."""
+        own = {e.label: e.workers for e in variants(self.strategies)}.get(label)
+        return own is None or workers in own
+
     @property
     def sweep(self) -> list[tuple[int, tuple[int, int]]]:
         """(workers, (width, height)) for every point of the sweep."""
@@ -154,6 +185,63 @@ class Config(_Strict):
     @property
     def base_size(self) -> tuple[int, int]:
         return tuple(self.images.size)  # type: ignore[return-value]
+
+
+class Variant(NamedTuple):
+    """One `strategies:` entry: its label, strategy name, own options and own worker counts."""
+
+    label: str
+    name: str
+    options: dict[str, Any]
+    workers: list[int] | None  # None: every worker count of the sweep
+
+
+def variants(entries: list[Any]) -> list[Variant]:
+    """Each `strategies:` entry: a name, or a mapping of one name to that variant's options,
+    with an optional `workers: [...]` (a subset of the sweep's) beside it; ValueError else."""
+    found = []
+    for entry in entries:
+        if isinstance(entry, str) and "[" not in entry:
+            found.append(Variant(entry, entry, {}, None))
+            continue
+        names = [k for k in entry if k != "workers"] if isinstance(entry, dict) else []
+        if len(names) != 1:
+            raise ValueError(
+                f"entry {entry!r} must be a strategy name or one variant "
+                "{NAME: {option: value}}, e.g. {P_TORCH: {in_order: false}}"
+            )
+        name, own, workers = names[0], entry[names[0]], entry.get("workers")
+        own = dict(own or {}) if isinstance(own, dict | type(None)) else None
+        if not isinstance(name, str) or own is None:
+            raise ValueError(f"variant {entry!r} must be NAME: {{option: value, ...}}")
+        bad = [k for k, v in own.items() if not _label_safe(v)]
+        if bad:
+            raise ValueError(
+                f"variant {name}: option {bad[0]} must be true/false, a number or a plain word "
+                f"(letters, digits, '_.:+-'); give other values under options.{name}"
+            )
+        label = strategies.variant_label(name, own)
+        found.append(Variant(label, name, own, _entry_workers(label, workers)))
+    return found
+
+
+def _entry_workers(label: str, workers: object) -> list[int] | None:
+    if workers is None:
+        return None
+    if not (
+        isinstance(workers, list)
+        and workers
+        and all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in workers)
+    ):
+        raise ValueError(f"{label}: workers must be a list of worker counts, e.g. [2, 4]")
+    return list(workers)
+
+
+def _label_safe(value: object) -> bool:
+    """A value that can stand in a label, and so in cell ids and file names."""
+    if value is None or isinstance(value, bool | int | float):
+        return True
+    return isinstance(value, str) and bool(re.fullmatch(r"[A-Za-z0-9_.:+-]+", value))
 
 
 _FIXES = {
@@ -212,9 +300,26 @@ def parse_config(data: object, path: Path) -> Config:
         )
     data = _resolve_plugins(_move_legacy_keys(data, path), path)
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as err:
         raise _first_error(path, err) from None
+    _check_extras(config, path)
+    return config
+
+
+def _check_extras(config: Config, path: Path) -> None:
+    """A strategy whose optional extra is not installed: refused now, naming the extra."""
+    for label in config.labels:
+        strategy = strategies.get(label)
+        missing = strategy.missing()
+        if missing:
+            raise HarnessError(
+                str(path),
+                "strategies",
+                f"{strategy.name} needs {', '.join(missing)}, which is not installed here",
+                f"install the optional extra: make install EXTRAS={strategy.extra} "
+                f"(or pip install -e '.[{strategy.extra}]'), or remove {strategy.name}",
+            )
 
 
 def _move_legacy_keys(data: dict, path: Path) -> dict:
@@ -235,7 +340,9 @@ def _move_legacy_keys(data: dict, path: Path) -> dict:
             file=sys.stderr,
         )
         value = data.pop(key)
-        if strategy in (data.get("strategies") or []):  # elsewhere it never had an effect
+        entries = data.get("strategies") or []
+        runs = [next(iter(e), None) if isinstance(e, dict) else e for e in entries]
+        if strategy in runs:  # elsewhere it never had an effect
             data["options"] = {**options, strategy: value}
     return data
 

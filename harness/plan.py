@@ -32,7 +32,9 @@ def plan_cells(config: Config) -> list[Cell]:
     for saving in config.saving:
         cells.append(Cell(BASELINE, 1, saving, bw, bh))
         for workers, (w, h) in config.sweep:
-            for name in config.strategies:
+            for name in config.labels:
+                if not config.runs_at(name, workers):
+                    continue  # a variant that lists its own worker counts
                 skip = strategies.get(name).skip_reason(workers, saving)
                 cells.append(Cell(name, workers, saving, w, h, skip))
     return cells

@@ -19,6 +19,7 @@ import pandas as pd
 from experiments import strategies as registry
 from experiments.contract import Strategy
 from harness import analysis, checks, losses, models, replay, store, study
+from harness.config import variants
 from harness.schema import BASELINE, CELL_KEYS, phase_column
 
 
@@ -37,8 +38,9 @@ class Results:
 
     @property
     def strategies(self) -> list[str]:
-        """The run's strategies (the baseline left out), in the config's order."""
-        return list(self.meta["config"]["strategies"])
+        """The run's strategies (the baseline left out), in the config's order; a variant by
+        its label (P_TORCH[in_order=false])."""
+        return [e.label for e in variants(self.meta["config"]["strategies"])]
 
     @property
     def saving_modes(self) -> list[bool]:
@@ -47,9 +49,9 @@ class Results:
     # What the registry says about the run's strategies.
     @cached_property
     def known(self) -> dict[str, Strategy]:
-        """The run's strategies (baseline first) that the registry knows."""
-        found = registry.registry()
-        return {n: found[n] for n in [BASELINE, *self.strategies] if n in found}
+        """The run's strategies (baseline first) that the registry knows, by label."""
+        found = {n: registry.find(n) for n in [BASELINE, *self.strategies]}
+        return {n: s for n, s in found.items() if s is not None}
 
     @cached_property
     def in_process(self) -> frozenset[str]:
@@ -64,7 +66,8 @@ class Results:
 
     @cached_property
     def strategy_notes(self) -> list[str]:
-        return [note for s in self.known.values() for note in s.notes]
+        # dict.fromkeys: variants of one strategy share its notes
+        return list(dict.fromkeys(note for s in self.known.values() for note in s.notes))
 
     # Derived views, computed once and shared by every section and format.
     @cached_property

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from harness.errors import HarnessError
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 CELL_KEYS = ["strategy", "saving", "workers", "width", "height"]
 BASELINE = "sequential"  # the strategy every other one is measured against
 
@@ -106,7 +106,12 @@ def _columns(*rows: tuple) -> dict[str, Column]:
 # runs.parquet: one row per recorded run, stored in this order (absent columns are left out).
 RUN_COLUMNS = _columns(
     ("cell_id", "", "the cell: strategy-w<W>-<save|nosave>-<width>x<height>"),
-    ("strategy", "", "the strategy's name (`sequential` is the baseline)"),
+    (
+        "strategy",
+        "",
+        "the strategy's name (`sequential` is the baseline), or a variant's label "
+        "`NAME[option=value,...]`",
+    ),
     ("workers", "", "W, the worker count"),
     ("saving", "", "whether outputs were written"),
     ("width", "px", "image width"),
@@ -276,7 +281,14 @@ def _v1_to_v2(meta: dict) -> dict:
     return {**meta, "config": config}
 
 
-_MIGRATIONS = {1: _v1_to_v2}
+def _v2_to_v3(meta: dict) -> dict:
+    """v3 lets `strategies:` hold variants ({NAME: {option: value}}) besides names; a v2 list of
+    names is a valid v3 list, so nothing changes. The bump keeps an older augscale, which would
+    take a variant's mapping for a name, from reading a v3 folder."""
+    return meta
+
+
+_MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def read_meta_file(path: Path) -> dict:

@@ -61,8 +61,8 @@ def verify_runs(config: Config) -> Iterator[tuple[str, int, tuple[int, int]]]:
         if size not in seen:
             seen.add(size)
             yield BASELINE, 1, size
-        for name in config.strategies:
-            if strategies.get(name).min_workers <= workers:
+        for name in config.labels:
+            if strategies.get(name).min_workers <= workers and config.runs_at(name, workers):
                 yield name, workers, size
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from _optional import require_module
 
 from harness.cli import main
 from harness.config import Config, load_config
@@ -103,6 +104,8 @@ def test_shipped_configs_exist():
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_shipped_config_loads(path):
+    if "P_TORCH" in path.read_text():  # refused without the torch extra, by design
+        require_module("torch", "make install EXTRAS=torch")
     config = load_config(path)
     assert config.name == path.stem
     assert config.sweep

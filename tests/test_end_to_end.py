@@ -404,7 +404,7 @@ def test_cell_timeout_kills_pool_workers(tmp_path, capsys):
         "workers": [2],
         "repeats": 1,
         "warmup": 0,
-        "cell_timeout_s": 2.5,
+        "cell_timeout_s": 7.0,  # past the child's start-up (seconds, when it imports torch)
     }
     cfg, run_dir, code = do_run(tmp_path, data)
     assert code == 1

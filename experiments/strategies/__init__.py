@@ -9,6 +9,10 @@ Strategies living outside this package are plugins, loaded from any of:
   child process load before resolving a strategy.
 Every strategy is checked against the contract when it is discovered; a module that breaks it
 raises ContractError naming the module and the missing piece.
+
+A variant is one strategy run with some options of its own, e.g. P_TORCH with in_order false.
+Its label, `P_TORCH[in_order=false]` (variant_label), is its name everywhere a strategy name
+goes (cells, tables, plots); get() and in_process() accept labels.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import importlib
 import importlib.util
 import pkgutil
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
@@ -54,6 +58,7 @@ def load_plugins(plugins: Iterable[str]) -> None:
 
 def get(name: str) -> Strategy:
     found = registry()
+    name = base_name(name)
     if name not in found:
         known = ", ".join(found)
         raise ContractError(
@@ -62,13 +67,37 @@ def get(name: str) -> Strategy:
     return found[name]
 
 
+def find(label: str) -> Strategy | None:
+    """The strategy of a name or variant label, or None if it is unknown here."""
+    return registry().get(base_name(label))
+
+
+def base_name(label: str) -> str:
+    """The strategy name of a variant label: P_TORCH[in_order=false] -> P_TORCH."""
+    return label.split("[", 1)[0]
+
+
+def variant_label(name: str, options: Mapping[str, object]) -> str:
+    """name[key=value,...] with the keys sorted, or the bare name without options."""
+    if not options:
+        return name
+    return f"{name}[{','.join(f'{k}={label_value(v)}' for k, v in sorted(options.items()))}]"
+
+
+def label_value(value: object) -> str:
+    """An option's value as a label writes it: YAML's spelling of booleans and null."""
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    return str(value)
+
+
 def names() -> list[str]:
     return list(registry())
 
 
 def in_process(name: str) -> bool:
     """Whether the strategy's workers are threads of the measuring process (sequential too)."""
-    strategy = registry().get(name)
+    strategy = find(name)
     return name == BASELINE or bool(strategy and strategy.in_process)
 
 

@@ -72,6 +72,8 @@ MARGIN = 1.15  # room above the highest and below the lowest measured point, as 
 
 def _colors(names: list[str]) -> dict[str, str]:
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    if len(names) > len(cycle):  # many strategies and variants: 20 colours, none repeated
+        cycle = [matplotlib.colors.to_hex(c) for c in plt.get_cmap("tab20").colors]
     return {s: cycle[n % len(cycle)] for n, s in enumerate(names)}
 
 
