@@ -68,12 +68,14 @@ class Schedule:
     """How a strategy hands its tasks, in (i, k) order, to workers: in chunks of chunksize(n, W),
     each taken by the next free worker. reads: "main" reads every image first (a serial head),
     "task" has every task read its own. savers(W): saver processes out of W, fed by the
-    augmenters (a pipeline). pool: a pool is started inside every run (start-up counts)."""
+    augmenters (a pipeline). pool: a pool is started inside every run (start-up counts).
+    exact: False when the rule only approximates the strategy (the report marks its rows)."""
 
     chunksize: Callable[[int, int], int] = pool_chunksize
     reads: str = "main"
     savers: Callable[[int], int] | None = None
     pool: bool = True
+    exact: bool = True  # False: the rule only approximates how the strategy hands out tasks
 
 
 class ContractError(Exception):

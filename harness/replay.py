@@ -144,6 +144,7 @@ REPLAY_COLUMNS = [
     "measured_ci_low",
     "measured_ci_high",
     "replayed_run_speedup",
+    "exact",
 ]
 
 
@@ -191,6 +192,7 @@ def replay_table(
                         "measured_ci_low": m["speedup_ci_low"] if m is not None else math.nan,
                         "measured_ci_high": m["speedup_ci_high"] if m is not None else math.nan,
                         "replayed_run_speedup": costs.t_seq / t_own,
+                        "exact": strategy.schedule.exact,
                     }
                 )
     return pd.DataFrame(rows, columns=REPLAY_COLUMNS)

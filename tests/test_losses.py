@@ -352,8 +352,9 @@ def test_committed_replays_bound_the_runs_and_the_model_reproduces_them(run):
     assert len(within)
     has_ci = within[within["measured_ci_low"].notna()]
     assert (has_ci["predicted_speedup"] >= has_ci["measured_ci_low"]).all()
-    model = within["measured_speedup"] / within["replayed_run_speedup"]
-    assert ((model - 1).abs() <= 0.10).all(), within
+    exact = within[within["exact"]]  # the DataLoader's and joblib's rules are approximations
+    model = exact["measured_speedup"] / exact["replayed_run_speedup"]
+    assert ((model - 1).abs() <= 0.10).all(), exact
 
 
 def test_the_committed_study_size_run_replays_the_studys_worker_counts():

@@ -136,7 +136,7 @@ STRATEGY = Strategy(
     options=JoblibOptions,
     session=joblib_session,
     cleanup=remove_folders,
-    schedule=Schedule(),
+    schedule=Schedule(exact=False),
     requires=("joblib",),
     extra="joblib",
     notes=(

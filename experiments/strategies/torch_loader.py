@@ -176,7 +176,7 @@ STRATEGY = Strategy(
     options=TorchOptions,
     session=torch_session,
     phases={"deliver": "deliver to main"},
-    schedule=Schedule(chunksize=one_at_a_time, reads="task"),
+    schedule=Schedule(chunksize=one_at_a_time, reads="task", exact=False),
     requires=("torch",),
     extra="torch",
     notes=(

@@ -654,8 +654,9 @@ def replay_bound(results: Results) -> Section | None:
         "cores, the gap to the measured speedup is contention and unmodelled overhead. The "
         "same replay fed with the median run's own task times (its contention in them) checks "
         "the model: what remains between that and the measured speedup, the model missed. "
-        "`python -m harness predict RUN_DIR --workers 1 2 4 … 64` replays any W. See the "
-        "README, 'What the replay assumes'."
+        "≈ marks a strategy whose rule only approximates how it hands out tasks (its note "
+        "says how). `python -m harness predict RUN_DIR --workers 1 2 4 … 64` replays any W. "
+        "See the README, 'What the replay assumes'."
     )
     out = Table(
         [
@@ -673,7 +674,7 @@ def replay_bound(results: Results) -> Section | None:
     for r in table.itertuples():
         out.rows.append(
             [
-                r.strategy,
+                r.strategy + ("" if r.exact else " ≈"),
                 _mode(r.saving),
                 str(r.workers) + marks_for_workers(results, r.workers),
                 fmt(r.predicted_speedup),
