@@ -27,7 +27,12 @@ IN_SCOPE = sorted(
     for name, s in strategies.registry().items()
     if not s.in_process and not s.restarts_workers
 )
-WITH_SAVERS = [n for n in IN_SCOPE if (s := strategies.get(n).schedule) and s.savers]
+# The injection patches multiprocessing.pool. The DataLoader's workers (torch's own loop) and
+# loky's (fresh interpreters) are out of its reach: their deaths at start-up and while idle are
+# not tested yet (a kill mid-run is, in tests/test_practitioners.py).
+NOT_INJECTABLE = {"P_TORCH", "P_JOBLIB"}
+INJECTABLE = [name for name in IN_SCOPE if name not in NOT_INJECTABLE]
+WITH_SAVERS = [n for n in INJECTABLE if (s := strategies.get(n).schedule) and s.savers]
 DEADLINE_S = 5.0  # the issue's bound: the run fails within 5 s of the death
 IDLE_S = 0.3  # every worker has started and waits for work by then
 
@@ -45,7 +50,7 @@ def test_the_scope_is_every_process_pool_strategy():
     assert {"P_Q", "P_Q2"} <= set(WITH_SAVERS)
 
 
-@pytest.mark.parametrize("strategy", IN_SCOPE)
+@pytest.mark.parametrize("strategy", INJECTABLE)
 def test_death_during_pool_startup_fails_the_run(strategy, images, tmp_path, monkeypatch):
     """The first pool worker is killed before its initializer ran: before the watchdog's
     first poll, and with no task lost. The run must still fail."""
@@ -76,7 +81,7 @@ def _kill_while_idle(monkeypatch, pick) -> list[int]:  # noqa: ANN001
     return killed
 
 
-@pytest.mark.parametrize("strategy", IN_SCOPE)
+@pytest.mark.parametrize("strategy", INJECTABLE)
 def test_idle_pool_worker_death_fails_the_run(strategy, images, monkeypatch):
     killed = _kill_while_idle(monkeypatch, lambda pool, before: pool._pool[0].pid)
     assert fails_fast(strategy, images) < DEADLINE_S + IDLE_S
