@@ -16,12 +16,12 @@ RUN_PY := $(BIN)/python -m harness
 export NO_ALBUMENTATIONS_UPDATE := 1
 
 EXTRA := $(if $(OUT),--out $(OUT)) $(if $(RESUME),--resume $(RESUME)) $(if $(FORCE),--force) \
-         $(if $(IGNORE_LOCK),--ignore-lock)
+         $(if $(IGNORE_LOCK),--ignore-lock) $(if $(BUDGET),--budget $(BUDGET))
 
 .PHONY: help install strong-scaling weak-scaling report verify compare bench test lint clean
 
 help:
-	@echo "make strong-scaling [CONFIG=configs/strong_scaling.yaml] [OUT=dir]"
+	@echo "make strong-scaling [CONFIG=configs/strong_scaling.yaml] [OUT=dir] [BUDGET=45m]"
 	@echo "make weak-scaling   [CONFIG=configs/weak_scaling.yaml] [OUT=dir]"
 	@echo "make report RUN=results/<name>/<run>   re-render a run's report from its parquet"
 	@echo "make verify CONFIG=configs/quick_strong.yaml   identical outputs across strategies"

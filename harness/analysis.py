@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from harness import stats
-from harness.schema import BASELINE, CELL_KEYS, WORK_PHASES
+from harness.precision import BUDGET, MAX, Target, stop_reason
+from harness.schema import BASELINE, CELL_KEYS, WORK_PHASES, Cell
 from harness.schema import TABLE_COLUMNS as SCHEMA_TABLE_COLUMNS
 
 SAVING_LABEL = {True: "saving", False: "no saving"}
@@ -144,9 +145,11 @@ def run_utilization(runs: pd.DataFrame) -> pd.Series:
     return busy / (runs["wall_s"] * runs["workers"])
 
 
-def scaling_table(runs: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """Long-form table: one row per cell, baselines first, with speedup and efficiency."""
+def scaling_table(runs: pd.DataFrame, kind: str, meta: dict | None = None) -> pd.DataFrame:
+    """Long-form table: one row per cell, baselines first, with speedup and efficiency (and
+    with meta, why each cell stopped recording)."""
     cells = cell_medians(runs)
+    cells["stop"] = stop_reasons(cells, runs, meta) if meta else ""
     base = cells[cells["strategy"].eq(BASELINE)].set_index("saving")["time_s"]
     t_seq = cells["saving"].map(base)
     w = cells["workers"]
@@ -160,6 +163,34 @@ def scaling_table(runs: pd.DataFrame, kind: str) -> pd.DataFrame:
     table = cells.assign(speedup=speedup, efficiency=efficiency, ideal_s=ideal)
     table = _with_statistics(table, runs, kind)
     return cell_order(table)[TABLE_COLUMNS]
+
+
+def run_target(meta: dict) -> Target:
+    """The stop rule the run recorded under: its config's, `max` as its last budget capped it."""
+    repeats = meta["config"]["repeats"]
+    if isinstance(repeats, int):
+        return Target(repeats, repeats)
+    sessions = meta.get("sessions") or [{}]
+    most = min(repeats["max"], sessions[-1].get("max_runs") or repeats["max"])
+    return Target(repeats["min"], most, repeats["ci"])
+
+
+def stop_reasons(cells: pd.DataFrame, runs: pd.DataFrame, meta: dict) -> list[str]:
+    """Per cell: why it stopped recording runs ("" for a fixed repeat count)."""
+    target = run_target(meta)
+    if target.fixed:
+        return [""] * len(cells)
+    cut = {c for s in meta.get("sessions", []) for c in s.get("budget_cut", [])}
+    capped = target.max < meta["config"]["repeats"]["max"]  # a budget lowered max
+    samples, cores = ok_samples(runs), usable_cores(meta)
+    reasons = []
+    for key in cells[CELL_KEYS].itertuples(index=False, name=None):
+        cell = Cell(**dict(zip(CELL_KEYS, key, strict=True)))
+        why = stop_reason(samples.get(key, []), target, cell.workers > cores)
+        if (why == "" and cell.id in cut) or (why == MAX and capped):
+            why = BUDGET
+        reasons.append(why or "unfinished")
+    return reasons
 
 
 def _with_statistics(table: pd.DataFrame, runs: pd.DataFrame, kind: str) -> pd.DataFrame:

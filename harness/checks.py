@@ -28,6 +28,7 @@ from harness.analysis import (
     processes_for,
     usable_cores,
 )
+from harness.precision import SLICING, TARGET
 from harness.schema import CELL_KEYS
 
 LOAD_FRACTION = 0.5
@@ -54,6 +55,7 @@ def report_warnings(
         + _outlier_cells(table)
         + _failed_cells(runs)
         + _few_repeats(table)
+        + _missed_targets(table, meta)
         + _steal(runs, meta)
         + _worker_restarts(runs)
         + _input_files(meta)
@@ -221,12 +223,39 @@ def _failed_cells(runs: pd.DataFrame) -> list[str]:
 
 
 def _few_repeats(table: pd.DataFrame) -> list[str]:
-    few = table[(table["n_ok"] > 0) & (table["n_ok"] < stats.MIN_N_FOR_CI)]
+    """Cells whose interval is the runs' range with under 95% coverage (fewer than 6 ok runs),
+    outside time-slicing cells that a precision target stops at min on purpose."""
+    level = table["ci_level"] if "ci_level" in table else pd.Series(1.0, index=table.index)
+    stop = table["stop"] if "stop" in table else pd.Series("", index=table.index)
+    few = table[(table["n_ok"] > 0) & (level < 0.95) & stop.ne(SLICING)]
     if few.empty:
         return []
+    need = stats.min_runs_for(0.95)
     return [
-        f"{len(few)} cell(s) have fewer than {stats.MIN_N_FOR_CI} ok repeats, so they get no "
-        "confidence interval. Fix: `repeats: 5` or more."
+        f"{len(few)} cell(s) have fewer than {need} ok runs, so their interval is just the "
+        f"runs' range, covering the median with {few['ci_level'].min():.0%} to "
+        f"{few['ci_level'].max():.0%} only. Fix: `repeats: {{min: 3, max: 10, ci: 0.03}}` "
+        f"(a precision target) or `repeats: {need}` or more."
+    ]
+
+
+def _missed_targets(table: pd.DataFrame, meta: dict) -> list[str]:
+    """Cells at W <= usable cores that stopped without reaching the precision target."""
+    repeats = meta["config"]["repeats"]
+    if "stop" not in table or isinstance(repeats, int):
+        return []
+    missed = table[~table["stop"].isin(["", TARGET, SLICING])]
+    if missed.empty:
+        return []
+    listed = ", ".join(
+        f"{r.strategy} W={r.workers} {SAVING_LABEL[bool(r.saving)]} "
+        f"(+-{r.half_width:.1%} after {r.n_ok}: {r.stop})"
+        for r in missed.itertuples()
+    )
+    return [
+        f"{len(missed)} cell(s) missed the +-{repeats['ci']:.0%} target: {listed}. Fix: "
+        "`futile` and `max` mean the runs vary too much (run on a quieter machine, or raise "
+        "`max`); `budget` means --budget cut them (give more time, or --resume later)."
     ]
 
 

@@ -8,11 +8,13 @@ progress and keeps every finished run if this process dies.
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing
 import os
 import shutil
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from multiprocessing.context import BaseContext
 from pathlib import Path
@@ -28,6 +30,7 @@ from experiments.workload import (
     list_images,
 )
 from harness import hooks
+from harness.precision import Target, stop_reason
 from harness.schema import CellSpec, JobSpec, phase_column
 
 START, END = TASK_FIELDS.index("start"), TASK_FIELDS.index("end")
@@ -116,22 +119,52 @@ def main(spec_path: str) -> int:
     strategies.load_plugins(spec.plugins)
     strategy = strategies.get(spec.cell["strategy"])
     job, workers = job_of(spec.job), spec.cell["workers"]
-    runs = [("warmup", n) for n in range(spec.warmup)] + [("recorded", r) for r in spec.repeats]
     ctx = multiprocessing.get_context(spec.start_method)
+    warm = warmup_job(job, spec.warmup_tasks)
+    walls = list(spec.prior)
     t0 = time.perf_counter()
     with strategy.open_session(job, workers, ctx) as session, open(spec.results, "a") as out:
         session_s = time.perf_counter() - t0
-        for kind, n in runs:
-            row = {"kind": kind, "repeat": n, **run_once(strategy, job, workers, ctx, session)}
+
+        def record(kind: str, n: int, the_job: Job) -> dict:
+            row = {"kind": kind, "repeat": n, **run_once(strategy, the_job, workers, ctx, session)}
             if kind == "warmup":  # only recorded runs keep their trace
                 row.pop("trace", None), row.pop("spans", None)
+                row["warmup_tasks"] = spec.warmup_tasks
             if strategy.session is not None:
                 row["t_session_startup_s"] = session_s
             out.write(json.dumps(row) + "\n")
             out.flush()
             os.fsync(out.fileno())
+            return row
+
+        for n in range(spec.warmup):
+            record("warmup", n, warm)
+        for r in spec.repeats:
+            if enough(spec, walls):
+                break
+            row = record("recorded", r, job)
+            if row["status"] == "ok":
+                walls.append(row["wall_s"])
     shutil.rmtree(job.out_dir, ignore_errors=True)
     return 0
+
+
+def warmup_job(job: Job, share: float) -> Job:
+    """The job a warm-up runs: every image, `share` of its augmentations (at least one), so it
+    imports, forks and faults in what the recorded runs use without repeating all their work."""
+    return replace(job, augmentations=max(1, math.ceil(job.augmentations * share)))
+
+
+def enough(spec: CellSpec, walls: list[float]) -> bool:
+    """The stop rule (harness.precision) before a recorded run, and the budget's stop file."""
+    if not spec.target:
+        return False
+    low, high, ci = spec.target
+    target = Target(int(low), int(high), ci)
+    if stop_reason(walls, target, spec.slicing):
+        return True
+    return len(walls) >= target.min and bool(spec.stop_file) and Path(spec.stop_file).exists()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ import contextlib
 import signal
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,14 +19,24 @@ from harness import checks, inputs, machine, preflight, rundir, store
 from harness.compare import compare_runs, format_compare
 from harness.config import Config, load_config
 from harness.errors import HarnessError
-from harness.estimate import calibrate
+from harness.estimate import calibrate, speed_probe
 from harness.lock import OVERRIDE_FLAG, MachineLock
 from harness.overhead import measure
-from harness.plan import Cell, plan_cells, plan_units, print_plan, runnable
+from harness.plan import (
+    Cell,
+    Unit,
+    fit_budget,
+    parse_duration,
+    plan_cells,
+    plan_units,
+    print_plan,
+    runnable,
+)
 from harness.report import write_report
 from harness.report.trace import write_trace
 from harness.results import load_results
 from harness.runner import (
+    Budget,
     Interrupted,
     Sweep,
     raise_interrupted,
@@ -87,10 +99,9 @@ def _run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> 
     config = inputs.with_folder_size(config, found)
     host, versions = machine.host_info(), machine.versions()
     meta = store.read_meta(Path(args.resume)) if args.resume else None
-    done: set[tuple[str, int]] = set()
     if meta is not None:
         rundir.check_resumable(meta, config, host, versions, Path(args.resume))
-        done = readable_for_resume(Path(args.resume))
+        readable_for_resume(Path(args.resume))
         found = inputs.prepare(config, found, Path(args.resume))
         if note := rundir.check_inputs(meta, found.digest, Path(args.resume)):
             print(f"Warning: {note}", file=sys.stderr)
@@ -99,14 +110,21 @@ def _run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> 
         config.start_method
     )  # before calibrating, so the load average is the machine's
     setup["worker_threads"] = machine.probe_worker_threads(config.start_method, config.cv2_threads)
-    costs = calibrate(config.images.format, config.seed)
-    estimate = Sweep(
-        config, Path("."), {}, found.n_images, costs, machine.physical_cores()
-    ).run_estimate
-    print_plan(config, cells, estimate, done)
     scratch_root = config.scratch_dir or Path(args.resume or args.out or rundir.RESULTS_ROOT)
-    if not args.force:
+    if not args.force:  # before calibrating, which would time absurd sizes
         preflight.check(config, runnable(cells), found.n_images, scratch_root, args.config)
+    costs = calibrate(config, found.n_images)
+    if meta is not None:
+        probe_s = rundir.check_speed(meta, costs.probe_s, Path(args.resume), speed_probe)
+        costs = replace(costs, probe_s=probe_s)
+    cores = machine.usable_cores()
+    plan = Sweep(config, Path(args.resume or "."), {}, found.n_images, costs, cores)
+    stored = plan.stored() if meta is not None else {}
+    target = config.target
+    budget_s = parse_duration(args.budget) if args.budget else None
+    if budget_s is not None:
+        target = fit_budget(config, cells, plan.run_estimate, stored, cores, budget_s)
+    estimate = print_plan(config, cells, plan.run_estimate, stored, cores, target, costs.child_s)
     planned = {"config": config.model_dump(mode="json"), "host": host, "setup": setup}
     for warning in checks.pre_run_warnings(planned):
         print(f"Warning: {warning}", file=sys.stderr)
@@ -117,7 +135,7 @@ def _run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> 
         lock.set_run_dir(run_dir)
     if meta is None:
         found = inputs.prepare(config, found, run_dir)
-    sweep = Sweep(config, run_dir, found.dirs, found.n_images, costs, machine.physical_cores())
+    sweep = Sweep(config, run_dir, found.dirs, found.n_images, costs, cores, target)
     if meta is None:
         facts = {"host": host, "versions": versions, "setup": setup}
         meta = new_meta(args.config, config, cells, found.meta(), facts)
@@ -128,29 +146,51 @@ def _run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> 
             print(
                 f"Recovered {recovered} finished run(s) that the interrupted sweep had not stored."
             )
+    session = {
+        "started_at": _now(),
+        "estimate_s": estimate["expected_s"],
+        "estimate_max_s": estimate["max_s"],
+        "calibration": asdict(costs),
+        "max_runs": target.max,
+        "budget_s": budget_s,
+    }
+    meta = {**meta, "sessions": [*meta.get("sessions", []), session]}
     store.write_meta(run_dir, meta)
-    units = plan_units(runnable(cells), config.repeats, config.order, store.done_pairs(run_dir))
-    print(f"Writing to {run_dir}" + (f" ({len(units)} unit(s) left to run)" if args.resume else ""))
-    return _sweep_and_report(sweep, units, meta, args)
+    units = plan_units(runnable(cells), target, config.order, sweep.stored, cores)
+    print(f"Writing to {run_dir}" + (" (resuming)" if args.resume else ""))
+    budget = Budget(budget_s) if budget_s is not None else None
+    return _sweep_and_report(sweep, units, estimate["expected_s"], budget, meta, args)
 
 
-def _sweep_and_report(sweep: Sweep, units: list, meta: dict, args: argparse.Namespace) -> int:
+def _sweep_and_report(
+    sweep: Sweep,
+    units: Iterable[Unit],
+    estimate_s: float,
+    budget: Budget | None,
+    meta: dict,
+    args: argparse.Namespace,
+) -> int:
     """Run, then always store meta and render the report, even when interrupted."""
     previous = {s: signal.signal(s, raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
     interrupted: Interrupted | None = None
     bad = 0
+    started = time.monotonic()
     try:
-        bad = run_sweep(sweep, units)
+        bad = run_sweep(sweep, units, estimate_s, budget)
     except Interrupted as err:
         interrupted = err
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
     run_dir = sweep.run_dir
-    store.write_meta(
-        run_dir,
-        {**meta, "ended_at": _now(), "interrupted": interrupted.args[0] if interrupted else None},
-    )
+    session = {
+        **meta["sessions"][-1],
+        "ended_at": _now(),
+        "duration_s": round(time.monotonic() - started, 1),
+        "budget_cut": sorted(budget.cut) if budget else [],
+    }
+    ended = {"ended_at": _now(), "interrupted": interrupted.args[0] if interrupted else None}
+    store.write_meta(run_dir, {**meta, **ended, "sessions": [*meta["sessions"][:-1], session]})
     if not store.load_runs(run_dir).empty:
         write_report(run_dir)
     rundir.point_latest(run_dir)
@@ -254,6 +294,12 @@ def parser() -> argparse.ArgumentParser:
         "--force",
         action="store_true",
         help="run even when the preflight says memory or disk will not suffice",
+    )
+    run.add_argument(
+        "--budget",
+        metavar="DURATION",
+        help="fit the sweep into this much time (45m, 2h, 1h30m): fewer runs beyond each "
+        "cell's min, never fewer than min",
     )
     _lock_flag(run)
     run.set_defaults(func=cmd_run)

@@ -29,6 +29,7 @@ from experiments import strategies
 from experiments.contract import ContractError
 from experiments.workload import IMAGE_SUFFIXES
 from harness.errors import HarnessError
+from harness.precision import Target
 from harness.schema import BASELINE
 
 PositiveInt = Annotated[StrictInt, Field(gt=0)]
@@ -54,6 +55,27 @@ class Point(_Strict):
     size: Size
 
 
+class Repeats(_Strict):
+    """A precision target: record runs until the median's 95% interval is within +-ci."""
+
+    min: PositiveInt = 3
+    max: PositiveInt = 9  # 6 to 8 runs give the range as interval; 9 drops the extremes
+    ci: Annotated[StrictFloat, Field(gt=0, lt=1)] = 0.03
+
+    @model_validator(mode="after")
+    def _min_below_max(self) -> Repeats:
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) must be at least min ({self.min})")
+        return self
+
+
+class Warmup(_Strict):
+    """Warm-up runs per child process, each over a fraction of the tasks (every image)."""
+
+    runs: Annotated[StrictInt, Field(ge=0)] = 1
+    tasks: Annotated[StrictFloat | StrictInt, Field(gt=0, le=1)] = 1.0
+
+
 class Config(_Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)]
     kind: Literal["strong", "weak"]
@@ -66,8 +88,8 @@ class Config(_Strict):
     saving: Annotated[list[StrictBool], Field(min_length=1, max_length=2)] = [True, False]
     workers: list[PositiveInt] | None = None
     points: list[Point] | None = None
-    repeats: PositiveInt = 3
-    warmup: Annotated[StrictInt, Field(ge=0)] = 1
+    repeats: PositiveInt | Repeats = 3
+    warmup: Annotated[StrictInt, Field(ge=0)] | Warmup = 1
     seed: StrictInt = 0
     cv2_threads: Annotated[StrictInt, Field(ge=0)] = 1
     start_method: Literal["fork", "forkserver", "spawn"] = "fork"
@@ -104,6 +126,21 @@ class Config(_Strict):
         if twice:
             raise ValueError(f"lists {twice[0]} twice")
         return v
+
+    @property
+    def target(self) -> Target:
+        """The stop rule: a fixed count (`repeats: 3`) or a precision target."""
+        r = self.repeats
+        return Target(r, r) if isinstance(r, int) else Target(r.min, r.max, r.ci)
+
+    @property
+    def warmup_runs(self) -> int:
+        return self.warmup if isinstance(self.warmup, int) else self.warmup.runs
+
+    @property
+    def warmup_tasks(self) -> float:
+        """The fraction of the tasks a warm-up run does (1.0: the whole measurement)."""
+        return 1.0 if isinstance(self.warmup, int) else float(self.warmup.tasks)
 
     @property
     def labels(self) -> list[str]:

@@ -1,52 +1,184 @@
-"""A rough duration estimate for the plan, from a short calibration on this machine.
+"""The duration estimate of the plan, from a calibration of the sweep's own tasks on this machine.
 
-Model: a task costs c_aug (+ c_save when saving) seconds per megapixel, measured here on a few
-seeded augmentations; a cell of W workers on P cores takes n_tasks * cost / min(W, P) plus
-process start-up. It is rough: a dozen calibration tasks, whose cost varies ~50x, and no
-contention, so it can be off either way (measured here: 10-40% high on the shipped configs).
+A task's cost is, to a good approximation (R^2 = 0.97 on the study's 1000 tasks), a fixed part
+plus the cost of each transform its seeded Compose applies, and that cost varies ~50x with
+what is drawn (ElasticTransform alone is most of it). So the calibration
+1. replays every task's Compose on a tiny image, which draws the same transforms as the real
+   size does, to count how often each transform is applied (sampled above MAX_TASKS tasks);
+2. times each applied transform once per image size of the sweep, on a generated image;
+3. predicts the sequential work as the sum, plus reading and saving each output.
+A cell of W workers then takes that work over min(W, usable cores), its savers' share over the
+savers, plus process start-up. Contention (memory bandwidth, caches) is not modelled, so a
+parallel cell is estimated low by its lost efficiency.
+A fixed probe (every transform of the Compose on one 1000x500 image) is the machine's speed
+figure (`probe_s`) that a resume compares with the run's (harness.rundir.check_speed).
 """
 
 from __future__ import annotations
 
+import math
+import subprocess
+import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments.workload import Job, augment, save
-from harness.images import checkerboard
-from harness.plan import Cell
+import albumentations as A
+import cv2
+import numpy as np
 
-CALIBRATION_SIZE = (1000, 500)
-CALIBRATION_TASKS = 12
+from experiments import strategies
+from experiments.workload import Job, augment, build_pipeline, save, task_seed
+from harness.config import Config
+from harness.images import checkerboard
+from harness.plan import Cell, plan_cells
+
+MAX_TASKS = 2000  # tiny-image replays at most; more tasks are sampled evenly
+TINY = (32, 16)
+PROBE_SIZE = (1000, 500)
+PROBE_TIMINGS = 5  # the probe must be steady: a resume refuses 10% apart
+TIMINGS = 3  # a transform's time: the fastest of this many calls
+FIXED_SAMPLE = 8  # real tasks timed whole for the fixed part
 STARTUP_S_PER_PROCESS = 0.05
 
 
 @dataclass(frozen=True)
 class Costs:
-    augment_s_per_mp: float
-    save_s_per_mp: float
+    """Seconds per task at each image size ("WxH"): augmenting, saving, reading its image."""
+
+    augment_s: dict[str, float]
+    save_s: dict[str, float]
+    read_s: dict[str, float]
+    probe_s: float = 0.0  # the speed figure of the machine (speed_probe), the same for any config
+    child_s: float = 0.0  # starting one cell's child process (interpreter and imports)
 
 
-def calibrate(fmt: str = "jpg", seed: int = 0) -> Costs:
-    w, h = CALIBRATION_SIZE
-    image = checkerboard(w, h)
+def size_key(width: int, height: int) -> str:
+    return f"{width}x{height}"
+
+
+def calibrate(config: Config, n_images: int) -> Costs:
+    """Time the sweep's tasks on this machine (a few seconds at the study's size)."""
+    job = Job(Path("."), Path("."), config.augmentations_per_image, config.seed, False)
+    applied = applied_transforms(job, n_images)
+    shares = Counter(name for names in applied.values() for name in names)
+    sizes = sorted({(c.width, c.height) for c in plan_cells(config)})
+    per_task, saves, reads = {}, {}, {}
+    for width, height in sizes:
+        image = checkerboard(width, height)
+        cost = {name: _fastest(_transform(name), image) for name in shares}
+        transforms = sum(n * cost[name] for name, n in shares.items()) / len(applied)
+        fixed = _fixed_part(job, image, applied, cost)
+        key = size_key(width, height)
+        per_task[key] = fixed + transforms
+        output = augment(image, job, *next(iter(applied)))
+        saves[key], reads[key] = _save_and_read(output, config.images.format)
+    return Costs(per_task, saves, reads, speed_probe(), _child_start())
+
+
+def speed_probe() -> float:
+    """The machine's speed figure: every transform of the study's Compose once on a fixed
+    PROBE_SIZE image, the least CPU time of PROBE_TIMINGS calls each, summed (about 0.2 s
+    here). CPU time, not wall time: another program sharing the cores does not count, a
+    slower CPU does."""
+    image = checkerboard(*PROBE_SIZE)
+    names = sorted({type(t).__name__ for t in _leaves(build_pipeline(0))})
+    return round(
+        sum(_fastest(_transform(name), image, PROBE_TIMINGS, time.thread_time) for name in names),
+        4,
+    )
+
+
+def _leaves(transform: object) -> list[object]:
+    inner = getattr(transform, "transforms", None)
+    return [leaf for t in inner for leaf in _leaves(t)] if inner is not None else [transform]
+
+
+def _child_start() -> float:
+    """Seconds to start a cell's child process: a fresh interpreter importing the harness."""
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import harness.child"], check=False)
+    return round(time.perf_counter() - t0, 3)
+
+
+def applied_transforms(job: Job, n_images: int) -> dict[tuple[int, int], tuple[str, ...]]:
+    """Per task (i, k), sampled evenly above MAX_TASKS: the transforms its Compose applies."""
+    total = n_images * job.augmentations
+    step = max(1, math.ceil(total / MAX_TASKS))
+    sample = [divmod(j, job.augmentations) for j in range(0, total, step)]
+    pipeline = build_pipeline(job.seed)
+    pipeline.save_applied_params = True
+    tiny = checkerboard(*TINY)
+    applied = {}
+    for i, k in sample:
+        pipeline.set_random_seed(task_seed(job, i, k))
+        applied[i, k] = tuple(name for name, _ in pipeline(image=tiny)["applied_transforms"])
+    return applied
+
+
+def _fixed_part(
+    job: Job, image: np.ndarray, applied: dict[tuple[int, int], tuple[str, ...]], cost: dict
+) -> float:
+    """A task's cost beyond its transforms (building the Compose, copies, checks): real tasks,
+    the cheaper half of an even sample, timed whole, less their transforms' times."""
+    predicted = {task: sum(cost[name] for name in names) for task, names in applied.items()}
+    cheap = sorted(applied, key=predicted.__getitem__)[: max(1, len(applied) // 2)]
+    picks = cheap[:: max(1, len(cheap) // FIXED_SAMPLE)][:FIXED_SAMPLE]
+    rest = [
+        _fastest(lambda img, t=task: augment(img, job, *t), image) - predicted[task]
+        for task in picks
+    ]
+    return max(0.0, float(np.median(rest)))
+
+
+def _transform(name: str) -> Callable[[np.ndarray], object]:
+    """The transform as the study's Compose holds it: default arguments, always applied."""
+    transform = getattr(A, name)(p=1)
+    return lambda image: transform(image=image)
+
+
+def _fastest(
+    fn: Callable[[np.ndarray], object],
+    image: np.ndarray,
+    timings: int = TIMINGS,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
+    best = math.inf
+    for _ in range(timings):
+        t0 = clock()
+        fn(image)
+        best = min(best, clock() - t0)
+    return best
+
+
+def _save_and_read(image: np.ndarray, fmt: str) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        job = Job(Path(tmp), Path(tmp), CALIBRATION_TASKS, seed, True, fmt)
-        t0 = time.perf_counter()
-        outs = [augment(image, job, 0, k) for k in range(CALIBRATION_TASKS)]
-        t1 = time.perf_counter()
-        for k, out in enumerate(outs):
-            save(out, Path(tmp) / f"{k}.{fmt}")
-        t2 = time.perf_counter()
-    mp = w * h / 1e6 * CALIBRATION_TASKS
-    return Costs((t1 - t0) / mp, (t2 - t1) / mp)
+        path = Path(tmp) / f"out.{fmt}"
+        save_s = _fastest(lambda img: save(img, path), image)
+        read_s = _fastest(lambda _img: cv2.imread(str(path)), image)
+    return save_s, read_s
 
 
 def cell_seconds(cell: Cell, n_images: int, augmentations: int, costs: Costs, cores: int) -> float:
     """Estimated seconds for one timed run of the cell."""
-    per_mp = costs.augment_s_per_mp + (costs.save_s_per_mp if cell.saving else 0.0)
-    work = n_images * augmentations * cell.width * cell.height / 1e6 * per_mp
-    return work / min(cell.workers, cores) + STARTUP_S_PER_PROCESS * (
-        cell.workers if cell.workers > 1 else 0
-    )
+    key = size_key(cell.width, cell.height)
+    tasks = n_images * augmentations
+    strategy = strategies.get(cell.strategy)
+    schedule = strategy.schedule
+    reads = tasks if schedule is not None and schedule.reads == "task" else n_images
+    augment = tasks * costs.augment_s[key] + reads * costs.read_s[key]
+    saving = tasks * costs.save_s[key] if cell.saving else 0.0
+    busy = min(cell.workers, cores)
+    seconds = (augment + saving) / busy
+    savers = schedule.savers(cell.workers) if schedule and schedule.savers and cell.saving else 0
+    if savers:
+        seconds = max(
+            seconds,
+            augment / min(cell.workers - savers, cores),
+            saving / min(savers, cores),
+        )
+    processes = cell.workers if cell.workers > 1 and not strategy.in_process else 0
+    return seconds + STARTUP_S_PER_PROCESS * processes

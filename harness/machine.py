@@ -45,6 +45,12 @@ def physical_cores() -> int:
     return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
 
 
+def usable_cores() -> int:
+    """min(physical cores, CPUs in the affinity mask): above it a cell is time-slicing."""
+    affinity = cpu_affinity()
+    return min(physical_cores(), len(affinity)) if affinity else physical_cores()
+
+
 def host_info() -> dict:
     return {
         "hostname": platform.node(),

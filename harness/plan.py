@@ -3,26 +3,47 @@ cells into units (one child process each), and the plan printed with its estimat
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import math
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from experiments import strategies
+from harness import precision
 from harness.config import Config
+from harness.errors import HarnessError
+from harness.precision import Target, stop_reason
 from harness.schema import BASELINE, Cell
 
-__all__ = ["Cell", "Unit", "plan_cells", "plan_units", "print_plan", "runnable"]
+__all__ = ["Cell", "Stored", "Unit", "plan_cells", "plan_units", "print_plan", "runnable"]
 
 
 @dataclass(frozen=True)
 class Unit:
-    """One child process: a cell and the repeats it records (after its warm-up)."""
+    """One child process: a cell and the repeat numbers it may record (after its warm-up), in
+    order. It records them until the stop rule (harness.precision) says the cell has enough;
+    `optional` units are beyond `min`, so a budget that runs out skips them."""
 
     cell: Cell
     repeats: tuple[int, ...]
+    optional: bool = False
 
     @property
     def tag(self) -> str:
         return f"{self.cell.id}.r{'-'.join(map(str, self.repeats))}"
+
+
+class Stored(NamedTuple):
+    """A cell's runs so far: its ok wall times, and the repeat numbers that are ok."""
+
+    walls: tuple[float, ...] = ()
+    ok: frozenset[int] = frozenset()
+
+
+def time_slicing(cell: Cell, cores: int) -> bool:
+    """More workers than usable cores: the cell measures the OS scheduler sharing them."""
+    return cell.workers > cores
 
 
 def plan_cells(config: Config) -> list[Cell]:
@@ -45,49 +66,163 @@ def runnable(cells: list[Cell]) -> list[Cell]:
 
 
 def plan_units(
-    cells: list[Cell], repeats: int, order: str, done: set[tuple[str, int]]
-) -> list[Unit]:
-    """The children to start, skipping (cell, repeat) pairs already done.
+    cells: list[Cell],
+    target: Target,
+    order: str,
+    stored: Callable[[], dict[str, Stored]],
+    cores: int,
+) -> Iterator[Unit]:
+    """The children to start, lazily: a cell whose stored runs already satisfy the stop rule gets
+    none, and repeats already ok are not run again.
 
-    sequential: one child per cell runs all its missing repeats.
-    interleaved: one child per (cell, repeat), round-robin over cells, so drift on a shared
-    machine spreads evenly over the cells (each child does its own warm-up).
+    sequential: one child per cell records runs until the stop rule holds (up to `max`).
+    interleaved: rounds of one child per (cell, repeat), round-robin over the cells, so drift on
+    a shared machine spreads evenly over them (each child does its own warm-up); from round
+    `min` on a round holds only the cells that still want runs, judged from the stored runs.
     """
-    todo = {c: tuple(r for r in range(repeats) if (c.id, r) not in done) for c in cells}
     if order == "sequential":
-        return [Unit(c, rs) for c, rs in todo.items() if rs]
-    return [Unit(c, (r,)) for r in range(repeats) for c in cells if r in todo[c]]
+        now = stored()
+        for cell in cells:
+            have = now.get(cell.id, Stored())
+            if _wants(cell, have, target, cores):
+                yield Unit(cell, tuple(r for r in range(target.max) if r not in have.ok))
+        return
+    for r in range(target.max):
+        now = stored()
+        for cell in cells:
+            have = now.get(cell.id, Stored())
+            if r not in have.ok and _wants(cell, have, target, cores):
+                yield Unit(cell, (r,), optional=len(have.walls) >= target.min)
+
+
+def _wants(cell: Cell, have: Stored, target: Target, cores: int) -> bool:
+    return not stop_reason(have.walls, target, time_slicing(cell, cores))
+
+
+def expected_runs(cell: Cell, target: Target, cores: int) -> int:
+    return precision.expected_runs(target, time_slicing(cell, cores))
+
+
+def planned_runs(cell: Cell, target: Target, cores: int, runs: str) -> int:
+    """A cell's runs when it stops as `expected`, at its `max`, or at `min`."""
+    if runs == "min" or time_slicing(cell, cores):
+        return target.min
+    return target.max if runs == "max" else expected_runs(cell, target, cores)
+
+
+def planned_seconds(
+    config: Config,
+    cells: list[Cell],
+    run_estimate: Callable[[Cell], float],
+    stored: dict[str, Stored],
+    cores: int,
+    runs: str = "expected",
+    target: Target | None = None,
+    child_s: float = 0.0,
+) -> float:
+    """Estimated seconds for what is left: each cell's `expected` runs (or its `max`, or its
+    `min`), less those stored, plus the warm-ups of the children that record them."""
+    target, warm = target or config.target, config.warmup_runs * config.warmup_tasks
+    total = 0.0
+    for cell in runnable(cells):
+        planned = planned_runs(cell, target, cores, runs)
+        left = max(0, planned - len(stored.get(cell.id, Stored()).walls))
+        children = left if config.order == "interleaved" else min(left, 1)
+        total += run_estimate(cell) * (left + warm * children) + child_s * children
+    return total
 
 
 def print_plan(
     config: Config,
     cells: list[Cell],
     run_estimate: Callable[[Cell], float],
-    done: set[tuple[str, int]],
-) -> None:
-    """The cells, each run's estimate, and the total over the children still to start."""
+    stored: dict[str, Stored],
+    cores: int,
+    target: Target,
+    child_s: float = 0.0,
+) -> dict[str, float]:
+    """The cells, each run's estimate, and the total for what is left; returns the estimate."""
     todo = runnable(cells)
-    units = plan_units(todo, config.repeats, config.order, done)
-    per = (
-        "each (cell, repeat) in a fresh process with its own warm-up"
-        if config.order == "interleaved"
-        else "each cell in a fresh process"
-    )
     print(
-        f"Plan for {config.name} ({config.kind} scaling): {len(todo)} cells x {config.repeats} "
-        f"recorded runs after {config.warmup} warm-up, {per}"
+        f"Plan for {config.name} ({config.kind} scaling): {len(todo)} cells, "
+        f"{describe_repeats(target, cores)}; {describe_warmup(config)}"
     )
     for cell in cells:
         if cell.skip:
             print(f"  skip {cell.id:<34} {cell.skip}")
         else:
-            print(f"  run  {cell.id:<34} ~{run_estimate(cell):7.1f} s per run")
-    total = sum(run_estimate(u.cell) * (config.warmup + len(u.repeats)) for u in units)
-    left = f" for the {len(units)} unit(s) left" if done else ""
-    print(
-        f"Estimated duration{left}: {duration(total)} (rough: calibrated here on a few tasks, "
-        "whose cost varies a lot; contention is not modelled)"
+            runs = expected_runs(cell, target, cores)
+            print(f"  run  {cell.id:<34} ~{run_estimate(cell):7.1f} s per run, ~{runs} runs")
+    expected = planned_seconds(
+        config, cells, run_estimate, stored, cores, "expected", target, child_s
     )
+    most = planned_seconds(config, cells, run_estimate, stored, cores, "max", target, child_s)
+    left = " for what is left" if stored else ""
+    upto = f" (up to {duration(most)} if every cell runs to max)" if most > expected else ""
+    print(
+        f"Estimated duration{left}: {duration(expected)}{upto} (calibrated here on a sample of "
+        "the sweep's own tasks; contention is not modelled)"
+    )
+    return {"expected_s": round(expected, 1), "max_s": round(most, 1)}
+
+
+def describe_repeats(target: Target, cores: int) -> str:
+    if target.fixed:
+        return f"{target.min} recorded runs each"
+    return (
+        f"runs until the median's 95% interval is within +-{target.ci:.0%} "
+        f"({target.min} to {target.max} per cell; cells above {cores} usable cores stop at "
+        f"{target.min})"
+    )
+
+
+def describe_warmup(config: Config) -> str:
+    share = "" if config.warmup_tasks == 1 else f" of {config.warmup_tasks:.0%} of the tasks"
+    per = "each (cell, repeat)" if config.order == "interleaved" else "each cell"
+    return f"{config.warmup_runs} warm-up run(s){share} before {per}, in a fresh process"
+
+
+def fit_budget(
+    config: Config,
+    cells: list[Cell],
+    run_estimate: Callable[[Cell], float],
+    stored: dict[str, Stored],
+    cores: int,
+    seconds: float,
+) -> Target:
+    """The stop rule with `max` lowered until every cell running to it fits the budget; an
+    error naming the time needed and the costliest cells when even `min` runs do not fit."""
+    target = config.target
+    need = planned_seconds(config, cells, run_estimate, stored, cores, "min", target)
+    if need > seconds:
+        costs = {c.id: run_estimate(c) * planned_runs(c, target, cores, "min") for c in cells}
+        worst = sorted(costs, key=costs.__getitem__, reverse=True)[:3]
+        raise HarnessError(
+            "--budget",
+            None,
+            f"{duration(seconds)} is too short: {target.min} run(s) per cell need about "
+            f"{duration(need)}; the costliest cells are "
+            + ", ".join(f"{c} (~{duration(costs[c])})" for c in worst),
+            f"give --budget {math.ceil(need / 60)}m or more, or fewer workers, strategies or "
+            "pixels in the config",
+        )
+    for most in range(target.max, target.min - 1, -1):
+        capped = replace(target, max=most)
+        if planned_seconds(config, cells, run_estimate, stored, cores, "max", capped) <= seconds:
+            return capped
+    return replace(target, max=target.min)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in '45m', '2h', '1h30m', '90s' or '600'; a one-line error otherwise."""
+    number = r"(\d+(?:\.\d+)?)"
+    match = re.fullmatch(rf"\s*(?:{number}h)?\s*(?:{number}m)?\s*(?:{number}s?)?\s*", text)
+    if not text.strip() or not match or not any(match.groups()):
+        raise HarnessError(
+            "--budget", None, f"{text!r} is not a duration", "write it as 45m, 2h, 1h30m or 600s"
+        )
+    h, m, sec = (float(g) if g else 0.0 for g in match.groups())
+    return h * 3600 + m * 60 + sec
 
 
 def duration(seconds: float) -> str:

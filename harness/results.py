@@ -193,5 +193,5 @@ def load_results(run_dir: Path) -> Results:
     meta = store.read_meta(run_dir)
     runs = store.load_runs(run_dir)
     errors = load_plugins(meta)
-    table = analysis.scaling_table(runs, meta["config"]["kind"])
+    table = analysis.scaling_table(runs, meta["config"]["kind"], meta)
     return Results(run_dir, meta, runs, table, meta.get("skipped", []), errors)

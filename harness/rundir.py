@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -11,6 +13,8 @@ from harness.errors import HarnessError
 RESULTS_ROOT = Path("results")
 # Keys that change how long or how often we measure, not what a measurement means.
 RESUME_MAY_CHANGE = {"repeats", "cell_timeout_s", "scratch_dir", "order"}
+SPEED_TOLERANCE = 0.10  # a resume refuses a machine this much faster or slower than the run's
+SPEED_ENV = "AUGSCALE_SPEED_TOLERANCE"
 
 
 def new_run_dir(config: Config, out: str | None) -> Path:
@@ -79,6 +83,38 @@ def check_resumable(meta: dict, config: Config, host: dict, versions: dict, run_
                 f"{key} is {value} here but was {old_versions.get(key)} in the run",
                 "resume in the environment that started it, or start a new run",
             )
+
+
+def speed_tolerance() -> float:
+    """SPEED_TOLERANCE, or AUGSCALE_SPEED_TOLERANCE (the test suite, whose machine is busy)."""
+    return float(os.environ.get(SPEED_ENV) or SPEED_TOLERANCE)
+
+
+def check_speed(
+    meta: dict, probe_s: float, run_dir: Path, again: Callable[[], float] | None = None
+) -> float:
+    """Refuse a resume on a machine whose speed probe differs from the run's first by more than
+    the tolerance: the CPU model and core counts do not tell two VMs 2.4x apart. Load only
+    slows a probe, so one out of tolerance is measured twice more and the fastest kept.
+    Returns the probe used."""
+    first = next((s["calibration"] for s in meta.get("sessions", []) if "calibration" in s), None)
+    if not first or not first.get("probe_s") or not probe_s:
+        return probe_s
+    tolerance = speed_tolerance()
+    if abs(probe_s / first["probe_s"] - 1) > tolerance and again is not None:
+        probe_s = min(probe_s, again(), again())
+    ratio = probe_s / first["probe_s"]
+    if abs(ratio - 1) > tolerance:
+        raise HarnessError(
+            str(run_dir / "meta.json"),
+            "sessions[0].calibration.probe_s",
+            f"this machine runs the speed probe in {ratio:.2f}x the CPU time of the machine "
+            f"that started the run ({probe_s:.3f} s here, {first['probe_s']:.3f} s there; "
+            f"more than {tolerance:.0%} apart), so new runs would not be comparable",
+            "resume on the machine that started it, with nothing else running (a busy machine "
+            "also probes slower), or start a new run",
+        )
+    return probe_s
 
 
 def check_inputs(meta: dict, digest: str | None, run_dir: Path) -> str | None:

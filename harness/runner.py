@@ -10,8 +10,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
@@ -21,7 +21,17 @@ from harness import store
 from harness.config import Config
 from harness.errors import HarnessError
 from harness.estimate import Costs, cell_seconds
-from harness.plan import Cell, Unit
+from harness.plan import (
+    Cell,
+    Stored,
+    Unit,
+    plan_cells,
+    planned_runs,
+    planned_seconds,
+    runnable,
+    time_slicing,
+)
+from harness.precision import Target, stop_reason
 from harness.schema import CellSpec, JobSpec
 
 POLL_S = 0.2
@@ -38,25 +48,50 @@ class Sweep:
     input_dirs: dict[tuple[int, int], Path]  # image folder per (width, height)
     n_images: int
     costs: Costs
-    cores: int
+    cores: int  # usable cores: above them a cell is time-slicing
+    target: Target | None = None  # the stop rule, `max` capped by a budget; None: the config's
+
+    @property
+    def rule(self) -> Target:
+        return self.target or self.config.target
 
     def run_estimate(self, cell: Cell) -> float:
         return cell_seconds(
             cell, self.n_images, self.config.augmentations_per_image, self.costs, self.cores
         )
 
-    def unit_estimate(self, unit: Unit) -> float:
-        return self.run_estimate(unit.cell) * (self.config.warmup + len(unit.repeats))
+    def warmup_estimate(self, cell: Cell) -> float:
+        return self.run_estimate(cell) * self.config.warmup_runs * self.config.warmup_tasks
+
+    def unit_estimate(self, unit: Unit, prior: int = 0) -> float:
+        """A unit's warm-ups and the runs it is expected to record."""
+        expected = planned_runs(unit.cell, self.rule, self.cores, "expected") - prior
+        runs = max(1, min(len(unit.repeats), expected))
+        return (
+            self.costs.child_s
+            + self.warmup_estimate(unit.cell)
+            + self.run_estimate(unit.cell) * runs
+        )
 
     def timeout(self, cell: Cell, repeats: int) -> float:
         if self.config.cell_timeout_s:
             return self.config.cell_timeout_s
-        return max(
-            MIN_TIMEOUT_S, TIMEOUT_FACTOR * self.run_estimate(cell) * (self.config.warmup + repeats)
-        )
+        work = self.warmup_estimate(cell) + self.run_estimate(cell) * repeats
+        return max(MIN_TIMEOUT_S, TIMEOUT_FACTOR * work)
 
     def scratch(self, cell: Cell) -> Path:
         return (self.config.scratch_dir or self.run_dir / "scratch") / cell.id
+
+    def stored(self) -> dict[str, Stored]:
+        """Every cell's ok runs so far, from runs.parquet."""
+        runs = store.load_runs(self.run_dir)
+        if runs.empty:
+            return {}
+        ok = runs[runs["status"].eq("ok")]
+        return {
+            cell_id: Stored(tuple(g["wall_s"]), frozenset(g["repeat"].astype(int)))
+            for cell_id, g in ok.groupby("cell_id", sort=False)
+        }
 
 
 class Interrupted(Exception):
@@ -71,7 +106,9 @@ def raise_interrupted(signum: int, frame: object) -> None:
     raise Interrupted(signum)
 
 
-def cell_spec(sweep: Sweep, unit: Unit, results: Path) -> CellSpec:
+def cell_spec(
+    sweep: Sweep, unit: Unit, results: Path, prior: tuple[float, ...] = ()
+) -> CellSpec:
     cfg, cell = sweep.config, unit.cell
     job = JobSpec(
         input_dir=str(sweep.input_dirs[(cell.width, cell.height)]),
@@ -83,15 +120,25 @@ def cell_spec(sweep: Sweep, unit: Unit, results: Path) -> CellSpec:
         cv2_threads=cfg.cv2_threads,
         options=cfg.options_for(cell.strategy),
     )
+    rule = sweep.rule
     return CellSpec(
         cell=asdict(cell),
         job=job,
-        warmup=cfg.warmup,
+        warmup=cfg.warmup_runs,
+        warmup_tasks=cfg.warmup_tasks,
         repeats=list(unit.repeats),
         start_method=cfg.start_method,
         results=str(results),
         plugins=list(cfg.plugins),
+        target=[] if rule.fixed else [rule.min, rule.max, rule.ci],
+        prior=list(prior),
+        slicing=time_slicing(cell, sweep.cores),
+        stop_file=str(stop_file(sweep, unit)),
     )
+
+
+def stop_file(sweep: Sweep, unit: Unit) -> Path:
+    return sweep.run_dir / "cells" / f"{unit.tag}.stop"
 
 
 def _read_new(path: Path, offset: int) -> tuple[list[dict], int]:
@@ -123,7 +170,9 @@ def _clean_after(sweep: Sweep, unit: Unit, pid: int) -> None:
         cleanup(pid)
 
 
-def run_unit(sweep: Sweep, unit: Unit, on_run: Callable[[dict], None]) -> list[dict]:
+def run_unit(
+    sweep: Sweep, unit: Unit, on_run: Callable[[dict], None], prior: tuple[float, ...] = ()
+) -> list[dict]:
     """Warm-up and recorded runs in a fresh child process; one row per recorded repeat.
 
     On SIGINT/SIGTERM the child's process group is killed, the repeats that finished are
@@ -134,7 +183,8 @@ def run_unit(sweep: Sweep, unit: Unit, on_run: Callable[[dict], None]) -> list[d
     results, log = cells_dir / f"{unit.tag}.jsonl", cells_dir / f"{unit.tag}.log"
     results.unlink(missing_ok=True)
     spec_path = cells_dir / f"{unit.tag}.spec.json"
-    cell_spec(sweep, unit, results).write(spec_path)
+    stop_file(sweep, unit).unlink(missing_ok=True)
+    cell_spec(sweep, unit, results, prior).write(spec_path)
     timeout = sweep.timeout(unit.cell, len(unit.repeats))
     deadline = time.monotonic() + timeout
     lines: list[dict] = []
@@ -172,8 +222,14 @@ def run_unit(sweep: Sweep, unit: Unit, on_run: Callable[[dict], None]) -> list[d
         log.unlink()
     recorded = {line["repeat"]: line for line in lines if line["kind"] == "recorded"}
     _store_tasks(sweep, unit.cell, list(recorded.values()))
+    rows = [_row(sweep, unit.cell, r, recorded[r]) for r in unit.repeats if r in recorded]
+    if proc.returncode == 0 and not timed_out:
+        return rows  # the child stopped where the stop rule said
     missing = _missing_reason(proc, timed_out, timeout, log)
-    return [_row(sweep, unit.cell, r, recorded.get(r) or missing) for r in unit.repeats]
+    lost = [r for r in unit.repeats if r not in recorded]
+    if not sweep.rule.fixed:
+        lost = lost[:1]  # the run it died in; the stop rule decides about the rest
+    return rows + [_row(sweep, unit.cell, r, missing) for r in lost]
 
 
 def _store_tasks(sweep: Sweep, cell: Cell, lines: list[dict]) -> None:
@@ -294,9 +350,8 @@ def _recorded_lines(path: Path) -> list[dict]:
 class Progress:
     """A tqdm bar weighted by each run's estimated seconds, so its ETA follows the plan."""
 
-    def __init__(self, sweep: Sweep, units: list[Unit]) -> None:
-        self.sweep, self.units = sweep, units
-        self.total = sum(sweep.unit_estimate(u) for u in units)
+    def __init__(self, sweep: Sweep, total_s: float) -> None:
+        self.sweep, self.total = sweep, max(total_s, 1e-9)
         self.bar = tqdm(
             total=self.total,
             unit="s",
@@ -304,45 +359,83 @@ class Progress:
             mininterval=0.5,
             file=sys.stderr,
         )
-        self.n, self.runs = 0, 0
+        self.started = time.monotonic()
+        self.done_s = 0.0  # estimated seconds of the runs finished so far
+        self.n, self.unit, self.runs = 0, None, 0
 
-    def start_unit(self, n: int) -> None:
-        self.n, self.runs = n, 0
+    def start_unit(self, unit: Unit) -> None:
+        self.n, self.unit, self.runs = self.n + 1, unit, 0
         self._describe()
 
     def run_done(self, line: dict) -> None:
-        self.runs += 1
-        self.bar.n = min(
-            self.total, self.bar.n + self.sweep.run_estimate(self.units[self.n - 1].cell)
+        cell = self.unit.cell
+        warm = line["kind"] == "warmup"
+        self.done_s += self.sweep.run_estimate(cell) * (
+            self.sweep.config.warmup_tasks if warm else 1.0
         )
+        self.runs += not warm
+        self.bar.n = min(self.total, self.done_s)
         self._describe()
 
-    def unit_done(self) -> None:
-        self.bar.n = min(self.total, sum(self.sweep.unit_estimate(u) for u in self.units[: self.n]))
-        self.bar.refresh()
+    def speed(self) -> float:
+        """Actual over estimated seconds so far (1 before anything finished)."""
+        return (time.monotonic() - self.started) / self.done_s if self.done_s > 0 else 1.0
 
     def _describe(self) -> None:
-        unit = self.units[self.n - 1]
-        runs = self.sweep.config.warmup + len(unit.repeats)
-        self.bar.set_description_str(
-            f"{self.n}/{len(self.units)} {unit.cell.id} run {self.runs}/{runs}"
-        )
+        self.bar.set_description_str(f"unit {self.n} {self.unit.cell.id} run {self.runs}")
 
     def close(self) -> None:
         self.bar.close()
 
 
-def run_sweep(sweep: Sweep, units: list[Unit]) -> int:
+@dataclass
+class Budget:
+    """`--budget`: no run beyond a cell's `min` once the sweep is projected to overrun."""
+
+    seconds: float
+    started: float = field(default_factory=time.monotonic)
+    cut: set[str] = field(default_factory=set)  # cells that wanted runs the budget denied
+
+    def exhausted(self, sweep: Sweep, progress: Progress, next_s: float, skip: str) -> bool:
+        """Would one more run of next_s (estimated) plus every cell's runs still owed up to
+        min (the cell `skip` owes none) overrun, at the speed measured so far?"""
+        owed = planned_seconds(
+            sweep.config,
+            [c for c in sweep_cells(sweep) if c.id != skip],
+            sweep.run_estimate,
+            sweep.stored(),
+            sweep.cores,
+            "min",
+            sweep.rule,
+            sweep.costs.child_s,
+        )
+        projected = time.monotonic() - self.started + progress.speed() * (owed + next_s)
+        return projected > self.seconds
+
+
+def run_sweep(
+    sweep: Sweep,
+    units: Iterable[Unit],
+    total_s: float,
+    budget: Budget | None = None,
+) -> int:
     """Run every unit, storing its rows as it ends; returns how many runs did not finish ok.
     Raises Interrupted (after storing what finished) on SIGINT/SIGTERM."""
-    progress = Progress(sweep, units)
+    progress = Progress(sweep, total_s)
     bad = 0
     try:
-        for n, unit in enumerate(units, 1):
-            progress.start_unit(n)
-            rows = run_unit(sweep, unit, progress.run_done)
-            progress.unit_done()
+        for unit in units:
+            prior = sweep.stored().get(unit.cell.id, Stored()).walls
+            if budget and unit.optional and budget.exhausted(
+                sweep, progress, sweep.unit_estimate(unit), unit.cell.id
+            ):
+                budget.cut.add(unit.cell.id)
+                continue
+            progress.start_unit(unit)
+            rows = run_unit(sweep, unit, _watch(sweep, unit, progress, budget, prior), prior)
             store.replace_runs(sweep.run_dir, rows)
+            if budget and stop_file(sweep, unit).exists() and _wants_more(sweep, unit.cell):
+                budget.cut.add(unit.cell.id)
             bad += sum(r["status"] != "ok" for r in rows)
             for r in rows:
                 if r["status"] != "ok":
@@ -354,3 +447,30 @@ def run_sweep(sweep: Sweep, units: list[Unit]) -> int:
         progress.close()
         shutil.rmtree(sweep.run_dir / "scratch", ignore_errors=True)
     return bad
+
+
+def _watch(
+    sweep: Sweep, unit: Unit, progress: Progress, budget: Budget | None, prior: tuple
+) -> Callable[[dict], None]:
+    """The per-run callback: progress, and the budget's stop file once the cell has its min
+    runs and one more would overrun."""
+    ok = [len(prior)]
+
+    def on_run(line: dict) -> None:
+        progress.run_done(line)
+        ok[0] += line["kind"] == "recorded" and line["status"] == "ok"
+        path = stop_file(sweep, unit)
+        if budget and ok[0] >= sweep.rule.min and not path.exists():
+            if budget.exhausted(sweep, progress, sweep.run_estimate(unit.cell), unit.cell.id):
+                path.touch()
+
+    return on_run
+
+
+def _wants_more(sweep: Sweep, cell: Cell) -> bool:
+    walls = sweep.stored().get(cell.id, Stored()).walls
+    return not stop_reason(walls, sweep.rule, time_slicing(cell, sweep.cores))
+
+
+def sweep_cells(sweep: Sweep) -> list[Cell]:
+    return runnable(plan_cells(sweep.config))

@@ -74,10 +74,15 @@ class CellSpec(_Frozen):
     cell: dict[str, Any]  # Cell's fields
     job: JobSpec
     warmup: int
-    repeats: list[int]
+    repeats: list[int]  # the repeat numbers it may record, in order, until the stop rule holds
     start_method: str
     results: str  # the JSON-lines file the child appends one line per run to
     plugins: list[str] = []  # strategy plugins to load before resolving the strategy
+    warmup_tasks: float = 1.0  # the share of the tasks each warm-up run does
+    target: list[float | None] = []  # [min, max, ci] of harness.precision.Target; [] = all
+    prior: list[float] = []  # the cell's ok wall times stored before this child
+    slicing: bool = False  # more workers than usable cores: stop at min
+    stop_file: str = ""  # once it exists, record no run beyond min (a budget ran out)
 
     @property
     def the_cell(self) -> Cell:
@@ -181,8 +186,16 @@ TABLE_COLUMNS = _columns(
     ("ideal_s", "s", "ideal execution: strong T_seq / W, weak T_seq(base size)", False),
     ("n_ok", "", "ok repeats"),
     ("n_runs", "", "recorded repeats"),
-    ("ci_low", "s", "95% interval of the median time, low end"),
+    (
+        "stop",
+        "",
+        "why the cell stopped recording under a precision target: target, max, futile, "
+        "time-slicing or budget (empty for a fixed repeat count)",
+    ),
+    ("ci_low", "s", "95% interval of the median time (order statistics), low end"),
     ("ci_high", "s", "95% interval of the median time, high end"),
+    ("ci_level", "", "exact coverage of that interval (order statistics; below 95% under 6 runs)"),
+    ("half_width", "", "(ci_high - ci_low) / (2 time_s): the cell's relative precision"),
     ("cv", "", "coefficient of variation (std / mean) of the ok repeats"),
     ("unstable", "", "CV above 5%"),
     ("n_outliers", "", "repeats with modified z-score above 3.5 (from 5 repeats on)"),

@@ -23,6 +23,10 @@ class FakeOptions(BaseModel):
     fail: bool = False  # raise inside the timed call
     hang: bool = False  # never return (the cell timeout must catch it)
     die: bool = False  # end the child process at once, as a crash would
+    sleeps: list[float] = []  # the n-th call of this process sleeps sleeps[n % len] (+ sleep_s)
+
+
+_calls = [0]
 
 
 @contextlib.contextmanager
@@ -39,7 +43,9 @@ def run(job: Job, workers: int, ctx: BaseContext, session: dict) -> Phases:
         raise RuntimeError("the fake strategy was told to fail")
     while options.hang:
         time.sleep(1)
-    time.sleep(options.sleep_s)
+    extra = options.sleeps[_calls[0] % len(options.sleeps)] if options.sleeps else 0.0
+    _calls[0] += 1
+    time.sleep(options.sleep_s + extra)
     phases = Phases()
     for i, _ in enumerate(list_images(job.input_dir)):
         for k in range(job.augmentations):

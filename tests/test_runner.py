@@ -12,6 +12,7 @@ from harness import store
 from harness.config import parse_config
 from harness.estimate import Costs
 from harness.plan import plan_cells, plan_units, runnable
+from harness.precision import Target
 from harness.runner import Sweep, run_sweep
 from harness.schema import CellSpec
 
@@ -34,14 +35,15 @@ def fake_sweep(run_dir: Path, images: Path, **changes: object) -> tuple[Sweep, l
     }
     config = parse_config(data, run_dir / "fake.yaml")
     run_dir.mkdir(parents=True, exist_ok=True)
-    sweep = Sweep(config, run_dir, {(160, 80): images}, N_IMAGES, Costs(0.001, 0.001), 2)
+    costs = Costs({"160x80": 0.001}, {"160x80": 0.001}, {"160x80": 0.0})
+    sweep = Sweep(config, run_dir, {(160, 80): images}, N_IMAGES, costs, 2)
     cells = [c for c in runnable(plan_cells(config)) if c.strategy == "FAKE"]
     return sweep, cells
 
 
-def run_all(sweep: Sweep, cells: list, done: frozenset = frozenset()) -> int:
+def run_all(sweep: Sweep, cells: list) -> int:
     cfg = sweep.config
-    return run_sweep(sweep, plan_units(cells, cfg.repeats, cfg.order, set(done)))
+    return run_sweep(sweep, plan_units(cells, cfg.target, cfg.order, sweep.stored, 2), 1.0)
 
 
 def test_every_run_is_stored_with_its_own_phase_and_session(tmp_path, images):
@@ -64,13 +66,15 @@ def test_the_child_gets_a_typed_spec_with_the_plugin_and_options(tmp_path, image
     run_all(sweep, cells[:1])
     spec = CellSpec.read(next((sweep.run_dir / "cells").glob("*.spec.json")))
     assert spec.plugins == [FAKE]
-    assert spec.job.options == {"sleep_s": 0.01, "fail": False, "hang": False, "die": False}
+    assert spec.job.options == {
+        "sleep_s": 0.01, "fail": False, "hang": False, "die": False, "sleeps": []
+    }
     assert spec.the_cell == cells[0]
 
 
 def test_interleaved_order_runs_round_robin(tmp_path, images):
     sweep, cells = fake_sweep(tmp_path / "run", images, order="interleaved")
-    units = plan_units(cells, 2, "interleaved", set())
+    units = list(plan_units(cells, Target(2, 2), "interleaved", dict, 2))
     assert [u.cell for u in units] == cells + cells
     assert run_all(sweep, cells) == 0
     assert len(store.load_runs(sweep.run_dir)) == 2 * len(cells)
@@ -107,10 +111,9 @@ def test_resume_runs_only_what_is_missing(tmp_path, images):
     sweep, cells = fake_sweep(tmp_path / "run", images, repeats=1)
     run_all(sweep, cells)
     sweep, cells = fake_sweep(tmp_path / "run", images, repeats=3)
-    done = store.done_pairs(sweep.run_dir)
-    units = plan_units(cells, 3, "sequential", done)
+    units = plan_units(cells, Target(3, 3), "sequential", sweep.stored, 2)
     assert [u.repeats for u in units] == [(1, 2)] * len(cells)
-    run_all(sweep, cells, frozenset(done))
+    run_all(sweep, cells)
     runs = store.load_runs(sweep.run_dir)
     assert sorted(runs.groupby("cell_id")["repeat"].apply(sorted).tolist()) == [[0, 1, 2]] * len(
         cells

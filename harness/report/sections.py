@@ -20,9 +20,10 @@ from typing import ClassVar
 import pandas as pd
 from matplotlib.figure import Figure as MplFigure
 
-from harness import analysis, checks, losses, replay, stats, study
+from harness import analysis, checks, losses, precision, replay, stats, study
 from harness.analysis import SAVING_LABEL
 from harness.models import num
+from harness.plan import duration
 from harness.report import plots
 from harness.results import Results
 from harness.schema import BASELINE
@@ -185,16 +186,61 @@ def header_items(results: Results) -> list[tuple[str, str]]:
             f"{n_images} images x {cfg['augmentations_per_image']} augmentations, "
             f"{source} ({cfg['images']['format']}), seed {cfg['seed']}",
         ),
-        (
-            "Repeats",
-            f"{cfg['repeats']} recorded after {cfg['warmup']} warm-up per cell; every "
-            "figure is the median of the recorded repeats",
-        ),
+        ("Repeats", repeats_item(results)),
+        *estimate_items(m),
     ]
     base = results.table[results.table["strategy"].eq(BASELINE)]
     for saving, t in zip(base["saving"], base["time_s"], strict=True):
         value = f"{BASELINE}, {t:.2f} s" if pd.notna(t) else "did not finish"
         items.append((f"Baseline ({_mode(saving)})", value))
+    return items
+
+
+def repeats_item(results: Results) -> str:
+    cfg = results.meta["config"]
+    target = analysis.run_target(results.meta)
+    warm = cfg["warmup"]
+    runs, share = (warm, 1.0) if isinstance(warm, int) else (warm["runs"], warm["tasks"])
+    warmup = f"{runs} warm-up run(s)" + (f" of {share:.0%} of the tasks" if share < 1 else "")
+    if target.fixed:
+        recorded = f"{target.min} recorded"
+    else:
+        recorded = (
+            f"recorded until the median's 95% interval is within +-{target.ci:.0%} "
+            f"({target.min} to {target.max} runs; cells above {results.cores} usable cores "
+            f"stop at {target.min})"
+        )
+    return (
+        f"{recorded}, after {warmup} per cell process; every figure is the median of the "
+        "recorded runs"
+    )
+
+
+def estimate_items(meta: dict) -> list[tuple[str, str]]:
+    """The plan's estimate beside the actual duration, per session of the run."""
+    sessions = [s for s in meta.get("sessions", []) if s.get("duration_s") is not None]
+    if not sessions:
+        return []
+    took = sum(s["duration_s"] for s in sessions)
+    first = sessions[0]
+    over = f" over {len(sessions)} sessions (resumed)" if len(sessions) > 1 else ""
+    items = [
+        (
+            "Duration",
+            f"{duration(took)}{over}; the plan estimated {duration(first['estimate_s'])} "
+            f"(actual / estimate = {took / first['estimate_s']:.2f})",
+        )
+    ]
+    cut = sorted({c for s in sessions for c in s.get("budget_cut", [])})
+    budgets = [s["budget_s"] for s in sessions if s.get("budget_s")]
+    if budgets:
+        items.append(
+            (
+                "Budget",
+                f"{duration(budgets[-1])}; "
+                + (f"cells cut short: {', '.join(cut)}" if cut else "no cell was cut"),
+            )
+        )
     return items
 
 
@@ -332,14 +378,39 @@ def paper_table(results: Results) -> Table:
 
 def every_cell(results: Results) -> Section:
     intro = (
-        "Bootstrap 95% intervals of the median (2000 resamples, fixed seed; none with fewer than "
-        "3 ok repeats, and with 3 the interval cannot be wider than the runs' range); speedup "
-        "and efficiency intervals resample the baseline's and the cell's runs independently. "
-        "CV = std / mean of the ok repeats; outliers: runs with modified z-score > 3.5, assessed "
-        f"from 5 ok repeats on ({DASH} below). Processes: busy processes per run (see Notes)."
+        "Time intervals are the distribution-free order-statistic intervals of the median: "
+        "[x(k), x(n+1-k)] holds the true median of independent runs with probability exactly "
+        "1 - 2 P(Binomial(n, 1/2) < k), whatever their distribution. 95% needs 6 runs; with "
+        "fewer the interval is the runs' range and its own coverage is shown (75% with 3). "
+        "+- = (high - low) / (2 median), the cell's relative precision; stop = why a precision "
+        "target stopped the cell. Speedup and efficiency intervals are percentile bootstraps "
+        "(2000 resamples, fixed seed) resampling the baseline's and the cell's runs "
+        "independently. CV = std / mean of the ok repeats; outliers: runs with modified z-score "
+        f"> 3.5, assessed from 5 ok repeats on ({DASH} below). Processes: busy processes per "
+        "run (see Notes)."
     )
-    return Section(
-        "details", "Every cell, with 95% intervals", [Paragraph(intro), detail_table(results)]
+    blocks: list[Block] = [Paragraph(intro)]
+    if rule := stop_rule_coverage(results):
+        blocks.append(Paragraph(rule))
+    blocks.append(detail_table(results))
+    return Section("details", "Every cell, with 95% intervals", blocks)
+
+
+def stop_rule_coverage(results: Results) -> str:
+    """What stopping on a narrow interval does to its coverage, simulated for this run's
+    target at the spread of its own cells."""
+    target = analysis.run_target(results.meta)
+    spread = results.table["cv"].dropna()
+    if target.fixed or spread.empty:
+        return ""
+    sigma = max(float(spread.median()), 0.001)
+    sim = precision.coverage(target, sigma, trials=1000)
+    return (
+        "Stopping a cell as soon as its interval is narrow biases the interval's coverage down. "
+        f"Simulated for this run's rule (+-{target.ci:.0%}, {target.min} to {target.max} runs) "
+        f"with log-normal runs at its median CV ({sigma:.1%}), 1000 cells: the final intervals "
+        f"held the true median {sim['coverage']:.1%} of the time (each interval alone: 96-99%), "
+        f"after {sim['mean_runs']:.1f} runs on average, {sim['reached']:.0%} reaching the target."
     )
 
 
@@ -354,6 +425,8 @@ def detail_table(results: Results) -> Table:
         "processes",
         "ok/runs",
         "time [s] [95% CI]",
+        "+-",
+        "stop",
         "CV",
         "outliers",
         "speedup [95% CI]",
@@ -369,7 +442,9 @@ def detail_table(results: Results) -> Table:
             f"{r.width}x{r.height}",
             str(r.processes),
             f"{r.n_ok}/{r.n_runs}",
-            interval(r.time_s, r.ci_low, r.ci_high),
+            interval(r.time_s, r.ci_low, r.ci_high) + _coverage(r.ci_level),
+            fmt(r.half_width, "pct") if pd.notna(r.half_width) else DASH,
+            r.stop or DASH,
             fmt(r.cv, "pct") if pd.notna(r.cv) else DASH,
             DASH if pd.isna(r.n_outliers) else str(int(r.n_outliers)),
             interval(r.speedup, r.speedup_ci_low, r.speedup_ci_high),
@@ -380,6 +455,11 @@ def detail_table(results: Results) -> Table:
         for r in t.itertuples()
     ]
     return Table(head, rows, "details")
+
+
+def _coverage(level: float) -> str:
+    """The interval's own coverage when it is below 95% (the runs' range, under 6 runs)."""
+    return f" ({level:.0%})" if pd.notna(level) and level < 0.95 else ""
 
 
 def where_the_time_goes(results: Results) -> Section:

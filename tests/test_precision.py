@@ -1,0 +1,229 @@
+"""Issue 11: a precision target per cell, a time budget, partial warm-ups, the estimate stored,
+and resume refusing a machine of another speed. The sweeps here are real (children, runs.parquet,
+reports) with the fake strategy (tests/_fake_strategy.py) sleeping for set times, so a cell's
+spread is what the test says it is."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from _tiny import AUGMENTATIONS
+
+from harness import cli, precision, stats, store
+from harness.config import load_config
+from harness.errors import HarnessError
+from harness.plan import Cell, fit_budget, parse_duration, plan_cells
+from harness.precision import Target, stop_reason
+from harness.results import load_results
+
+FAKE = str(Path(__file__).with_name("_fake_strategy.py"))
+TARGET = {"min": 3, "max": 9, "ci": 0.03}
+
+
+# ---------------------------------------------------------------- the statistic
+
+
+@pytest.mark.parametrize(("n", "coverage"), [(3, 0.75), (5, 0.9375), (6, 0.96875), (9, 0.9609)])
+def test_the_interval_states_its_exact_coverage(n, coverage):
+    low, high, level = stats.median_interval(np.arange(n, dtype=float))
+    assert level == pytest.approx(coverage, abs=1e-4)
+    assert (low, high) == ((0.0, n - 1.0) if n < 9 else (1.0, 7.0))
+    assert stats.min_runs_for(0.95) == 6
+
+
+@pytest.mark.parametrize("draw", ["exponential", "lognormal"])
+def test_the_interval_covers_the_median_as_often_as_it_says(draw):
+    """Skewed run times, as on a busy machine: coverage is distribution-free."""
+    rng = np.random.default_rng(7)
+    true_median = math.log(2) if draw == "exponential" else 1.0
+    for n in (6, 9, 12):
+        sample = getattr(rng, draw)(size=(4000, n))
+        hits = [stats.median_interval(row) for row in sample]
+        covered = np.mean([lo <= true_median <= hi for lo, hi, _ in hits])
+        assert covered >= hits[0][2] - 3 * math.sqrt(0.05 * 0.95 / 4000)
+
+
+@pytest.mark.parametrize("sigma", [0.005, 0.02, 0.03, 0.05])
+def test_stopping_on_a_narrow_interval_keeps_95_percent_coverage(sigma):
+    """The README's claim for the shipped target, checked by simulation under the real rule."""
+    sim = precision.coverage(Target(**TARGET), sigma, trials=3000)
+    assert sim["coverage"] >= 0.95
+    assert 6 <= sim["mean_runs"] <= 9
+
+
+def test_the_stop_rule():
+    t = Target(**TARGET)
+    steady = [1.0, 1.01, 0.99, 1.0, 1.005, 0.995]
+    assert stop_reason(steady[:5], t, False) == ""  # no 95% interval before 6 runs
+    assert stop_reason(steady, t, False) == precision.TARGET
+    assert stop_reason(steady[:3], t, True) == precision.SLICING
+    assert stop_reason(steady[:2], t, True) == ""  # min first, even time-slicing
+    assert stop_reason([1.0, 1.3] * 3, t, False) == precision.FUTILE
+    assert stop_reason([1.0, 1.08] * 3, t, False) == ""  # max may still reach it
+    assert stop_reason([1.0, 1.08] * 4 + [1.0], t, False) == precision.MAX
+    assert stop_reason(steady, Target(3, 3), False) == precision.MAX  # a fixed count
+
+
+# ---------------------------------------------------------------- sweeps of the fake strategy
+
+
+def write_config(tmp: Path, images: Path, sleeps: list[float], **changes: object) -> Path:
+    config = {
+        "name": "precise",
+        "kind": "strong",
+        "images": {"input_dir": str(images)},
+        "augmentations_per_image": AUGMENTATIONS,
+        "plugins": [FAKE],
+        "strategies": ["FAKE"],
+        "options": {"FAKE": {"sleeps": sleeps}},
+        "saving": [True],
+        "workers": [1],
+        "repeats": TARGET,
+        "warmup": 0,
+        **changes,
+    }
+    path = tmp / "precise.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def sweep(config: Path, out: Path, *extra: str) -> int:
+    return cli.main(["run", str(config), "--out", str(out), *extra])
+
+
+def fake_cell(out: Path) -> dict:
+    runs = store.load_runs(out)
+    fake = runs[runs["strategy"].eq("FAKE")]
+    row = load_results(out).table.set_index("strategy").loc["FAKE"]
+    return {"runs": len(fake), "stop": row["stop"], "half_width": row["half_width"]}
+
+
+@pytest.mark.parametrize("order", ["sequential", "interleaved"])
+def test_a_stable_cell_stops_at_the_first_interval(tmp_path, images, order):
+    out = tmp_path / "run"
+    assert sweep(write_config(tmp_path, images, [0.2], order=order), out) == 0
+    cell = fake_cell(out)
+    assert cell == {"runs": 6, "stop": "target", "half_width": pytest.approx(0, abs=0.03)}
+    children = len(list((out / "cells").glob("FAKE-*.spec.json")))
+    assert children == (6 if order == "interleaved" else 1)
+
+
+def test_a_noisy_cell_goes_on_to_max(tmp_path, images):
+    """Two run times 8% apart: +-3.8%, never within 3%, but 9 runs might be: it goes on."""
+    out = tmp_path / "run"
+    assert sweep(write_config(tmp_path, images, [0.1, 0.108]), out) == 0
+    assert fake_cell(out)["runs"] == 9 and fake_cell(out)["stop"] == "max"
+    report = (out / "report.md").read_text()
+    assert "missed the +-3% target" in report
+
+
+def test_a_hopeless_cell_stops_early_and_says_so(tmp_path, images):
+    out = tmp_path / "run"
+    assert sweep(write_config(tmp_path, images, [0.1, 0.2]), out) == 0
+    assert fake_cell(out)["runs"] == 6 and fake_cell(out)["stop"] == "futile"
+
+
+def test_time_slicing_cells_stop_at_min(tmp_path, images):
+    out = tmp_path / "run"
+    assert sweep(write_config(tmp_path, images, [0.05], workers=[4]), out) == 0
+    runs = store.load_runs(out)
+    assert len(runs[runs["strategy"].eq("FAKE")]) == 3
+    assert fake_cell(out)["stop"] == "time-slicing"
+
+
+def test_the_estimate_and_the_duration_are_stored(tmp_path, images):
+    out = tmp_path / "run"
+    assert sweep(write_config(tmp_path, images, [0.05], repeats=2), out) == 0
+    (session,) = json.loads((out / "meta.json").read_text())["sessions"]
+    assert session["estimate_s"] > 0 and session["duration_s"] > 0
+    assert session["calibration"]["probe_s"] > 0 and session["calibration"]["child_s"] > 0
+    assert "the plan estimated" in (out / "report.md").read_text()
+
+
+def test_a_partial_warmup_does_a_share_of_the_tasks(tmp_path, images):
+    out = tmp_path / "run"
+    config = write_config(tmp_path, images, [0.01], repeats=1, warmup={"runs": 1, "tasks": 0.5})
+    assert sweep(config, out) == 0
+    lines = [
+        json.loads(line)
+        for path in (out / "cells").glob("FAKE-*.jsonl")
+        for line in path.read_text().splitlines()
+    ]
+    warm = [line for line in lines if line["kind"] == "warmup"]
+    recorded = [line for line in lines if line["kind"] == "recorded"]
+    n_images = recorded[0]["tasks"] // AUGMENTATIONS
+    assert warm[0]["tasks"] == n_images * math.ceil(AUGMENTATIONS * 0.5)
+    assert recorded[0]["tasks"] == n_images * AUGMENTATIONS
+
+
+# ---------------------------------------------------------------- budget
+
+
+def test_a_budget_caps_max_and_refuses_what_cannot_fit(tmp_path, images):
+    config = load_config(write_config(tmp_path, images, [0.1], workers=[1, 2]))
+    cells = [c for c in plan_cells(config) if not c.skip]
+    per_run = {c.id: 10.0 for c in cells}  # 3 cells at W <= 2: 6 runs expected, 9 at most
+
+    def estimate(cell: Cell) -> float:
+        return per_run[cell.id]
+
+    roomy = fit_budget(config, cells, estimate, {}, 2, 3 * 10 * 9 + 1)
+    assert roomy.max == 9
+    tight = fit_budget(config, cells, estimate, {}, 2, 3 * 10 * 7)
+    assert tight.max == 7 and tight.min == 3
+    with pytest.raises(HarnessError, match="too short.*costliest cells"):
+        fit_budget(config, cells, estimate, {}, 2, 3 * 10 * 3 - 1)
+    assert parse_duration("1h30m") == 5400 and parse_duration("45m") == 2700
+
+
+def test_a_budget_too_short_exits_2_before_measuring(tmp_path, images, capsys):
+    out = tmp_path / "run"
+    assert sweep(write_config(tmp_path, images, [0.1]), out, "--budget", "0.001s") == 2
+    err = capsys.readouterr().err
+    assert "--budget" in err and "too short" in err and "Traceback" not in err
+    assert not (out / "runs.parquet").exists()
+
+
+def test_a_budget_cuts_runs_beyond_min_then_resume_goes_on(tmp_path, images):
+    """The cell wants more than min (it never reaches +-3%), but the budget runs out: it stops
+    at min, the report says why; a resume without a budget continues to the same target."""
+    out = tmp_path / "run"
+    config = write_config(tmp_path, images, [0.5, 0.54])
+    assert sweep(config, out, "--budget", "6s") == 0
+    first = fake_cell(out)
+    assert first["runs"] < 9 and first["stop"] == "budget"
+    meta = json.loads((out / "meta.json").read_text())
+    assert "FAKE-w1-save-160x80" in meta["sessions"][0]["budget_cut"]
+    assert "cut short:" in (out / "report.md").read_text()
+    assert cli.main(["run", str(config), "--resume", str(out)]) == 0
+    assert fake_cell(out)["runs"] == 9 and fake_cell(out)["stop"] == "max"
+    assert len(json.loads((out / "meta.json").read_text())["sessions"]) == 2
+
+
+def test_resume_refuses_a_machine_of_another_speed(tmp_path, images, capsys):
+    out = tmp_path / "run"
+    config = write_config(tmp_path, images, [0.01], repeats=1)
+    assert sweep(config, out) == 0
+    meta = json.loads((out / "meta.json").read_text())
+    meta["sessions"][0]["calibration"]["probe_s"] *= 2  # as if it started on a 2x slower VM
+    (out / "meta.json").write_text(json.dumps(meta))
+    assert cli.main(["run", str(config), "--resume", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "probe_s" in err and "the machine that started the run" in err
+
+
+def test_config_errors_in_repeats_and_warmup_are_one_line(tmp_path, images, capsys):
+    for bad, key in (
+        ({"repeats": {"min": 5, "max": 3, "ci": 0.03}}, "repeats"),
+        ({"repeats": {"min": 3, "max": 9, "ci": 2}}, "repeats"),
+        ({"warmup": {"runs": 1, "tasks": 1.5}}, "warmup"),
+    ):
+        config = write_config(tmp_path, images, [0.01], **bad)
+        assert cli.main(["run", str(config), "--dry-run"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and key in err and "Traceback" not in err
