@@ -49,3 +49,13 @@ def findable(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
     except ImportError:  # a dotted name whose parent package is missing
         return False
+
+
+def require_strategy(name: str) -> None:
+    """require() each optional module strategy `name` needs (its `requires`, from its extra:
+    torch for P_TORCH)."""
+    from experiments import strategies  # lazy: only the tests of strategies need the registry
+
+    strategy = strategies.get(name)
+    for module in strategy.requires:
+        require_module(module, f"make install EXTRAS={strategy.extra}")

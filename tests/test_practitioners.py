@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 import yaml
-from _optional import require_module
+from _optional import require_module, require_strategy
 from _tiny import AUGMENTATIONS, N_IMAGES
 from _tiny import config as tiny_config
 
@@ -190,9 +190,7 @@ def wait_for(predicate, timeout: float = 60.0):  # noqa: ANN001
 
 @pytest.mark.parametrize("name", ["P_TORCH", "P_JOBLIB"])
 def test_a_killed_worker_fails_the_run_and_leaves_nothing_running(tmp_path, name):
-    strategy = strategies.get(name)
-    for module in strategy.requires:
-        require_module(module, f"make install EXTRAS={strategy.extra}")
+    require_strategy(name)
     config = {
         "name": "kill", "kind": "strong", "images": {"count": 2, "size": [800, 400]},
         "augmentations_per_image": 60, "strategies": [name], "saving": [True],

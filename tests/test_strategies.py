@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from _optional import require_module
+from _optional import require_strategy
 from _tiny import AUGMENTATIONS, N_IMAGES
 from _tiny import config as tiny_config
 
@@ -29,13 +29,6 @@ from harness.verify import run_digest, verify_runs
 REGISTRY = strategies.registry()
 PARALLEL = sorted(set(REGISTRY) - {"sequential", "P_DASK"})
 FORK = multiprocessing.get_context("fork")
-
-
-def needs_extra(name: str) -> None:
-    """A strategy's optional extra (torch for P_TORCH): skip locally, fail under CI=true."""
-    strategy = REGISTRY[name]
-    for module in strategy.requires:
-        require_module(module, f"make install EXTRAS={strategy.extra}")
 
 
 def test_registry_lists_the_strategies():
@@ -56,7 +49,7 @@ CASES = [(name, w) for name in PARALLEL for w in (2, 3) if REGISTRY[name].min_wo
 
 @pytest.mark.parametrize(("name", "workers"), CASES, ids=[f"{n}-W{w}" for n, w in CASES])
 def test_digest_matches_sequential(images, reference, name, workers):
-    needs_extra(name)
+    require_strategy(name)
     assert run_digest(name, workers, images, tiny_config()) == reference
 
 
@@ -97,7 +90,7 @@ RUNS = [("sequential", 1)] + CASES
 
 @pytest.mark.parametrize(("name", "workers"), RUNS, ids=[f"{n}-W{w}" for n, w in RUNS])
 def test_run_with_saving_writes_every_output(images, tmp_path, name, workers):
-    needs_extra(name)
+    require_strategy(name)
     job = _job(images, tmp_path / "out", saving=True)
     phases = strategies.get(name).call(job, workers, FORK)
     n = len(list_images(images))
@@ -117,7 +110,7 @@ NOSAVE = [(n, w) for n, w in RUNS if not REGISTRY[n].saving_only]
 
 @pytest.mark.parametrize(("name", "workers"), NOSAVE, ids=[f"{n}-W{w}" for n, w in NOSAVE])
 def test_run_without_saving_writes_nothing(images, tmp_path, name, workers):
-    needs_extra(name)
+    require_strategy(name)
     job = _job(images, tmp_path / "out", saving=False)
     phases = strategies.get(name).call(job, workers, FORK)
     assert list(job.out_dir.iterdir()) == []

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.context import BaseContext
@@ -142,7 +143,7 @@ def run(job: Job, workers: int, ctx: BaseContext, session: Loader | None = None)
     if session is None:
         t0 = time.perf_counter()
         with phases.span("startup"):
-            items = iter(held.loader)
+            items = start(held.loader)
         phases.extra["startup"] = time.perf_counter() - t0
     else:
         items = iter(held.loader)
@@ -156,6 +157,23 @@ def run(job: Job, workers: int, ctx: BaseContext, session: Loader | None = None)
     if TorchOptions(**job.options).deliver:
         phases.extra["deliver"] = phases.handoff
     return phases
+
+
+def start(loader: Any) -> Any:
+    """iter(loader): the workers started. If that raises (the watchdog's WorkerDied, or the
+    DataLoader's own check, arrives as a signal at any line), the half-made iterator is never
+    returned, so nothing would end its workers, and torch's SIGCHLD handler would keep checking
+    them, raising at any later moment: end them here, as torch ends a finished iterator."""
+    try:
+        return iter(loader)
+    except BaseException as err:
+        for frame, _ in traceback.walk_tb(err.__traceback__):
+            made = frame.f_locals.get("self")
+            if hasattr(made, "_shutdown_workers"):  # the iterator, in one of its own methods
+                with contextlib.suppress(Exception):  # made before its first epoch was set up:
+                    made._shutdown_workers()  # its `finally` still forgets and ends the workers
+                break
+        raise
 
 
 def receive(item: Any) -> tuple:
