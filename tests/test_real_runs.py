@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import analysis
 from harness.compare import compare_runs
 from harness.overhead import measure
 from harness.results import load_results as load
@@ -21,7 +22,15 @@ EXAMPLES = sorted(p for p in RESULTS.glob("quick_*/*") if p.is_dir() and not p.i
 def test_example_runs_have_statistics_for_every_cell(run):
     data = load(run)
     table = data.table
-    assert (table["n_ok"] == data.meta["config"]["repeats"]).all()
+    target = analysis.run_target(data.meta)
+    if target.fixed:
+        assert (table["n_ok"] == target.min).all()
+    else:  # every cell stopped for a stated reason, within min..max
+        assert table["n_ok"].between(target.min, target.max).all()
+        assert table["stop"].isin(["target", "max", "futile", "time-slicing"]).all()
+        slicing = table["workers"] > data.cores
+        assert (table.loc[slicing, "n_ok"] == target.min).all()
+        assert (table.loc[~slicing, "ci_level"] >= 0.95).all()
     assert (table["ci_low"] <= table["time_s"]).all() and (
         table["time_s"] <= table["ci_high"]
     ).all()
