@@ -235,15 +235,19 @@ def cmd_seeds(args: argparse.Namespace) -> int:
         raise HarnessError(
             "--n", None, f"{args.n} seed(s) have no spread", "give --n 2 or more (default 5)"
         )
+    if args.rounds < 1:
+        raise HarnessError("--rounds", None, "no round to run", "give --rounds 1 or more")
     run_dir = Path(args.run) if args.run else None
     with measuring("seeds", args) as lock:
         if run_dir is not None:
             lock.set_run_dir(run_dir)
         print(f"Timing the {config.name} baseline at {args.n} seeds from {config.seed}:")
-        result = seeds.measure(config, args.config, args.n, run_dir, lambda r: print(r.line()))
+        result = seeds.measure(
+            config, args.config, args.n, args.rounds, run_dir, lambda r: print(r.line())
+        )
     print(f"The {result.workload()}:")
     for spread in result.spreads:
-        print(f"  {spread.line()}")
+        print(f"  {spread.line()}: {spread.verdict()}")
     print(seeds.COMPARE)
     if run_dir is not None and result.runs:
         stored = seeds.write(run_dir, result)
@@ -368,6 +372,9 @@ def parser() -> argparse.ArgumentParser:
     )
     sds.add_argument("config")
     sds.add_argument("--n", type=int, default=5, help="seeds: the config's and the next n-1")
+    sds.add_argument(
+        "--rounds", type=int, default=2, help="runs per seed, in rounds over the seeds (noise)"
+    )
     sds.add_argument("--run", metavar="RUN_DIR", help="store seeds.json there; its report shows it")
     _lock_flag(sds)
     sds.set_defaults(func=cmd_seeds)

@@ -49,13 +49,13 @@ def one_line_error(capsys) -> str:  # noqa: ANN001
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory) -> tuple[Path, Path, str, str, tuple]:
-    """A tiny sweep, its report before seeds, then `seeds --n 3 --run` into its folder."""
+    """A tiny sweep, its report before seeds, then `seeds --n 3 --rounds 2 --run` into it."""
     tmp = tmp_path_factory.mktemp("seeds")
     cfg, run_dir = write_config(tmp), tmp / "run"
     assert main(["run", str(cfg), "--out", str(run_dir)]) == 0
     before = (run_dir / "report.md").read_text()
     stored = (sorted((run_dir / "cells").iterdir()), len(pd.read_parquet(run_dir / "runs.parquet")))
-    assert main(["seeds", str(cfg), "--n", "3", "--run", str(run_dir)]) == 0
+    assert main(["seeds", str(cfg), "--n", "3", "--rounds", "2", "--run", str(run_dir)]) == 0
     return cfg, run_dir, before, (run_dir / "report.md").read_text(), stored
 
 
@@ -63,13 +63,21 @@ def test_seeds_are_measured_and_stored(seeded):
     _, run_dir, _, _, (cells, rows) = seeded
     found = seeds.read(run_dir)
     assert found is not None and found.format_version == seeds.FORMAT
-    assert found.seeds == [0, 1, 2] and found.interrupted is None
+    assert found.seeds == [0, 1, 2] and found.rounds == 2 and found.interrupted is None
     assert (found.warmup_runs, found.warmup_tasks) == (1, 0.5)
-    pairs = [(r.seed, r.saving) for r in found.runs]
-    assert pairs == [(s, m) for s in (0, 1, 2) for m in (True, False)]
-    assert all(r.status == "ok" and r.wall_s > 0 for r in found.runs)
+    assert found.planned == len(found.runs) == 12
+    done = [(r.round, r.seed, r.saving) for r in found.runs]
+    assert done == [(n, s, m) for n in (0, 1) for s in (0, 1, 2) for m in (True, False)]
+    assert all(r.status == "ok" and r.wall_s > 0 and r.cpu_s > 0 for r in found.runs)
+    assert len(found.spreads) == 2
     for spread in found.spreads:
-        assert spread.n == 3 and spread.low <= spread.median <= spread.high
+        walls = {
+            s: sorted(r.wall_s for r in found.runs if (r.seed, r.saving) == (s, spread.saving))
+            for s in (0, 1, 2)
+        }
+        assert spread.times == {s: pytest.approx(sum(w) / 2) for s, w in walls.items()}
+        ranges = sorted((w[1] - w[0]) / (sum(w) / 2) for w in walls.values())
+        assert spread.noise == pytest.approx(ranges[1])
         assert spread.relative == pytest.approx((spread.high - spread.low) / spread.median)
     assert not list(run_dir.glob(".*.tmp")), "written atomically: no temporary file left"
     # The seeds' children work in a folder of their own, never among the run's cells and runs.
@@ -82,9 +90,11 @@ def test_report_shows_the_seeds(seeded):
     assert "Seed sensitivity" not in before, "a folder without seeds.json renders as before"
     assert "## Seed sensitivity" in after
     assert "0 (this run's)" in after and seeds.COMPARE in after
-    assert "saving: 3 seeds, min" in after and "(max-min)/median" in after
+    assert "saving: 3 seeds, min" in after and "run-to-run noise" in after
     assert "Seed sensitivity" in (run_dir / "report.html").read_text()
     found = seeds.read(run_dir)
+    for spread in found.spreads:
+        assert spread.verdict() in after
     for run in found.runs:
         assert f"{run.wall_s:.2f}" in after
 
@@ -92,9 +102,9 @@ def test_report_shows_the_seeds(seeded):
 def test_prints_the_spread_without_storing(tmp_path, capsys):
     cfg = write_config(tmp_path, warmup=0)
     capsys.readouterr()
-    assert main(["seeds", str(cfg), "--n", "2"]) == 0
+    assert main(["seeds", str(cfg), "--n", "2", "--rounds", "1"]) == 0
     out = capsys.readouterr().out
-    for line in ("seed 0, saving:", "seed 1, no saving:", "no saving: 2 seeds, min"):
+    for line in ("round 1, seed 0, saving:", "seed 1, no saving:", "not measured (one round)"):
         assert line in out, out
     assert seeds.COMPARE in out and "Not stored" in out
     assert list(tmp_path.iterdir()) == [cfg], "without --run nothing is written"
@@ -141,7 +151,7 @@ def test_holds_the_machine_lock(tmp_path, capsys, monkeypatch):
         assert main(["seeds", str(cfg), "--n", "2"]) == 2
         err = one_line_error(capsys)
         assert "elsewhere.yaml" in err and "--ignore-lock" in err
-        assert main(["seeds", str(cfg), "--n", "2", "--ignore-lock"]) == 0
+        assert main(["seeds", str(cfg), "--n", "2", "--rounds", "1", "--ignore-lock"]) == 0
         out, err = capsys.readouterr()
         assert "measuring beside another measurement" in err and "seed 1, saving:" in out
     real, held = seeds._one, []
@@ -154,7 +164,7 @@ def test_holds_the_machine_lock(tmp_path, capsys, monkeypatch):
         return real(*args)
 
     monkeypatch.setattr(seeds, "_one", checked)
-    assert main(["seeds", str(cfg), "--n", "2"]) == 0
+    assert main(["seeds", str(cfg), "--n", "2", "--rounds", "1"]) == 0
     assert len(held) == 2, "every seed's run measured under the lock"
 
 
@@ -171,7 +181,15 @@ def test_an_interrupt_keeps_the_finished_seeds(tmp_path, capsys, monkeypatch):
         return real(*args)
 
     monkeypatch.setattr(seeds, "_one", interrupted_second)
-    assert main(["seeds", str(cfg), "--n", "2", "--run", str(run_dir)]) == 128 + signal.SIGINT
+    args = ["seeds", str(cfg), "--n", "2", "--rounds", "1", "--run", str(run_dir)]
+    assert main(args) == 128 + signal.SIGINT
     found = json.loads((run_dir / seeds.FILE).read_text())
     assert found["interrupted"] == "SIGINT" and len(found["runs"]) == 1
-    assert "interrupted by SIGINT after 1 of 2 seeds" in (run_dir / "report.md").read_text()
+    assert "interrupted by SIGINT after 1 of 4 runs" in (run_dir / "report.md").read_text()
+
+
+def test_the_verdict_weighs_the_spread_against_the_noise():
+    times = {0: 4.0, 1: 5.0}  # (max-min)/median 22%
+    assert seeds.Spread(True, times, None).verdict().startswith("give --rounds 2")
+    assert "the seeds'" in seeds.Spread(True, times, 0.05).verdict()
+    assert "could not tell" in seeds.Spread(True, times, 0.15).verdict()

@@ -468,21 +468,26 @@ def seed_sensitivity(results: Results) -> Section | None:
     if found is None:
         return None
     own = results.meta["config"]["seed"]
-    modes = [s.saving for s in found.spreads]
-    times = {(r.seed, r.saving): r for r in found.runs}
-    table = Table(["seed", *(_mode(m) for m in modes)])
+    table = Table(["seed", *(_mode(s.saving) for s in found.spreads)])
     for seed in found.seeds:
         row = [f"{seed} (this run's)" if seed == own else str(seed)]
-        for m in modes:
-            run = times.get((seed, m))
-            row.append(DASH if run is None or run.wall_s is None else f"{run.wall_s:.2f}")
+        for spread in found.spreads:
+            rounds = [
+                f"{r.wall_s:.2f}"
+                for r in found.runs
+                if (r.seed, r.saving) == (seed, spread.saving) and r.wall_s is not None
+            ]
+            median = fmt(spread.times.get(seed, float("nan")))
+            row.append(median + (f" ({', '.join(rounds)})" if len(rounds) > 1 else ""))
         table.rows.append(row)
     text = (
         f"The {found.workload()}, timed by `python -m harness seeds` "
-        f"({found.ended_at}, `{seeds.FILE}`). Seconds:"
+        f"({found.ended_at}, `{seeds.FILE}`). Seconds, the median of a seed's rounds "
+        "(each round's time in brackets):"
     )
     spread = [
-        f"{s.line()}; this run's baseline {fmt(results.baselines.get(s.saving))} s at seed {own}"
+        f"{s.line()}: {s.verdict()}. This run's own baseline: "
+        f"{fmt(results.baselines.get(s.saving))} s at seed {own}"
         for s in found.spreads
     ]
     blocks: list[Block] = [Paragraph(text), table, Bullets(spread), Paragraph(seeds.COMPARE)]
@@ -502,8 +507,9 @@ def seed_caveats(results: Results, found: seeds.Seeds) -> list[str]:
             f"({here[1]}): its times do not compare with the run's"
         )
     if found.interrupted:
-        done = len({r.seed for r in found.runs})
-        items.append(f"interrupted by {found.interrupted} after {done} of {len(found.seeds)} seeds")
+        items.append(
+            f"interrupted by {found.interrupted} after {len(found.runs)} of {found.planned} runs"
+        )
     items += [f"seed {r.seed}, {_mode(r.saving)}: {r.status}: {r.error}" for r in found.failed]
     return items
 
