@@ -1,4 +1,4 @@
-"""python -m harness run|report|verify|compare|overhead ...: one function per subcommand."""
+"""python -m harness run|report|verify|compare|overhead|seeds ...: one function per subcommand."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from experiments.contract import ContractError
 from experiments.workload import init_process
-from harness import checks, inputs, machine, preflight, rundir, store
+from harness import checks, inputs, machine, preflight, rundir, seeds, store
 from harness.compare import compare_runs, format_compare
 from harness.config import Config, load_config
 from harness.errors import HarnessError
@@ -229,6 +229,38 @@ def cmd_overhead(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_seeds(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    if args.n < 2:
+        raise HarnessError(
+            "--n", None, f"{args.n} seed(s) have no spread", "give --n 2 or more (default 5)"
+        )
+    if args.rounds < 1:
+        raise HarnessError("--rounds", None, "no round to run", "give --rounds 1 or more")
+    run_dir = Path(args.run) if args.run else None
+    with measuring("seeds", args) as lock:
+        if run_dir is not None:
+            lock.set_run_dir(run_dir)
+        print(f"Timing the {config.name} baseline at {args.n} seeds from {config.seed}:")
+        result = seeds.measure(
+            config, args.config, args.n, args.rounds, run_dir, lambda r: print(r.line())
+        )
+    print(f"The {result.workload()}:")
+    for spread in result.spreads:
+        print(f"  {spread.line()}: {spread.verdict()}")
+    print(seeds.COMPARE)
+    if run_dir is not None and result.runs:
+        stored = seeds.write(run_dir, result)
+        write_report(run_dir)
+        print(f"Stored in {stored}; report: {run_dir / 'report.md'}")
+    elif run_dir is None:
+        print("Not stored: give --run RUN_DIR to keep it in that run folder and its report.")
+    if result.interrupted:
+        print(f"Interrupted by {result.interrupted}; the seeds that finished are above.")
+        return 128 + signal.Signals[result.interrupted].value
+    return 1 if result.failed else 0
+
+
 def cmd_trace(args: argparse.Namespace) -> int:
     results = load_results(Path(args.run_dir))
     out = Path(args.out) if args.out else results.run_dir / "trace.json"
@@ -335,6 +367,17 @@ def parser() -> argparse.ArgumentParser:
     ovh.add_argument("--pairs", type=int, default=30)
     _lock_flag(ovh)
     ovh.set_defaults(func=cmd_overhead)
+    sds = sub.add_parser(
+        "seeds", help="time the sequential baseline at n seeds: how much its time depends on them"
+    )
+    sds.add_argument("config")
+    sds.add_argument("--n", type=int, default=5, help="seeds: the config's and the next n-1")
+    sds.add_argument(
+        "--rounds", type=int, default=2, help="runs per seed, in rounds over the seeds (noise)"
+    )
+    sds.add_argument("--run", metavar="RUN_DIR", help="store seeds.json there; its report shows it")
+    _lock_flag(sds)
+    sds.set_defaults(func=cmd_seeds)
     return p
 
 

@@ -1,8 +1,8 @@
 """One measurement per machine at a time: every command that measures (`run`, `verify`,
-`overhead`) holds an OS lock (flock) on one file for the whole machine, so two sweeps never time
-each other's load. The kernel drops the lock when the holding process ends, however it ends, so
-a killed sweep never leaves a stale lock. The file holds who holds it (pid, command, config, run
-folder), for the refusal message of the next one.
+`overhead`, `seeds`) holds an OS lock (flock) on one file for the whole machine, so two sweeps
+never time each other's load. The kernel drops the lock when the holding process ends, however
+it ends, so a killed sweep never leaves a stale lock. The file holds who holds it (pid, command,
+config, run folder), for the refusal message of the next one.
 
 AUGSCALE_LOCK overrides the path (the test suite isolates its own sweeps with it).
 """

@@ -34,6 +34,11 @@ def _replace(path: Path, write: object) -> None:
     os.replace(tmp, path)
 
 
+def replace_text(path: Path, text: str) -> None:
+    """A small file of the run folder (e.g. seeds.json), written atomically."""
+    _replace(Path(path), lambda p: p.write_text(text))
+
+
 def load_runs(run_dir: Path) -> pd.DataFrame:
     path = Path(run_dir) / RUNS
     if not path.is_file():

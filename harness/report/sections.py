@@ -20,7 +20,7 @@ from typing import ClassVar
 import pandas as pd
 from matplotlib.figure import Figure as MplFigure
 
-from harness import analysis, checks, losses, precision, replay, stats, study
+from harness import analysis, checks, losses, precision, replay, seeds, stats, study
 from harness.analysis import SAVING_LABEL
 from harness.models import num
 from harness.plan import duration
@@ -460,6 +460,58 @@ def detail_table(results: Results) -> Table:
 def _coverage(level: float) -> str:
     """The interval's own coverage when it is below 95% (the runs' range, under 6 runs)."""
     return f" ({level:.0%})" if pd.notna(level) and level < 0.95 else ""
+
+
+def seed_sensitivity(results: Results) -> Section | None:
+    """The baseline at other seeds (`python -m harness seeds`), when the folder has seeds.json."""
+    found = seeds.read(results.run_dir)
+    if found is None:
+        return None
+    own = results.meta["config"]["seed"]
+    table = Table(["seed", *(_mode(s.saving) for s in found.spreads)])
+    for seed in found.seeds:
+        row = [f"{seed} (this run's)" if seed == own else str(seed)]
+        for spread in found.spreads:
+            rounds = [
+                f"{r.wall_s:.2f}"
+                for r in found.runs
+                if (r.seed, r.saving) == (seed, spread.saving) and r.wall_s is not None
+            ]
+            median = fmt(spread.times.get(seed, float("nan")))
+            row.append(median + (f" ({', '.join(rounds)})" if len(rounds) > 1 else ""))
+        table.rows.append(row)
+    text = (
+        f"The {found.workload()}, timed by `python -m harness seeds` "
+        f"({found.ended_at}, `{seeds.FILE}`). Seconds, the median of a seed's rounds "
+        "(each round's time in brackets):"
+    )
+    spread = [
+        f"{s.line()}: {s.verdict()}. This run's own baseline: "
+        f"{fmt(results.baselines.get(s.saving))} s at seed {own}"
+        for s in found.spreads
+    ]
+    blocks: list[Block] = [Paragraph(text), table, Bullets(spread), Paragraph(seeds.COMPARE)]
+    if caveats := seed_caveats(results, found):
+        blocks.append(Warnings(caveats))
+    return Section("seeds", "Seed sensitivity", blocks)
+
+
+def seed_caveats(results: Results, found: seeds.Seeds) -> list[str]:
+    there, here = (
+        (h.get("hostname"), h.get("cpu_model")) for h in (found.host, results.meta["host"])
+    )
+    items = []
+    if there != here:
+        items.append(
+            f"measured on {there[0]} ({there[1]}), not on this run's machine {here[0]} "
+            f"({here[1]}): its times do not compare with the run's"
+        )
+    if found.interrupted:
+        items.append(
+            f"interrupted by {found.interrupted} after {len(found.runs)} of {found.planned} runs"
+        )
+    items += [f"seed {r.seed}, {_mode(r.saving)}: {r.status}: {r.error}" for r in found.failed]
+    return items
 
 
 def where_the_time_goes(results: Results) -> Section:
@@ -1047,6 +1099,7 @@ SECTIONS: list[Callable[[Results], Section | None]] = [
     warnings,
     paper_shaped,
     every_cell,
+    seed_sensitivity,
     where_the_time_goes,
     cores_busy,
     why_efficiency_is_lost,
