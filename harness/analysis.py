@@ -175,6 +175,24 @@ def run_target(meta: dict) -> Target:
     return Target(repeats["min"], most, repeats["ci"])
 
 
+FIXED_DEFAULT = (3, 1.0)  # the fixed default before precision targets: 3 runs, 1 full warm-up
+
+
+def run_equivalents(table: pd.DataFrame, meta: dict) -> tuple[float, float]:
+    """Machine time in run-equivalents (one run = one timed call of a cell, weighted by the
+    cell's median time), as recorded, and as FIXED_DEFAULT would have cost: (used, fixed).
+    Warm-ups count by their share of the tasks, one per child process."""
+    cfg, sessions = meta["config"], max(1, len(meta.get("sessions", [])))
+    warm = cfg["warmup"]
+    runs_warm, share = (warm, 1.0) if isinstance(warm, int) else (warm["runs"], warm["tasks"])
+    done = table[table["time_s"].notna()]
+    children = done["n_runs"] if cfg["order"] == "interleaved" else sessions
+    used = (done["time_s"] * (done["n_runs"] + runs_warm * share * children)).sum()
+    baseline = done["time_s"].sum()
+    fixed = baseline * (FIXED_DEFAULT[0] + FIXED_DEFAULT[1])
+    return float(used / baseline), float(fixed / baseline)
+
+
 def stop_reasons(cells: pd.DataFrame, runs: pd.DataFrame, meta: dict) -> list[str]:
     """Per cell: why it stopped recording runs ("" for a fixed repeat count)."""
     target = run_target(meta)

@@ -9,7 +9,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -150,7 +150,7 @@ def _run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> 
         "started_at": _now(),
         "estimate_s": estimate["expected_s"],
         "estimate_max_s": estimate["max_s"],
-        "calibration": asdict(costs),
+        "calibration": costs.summary(),
         "max_runs": target.max,
         "budget_s": budget_s,
     }

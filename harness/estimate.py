@@ -23,7 +23,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import albumentations as A
@@ -35,6 +35,8 @@ from experiments.workload import Job, augment, build_pipeline, save, task_seed
 from harness.config import Config
 from harness.images import checkerboard
 from harness.plan import Cell, plan_cells
+from harness.scheduling import Costs as TaskCosts
+from harness.scheduling import replay
 
 MAX_TASKS = 2000  # tiny-image replays at most; more tasks are sampled evenly
 TINY = (32, 16)
@@ -49,11 +51,18 @@ STARTUP_S_PER_PROCESS = 0.05
 class Costs:
     """Seconds per task at each image size ("WxH"): augmenting, saving, reading its image."""
 
-    augment_s: dict[str, float]
+    augment_s: dict[str, float]  # mean over the sweep's tasks
     save_s: dict[str, float]
     read_s: dict[str, float]
     probe_s: float = 0.0  # the speed figure of the machine (speed_probe), the same for any config
     child_s: float = 0.0  # starting one cell's child process (interpreter and imports)
+    # Each task's augment seconds in (i, k) order, per size; only when every task was replayed
+    # (not sampled), for the scheduling model. Not stored in meta.json (summary()).
+    task_s: dict[str, tuple[float, ...]] = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        """What meta.json keeps of the calibration: everything but the per-task list."""
+        return {k: v for k, v in asdict(self).items() if k != "task_s"}
 
 
 def size_key(width: int, height: int) -> str:
@@ -66,7 +75,8 @@ def calibrate(config: Config, n_images: int) -> Costs:
     applied = applied_transforms(job, n_images)
     shares = Counter(name for names in applied.values() for name in names)
     sizes = sorted({(c.width, c.height) for c in plan_cells(config)})
-    per_task, saves, reads = {}, {}, {}
+    per_task, saves, reads, tasks = {}, {}, {}, {}
+    complete = len(applied) == n_images * job.augmentations
     for width, height in sizes:
         image = checkerboard(width, height)
         cost = {name: _fastest(_transform(name), image) for name in shares}
@@ -74,9 +84,11 @@ def calibrate(config: Config, n_images: int) -> Costs:
         fixed = _fixed_part(job, image, applied, cost)
         key = size_key(width, height)
         per_task[key] = fixed + transforms
+        if complete:
+            tasks[key] = tuple(fixed + sum(cost[n] for n in names) for names in applied.values())
         output = augment(image, job, *next(iter(applied)))
         saves[key], reads[key] = _save_and_read(output, config.images.format)
-    return Costs(per_task, saves, reads, speed_probe(), _child_start())
+    return Costs(per_task, saves, reads, speed_probe(), _child_start(), tasks)
 
 
 def speed_probe() -> float:
@@ -163,22 +175,45 @@ def _save_and_read(image: np.ndarray, fmt: str) -> tuple[float, float]:
 
 
 def cell_seconds(cell: Cell, n_images: int, augmentations: int, costs: Costs, cores: int) -> float:
-    """Estimated seconds for one timed run of the cell."""
+    """Estimated seconds for one timed run of the cell: its tasks handed out under the strategy's
+    schedule (harness.scheduling) where every task's cost is known, never less than all its
+    work spread over the usable cores; else the mean cost spread over the workers."""
     key = size_key(cell.width, cell.height)
-    tasks = n_images * augmentations
     strategy = strategies.get(cell.strategy)
-    schedule = strategy.schedule
-    reads = tasks if schedule is not None and schedule.reads == "task" else n_images
-    augment = tasks * costs.augment_s[key] + reads * costs.read_s[key]
-    saving = tasks * costs.save_s[key] if cell.saving else 0.0
+    schedule, n_tasks = strategy.schedule, n_images * augmentations
+    save = costs.save_s[key] if cell.saving else 0.0
+    reads = n_tasks if schedule is not None and schedule.reads == "task" else n_images
+    total = n_tasks * (costs.augment_s[key] + save) + reads * costs.read_s[key]
     busy = min(cell.workers, cores)
-    seconds = (augment + saving) / busy
-    savers = schedule.savers(cell.workers) if schedule and schedule.savers and cell.saving else 0
+    processes = cell.workers if cell.workers > 1 and not strategy.in_process else 0
+    start = STARTUP_S_PER_PROCESS * processes
+    per_task = costs.task_s.get(key)
+    if schedule is None or per_task is None or len(per_task) != n_tasks:
+        return _spread(cell, schedule, total, n_tasks * save, busy, cores) + start
+    work = np.asarray(per_task) + save
+    model = TaskCosts(
+        np.repeat(np.arange(n_images), augmentations),
+        np.tile(np.arange(augmentations), n_images),
+        work,
+        np.full(n_tasks, save),
+        dict.fromkeys(range(n_images), costs.read_s[key]),
+        0.0,
+    )
+    scheduled = replay(schedule, model, cell.workers, STARTUP_S_PER_PROCESS, 0.0)
+    return max(scheduled, total / busy + start)
+
+
+def _spread(
+    cell: Cell, schedule: object, total: float, saving: float, busy: int, cores: int
+) -> float:
+    """The mean-cost model: all work over the busy workers, a saver pipeline's two stages over
+    their own processes."""
+    seconds = total / busy
+    savers = schedule.savers(cell.workers) if schedule and schedule.savers and saving else 0
     if savers:
         seconds = max(
             seconds,
-            augment / min(cell.workers - savers, cores),
+            (total - saving) / min(cell.workers - savers, cores),
             saving / min(savers, cores),
         )
-    processes = cell.workers if cell.workers > 1 and not strategy.in_process else 0
-    return seconds + STARTUP_S_PER_PROCESS * processes
+    return seconds

@@ -188,6 +188,7 @@ def header_items(results: Results) -> list[tuple[str, str]]:
         ),
         ("Repeats", repeats_item(results)),
         *estimate_items(m),
+        ("Machine time", machine_time_item(results)),
     ]
     base = results.table[results.table["strategy"].eq(BASELINE)]
     for saving, t in zip(base["saving"], base["time_s"], strict=True):
@@ -213,6 +214,16 @@ def repeats_item(results: Results) -> str:
     return (
         f"{recorded}, after {warmup} per cell process; every figure is the median of the "
         "recorded runs"
+    )
+
+
+def machine_time_item(results: Results) -> str:
+    used, fixed = analysis.run_equivalents(results.table, results.meta)
+    runs, warm = analysis.FIXED_DEFAULT
+    return (
+        f"{used:.2f} run-equivalents per cell (warm-ups included, each cell weighted by its "
+        f"median time): {used / fixed:.0%} of the {fixed:.0f} that the fixed default before "
+        f"precision targets ({runs} runs after {warm:.0f} full warm-up) costs"
     )
 
 
