@@ -3,6 +3,7 @@ unwritable and full disks. Nothing finished may be lost, nothing may end in a tr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -71,6 +72,15 @@ def wait_for(predicate, timeout: float = 60.0) -> None:  # noqa: ANN001
         time.sleep(0.1)
 
 
+def wait_for_value(find, timeout: float = 60.0):  # noqa: ANN001, ANN201
+    """find()'s first answer that is not None."""
+    deadline = time.monotonic() + timeout
+    while (found := find()) is None:
+        assert time.monotonic() < deadline, "nothing found in time"
+        time.sleep(0.05)
+    return found
+
+
 def rows(run_dir: Path) -> pd.DataFrame:
     return store.load_runs(run_dir)
 
@@ -132,20 +142,27 @@ def test_killed_worker_fails_the_run_not_the_sweep(tmp_path):
     proc = start("run", str(cfg), "--out", str(out))
 
     def pool_worker() -> psutil.Process | None:
+        # The cmdline read by process_iter: a cell that is exiting answers cmdline() with [].
         for cell in cell_processes(out):
-            spec = json.loads(Path(cell.cmdline()[-1]).read_text())
+            spec = json.loads(Path(cell.info["cmdline"][-1]).read_text())
             if spec["cell"]["strategy"] == "P_1":
-                kids = cell.children()
-                return kids[0] if kids else None
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    kids = cell.children()
+                    return kids[0] if kids else None
         return None
 
     try:
         wait_for(lambda: pool_worker() is not None)
         time.sleep(1.0)  # well into the run
-        pool_worker().send_signal(signal.SIGKILL)
+        worker = wait_for_value(pool_worker)
+        worker.send_signal(signal.SIGKILL)
         _, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
+        leftover = cell_processes(out)
+        for cell in leftover:  # never leave a cell holding the test lock for the next test
+            with contextlib.suppress(psutil.NoSuchProcess):
+                cell.kill()
     assert proc.returncode == 1, err
     assert "Traceback" not in err
     runs = rows(out).set_index("strategy")
@@ -154,7 +171,7 @@ def test_killed_worker_fails_the_run_not_the_sweep(tmp_path):
     assert "WorkerDied" in runs.loc["P_1", "error"]
     assert "failed" in (out / "report.md").read_text()
     assert not (out / "scratch").exists()
-    assert not cell_processes(out)
+    assert not leftover
 
 
 def test_exception_in_worker_is_a_failed_run(tmp_path, capsys):
