@@ -12,13 +12,22 @@ Thresholds, and why:
   physical cores, min(physical cores, CPUs in the affinity mask).
 - steal: the hypervisor taking over STEAL_FRACTION of all CPUs' time during a run (per-run
   `steal_s` column, where the runner records it).
+- drift: a cell's run times, in start order, have a least-squares slope that differs from zero
+  (p-values over all cells of at least DRIFT_RUNS runs held to a false discovery rate of
+  DRIFT_FDR, Benjamini-Hochberg, so a 32-cell sweep does not cry wolf) and amounts to at least
+  DRIFT_CHANGE of the cell's median over its runs. On the 2-core VM of 2026-11-26 the same
+  1000 seeded tasks took 138 to 170 CPU seconds within ten minutes with little steal: the
+  machine's speed itself moved, and runs that trend are not the exchangeable sample the
+  intervals assume.
 
 Every function takes plain data (meta, runs, tables) and knows no strategy by name.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+from scipy import stats as scipy_stats
 
 from harness import stats
 from harness.analysis import (
@@ -33,6 +42,9 @@ from harness.schema import CELL_KEYS
 
 LOAD_FRACTION = 0.5
 STEAL_FRACTION = 0.02  # of all CPUs' time during a run, taken by the hypervisor
+DRIFT_RUNS = 5
+DRIFT_FDR = 0.05
+DRIFT_CHANGE = 0.05
 OVERSUBSCRIBED = "†"
 UNSTABLE = "~"
 
@@ -57,6 +69,7 @@ def report_warnings(
         + _few_repeats(table)
         + _missed_targets(table, meta)
         + _steal(runs, meta)
+        + _drift(runs)
         + _worker_restarts(runs)
         + _input_files(meta)
     )
@@ -271,6 +284,38 @@ def _steal(runs: pd.DataFrame, meta: dict) -> list[str]:
         f"The hypervisor took more than {STEAL_FRACTION:.0%} of the CPUs' time (steal) during "
         f"{len(hit)} run(s), up to {hit.max():.0%}: another tenant of this VM's host slowed "
         "them. Fix: re-run at a quieter time or on dedicated hardware."
+    ]
+
+
+def _drift(runs: pd.DataFrame) -> list[str]:
+    """Cells whose ok runs trend with time rather than scatter (see "drift" above)."""
+    ok = runs[runs["status"].eq("ok")]
+    trends = []
+    for (strategy, saving, workers, *_), cell in ok.groupby(CELL_KEYS, sort=False):
+        if len(cell) >= DRIFT_RUNS:
+            walls = cell.sort_values(["started_at", "repeat"], kind="stable")["wall_s"]
+            fit = scipy_stats.linregress(np.arange(len(walls)), walls.to_numpy())
+            change = fit.slope * (len(walls) - 1) / walls.median()
+            name = f"{strategy} W={workers} ({SAVING_LABEL[bool(saving)]})"
+            trends.append((name, walls, fit, change))
+    if not trends:
+        return []
+    pvalues = [1.0 if np.isnan(fit.pvalue) else fit.pvalue for _, _, fit, _ in trends]
+    adjusted = scipy_stats.false_discovery_control(pvalues)
+    found = [
+        f"{name} {walls.iloc[0]:.3g} s to {walls.iloc[-1]:.3g} s over {len(walls)} runs "
+        f"(trend {change:+.0%})"
+        for (name, walls, _, change), p in zip(trends, adjusted, strict=True)
+        if p < DRIFT_FDR and abs(change) >= DRIFT_CHANGE
+    ]
+    if not found:
+        return []
+    return [
+        f"The runs of {len(found)} cell(s) trend with time instead of scattering: "
+        f"{'; '.join(found)}. The machine's speed changed while they ran, so their intervals "
+        "understate the uncertainty, and cells measured at other times are not on the same "
+        "footing. Fix: `order: interleaved` spreads the drift over every cell; a quieter or "
+        "dedicated machine removes it."
     ]
 
 

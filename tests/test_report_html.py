@@ -13,6 +13,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 
 from harness import analysis, checks, schema, store
@@ -417,3 +418,19 @@ def test_phases_use_the_runners_new_columns_when_present(synthetic_run):
     write_report(run)
     md = (run / "report.md").read_text()
     assert "pool start-up [s/worker]" in md and "peak RSS [MB]" in md and "main CPU [s]" in md
+
+
+def test_drift_warning_names_cells_whose_runs_trend_with_time(synthetic_run):
+    run = synthetic_run("run", workers=[1, 2], repeats=6, noise=0.01, seed=3)
+    runs = store.load_runs(run)
+    p1 = (runs["strategy"] == "P_1") & (runs["workers"] == 2) & runs["saving"]
+    runs.loc[p1, "wall_s"] *= np.linspace(1.0, 1.25, p1.sum())  # 70 s to 88 s, as seen here
+    runs.to_parquet(run / store.RUNS, index=False)
+    text = " ".join(load_results(run).warnings)
+    assert "The runs of 1 cell(s) trend with time" in text
+    assert "P_1 W=2 (saving)" in text and "order: interleaved" in text
+
+
+def test_no_drift_warning_for_runs_that_only_scatter(synthetic_run):
+    run = synthetic_run("run", workers=[1, 2], repeats=9, noise=0.08, seed=4)
+    assert "trend with time" not in " ".join(load_results(run).warnings)
