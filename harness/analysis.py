@@ -178,19 +178,33 @@ def run_target(meta: dict) -> Target:
 FIXED_DEFAULT = (3, 1.0)  # the fixed default before precision targets: 3 runs, 1 full warm-up
 
 
-def run_equivalents(table: pd.DataFrame, meta: dict) -> tuple[float, float]:
-    """Machine time in run-equivalents (one run = one timed call of a cell, weighted by the
-    cell's median time), as recorded, and as FIXED_DEFAULT would have cost: (used, fixed).
-    Warm-ups count by their share of the tasks, one per child process."""
-    cfg, sessions = meta["config"], max(1, len(meta.get("sessions", [])))
+def run_equivalents(table: pd.DataFrame, runs: pd.DataFrame, meta: dict) -> tuple[float, float]:
+    """Machine time in run-equivalents per cell (one run = one timed call of the cell, so each
+    cell weighs by its median time), as recorded, and as FIXED_DEFAULT would have cost:
+    (used, fixed). A warm-up counts by its share of the tasks, once per child process: one per
+    run in interleaved order, one per session the cell ran in otherwise."""
+    cfg = meta["config"]
     warm = cfg["warmup"]
-    runs_warm, share = (warm, 1.0) if isinstance(warm, int) else (warm["runs"], warm["tasks"])
-    done = table[table["time_s"].notna()]
-    children = done["n_runs"] if cfg["order"] == "interleaved" else sessions
-    used = (done["time_s"] * (done["n_runs"] + runs_warm * share * children)).sum()
-    baseline = done["time_s"].sum()
-    fixed = baseline * (FIXED_DEFAULT[0] + FIXED_DEFAULT[1])
-    return float(used / baseline), float(fixed / baseline)
+    warm_runs, share = (warm, 1.0) if isinstance(warm, int) else (warm["runs"], warm["tasks"])
+    done = table[table["time_s"].notna()].set_index(CELL_KEYS)
+    if done.empty:
+        return float("nan"), float("nan")
+    children = _children(runs, meta).reindex(done.index, fill_value=1)
+    used = (done["time_s"] * (done["n_runs"] + warm_runs * share * children)).sum()
+    weight = done["time_s"].sum()
+    return float(used / weight), float(sum(FIXED_DEFAULT))
+
+
+def _children(runs: pd.DataFrame, meta: dict) -> pd.Series:
+    """Child processes each cell ran in, per CELL_KEYS."""
+    if meta["config"].get("order") == "interleaved":
+        return runs.groupby(CELL_KEYS).size()
+    starts = sorted(s["started_at"] for s in meta.get("sessions", []) if s.get("started_at"))
+    if len(starts) < 2:
+        return runs.groupby(CELL_KEYS).size().clip(upper=1)
+    when = pd.to_datetime(runs["started_at"], utc=True, errors="coerce")
+    session = np.searchsorted(pd.to_datetime(starts, utc=True), when, side="right")
+    return runs.assign(session=session).groupby(CELL_KEYS)["session"].nunique()
 
 
 def stop_reasons(cells: pd.DataFrame, runs: pd.DataFrame, meta: dict) -> list[str]:

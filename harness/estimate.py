@@ -6,7 +6,10 @@ what is drawn (ElasticTransform alone is most of it). So the calibration
 1. replays every task's Compose on a tiny image, which draws the same transforms as the real
    size does, to count how often each transform is applied (sampled above MAX_TASKS tasks);
 2. times each applied transform once per image size of the sweep, on a generated image;
-3. predicts the sequential work as the sum, plus reading and saving each output.
+3. predicts the sequential work as the sum, plus reading and saving each output;
+4. scales that by measured / modelled seconds of a random sample of real tasks, each timed
+   once (SCALE_SAMPLE tasks, or SCALE_SECONDS per size): the component timings, each the
+   fastest of a few calls on a warm cache, ran 6-20% low against the study's sequential runs.
 A cell of W workers then takes that work over min(W, usable cores), its savers' share over the
 savers, plus process start-up. Contention (memory bandwidth, caches) is not modelled, so a
 parallel cell is estimated low by its lost efficiency.
@@ -44,6 +47,8 @@ PROBE_SIZE = (1000, 500)
 PROBE_TIMINGS = 5  # the probe must be steady: a resume refuses 10% apart
 TIMINGS = 3  # a transform's time: the fastest of this many calls
 FIXED_SAMPLE = 8  # real tasks timed whole for the fixed part
+SCALE_SAMPLE = 24  # real tasks timed once each to scale the component model ...
+SCALE_SECONDS = 4.0  # ... or fewer, once this many seconds are spent on one size (at least 4)
 STARTUP_S_PER_PROCESS = 0.05
 
 
@@ -59,6 +64,7 @@ class Costs:
     # Each task's augment seconds in (i, k) order, per size; only when every task was replayed
     # (not sampled), for the scheduling model. Not stored in meta.json (summary()).
     task_s: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    scale: dict[str, float] = field(default_factory=dict)  # measured / modelled, per size
 
     def summary(self) -> dict:
         """What meta.json keeps of the calibration: everything but the per-task list."""
@@ -75,20 +81,23 @@ def calibrate(config: Config, n_images: int) -> Costs:
     applied = applied_transforms(job, n_images)
     shares = Counter(name for names in applied.values() for name in names)
     sizes = sorted({(c.width, c.height) for c in plan_cells(config)})
-    per_task, saves, reads, tasks = {}, {}, {}, {}
+    per_task, saves, reads, tasks, scales = {}, {}, {}, {}, {}
     complete = len(applied) == n_images * job.augmentations
     for width, height in sizes:
         image = checkerboard(width, height)
         cost = {name: _fastest(_transform(name), image) for name in shares}
         transforms = sum(n * cost[name] for name, n in shares.items()) / len(applied)
         fixed = _fixed_part(job, image, applied, cost)
+        modelled = {task: fixed + sum(cost[n] for n in names) for task, names in applied.items()}
+        scale = _scale(job, image, modelled)
         key = size_key(width, height)
-        per_task[key] = fixed + transforms
+        scales[key] = round(scale, 3)
+        per_task[key] = scale * (fixed + transforms)
         if complete:
-            tasks[key] = tuple(fixed + sum(cost[n] for n in names) for names in applied.values())
+            tasks[key] = tuple(scale * t for t in modelled.values())
         output = augment(image, job, *next(iter(applied)))
         saves[key], reads[key] = _save_and_read(output, config.images.format)
-    return Costs(per_task, saves, reads, speed_probe(), _child_start(), tasks)
+    return Costs(per_task, saves, reads, speed_probe(), _child_start(), tasks, scales)
 
 
 def speed_probe() -> float:
@@ -144,6 +153,23 @@ def _fixed_part(
         for task in picks
     ]
     return max(0.0, float(np.median(rest)))
+
+
+def _scale(job: Job, image: np.ndarray, modelled: dict[tuple[int, int], float]) -> float:
+    """Measured over modelled seconds of a random sample of real tasks, each timed once: a
+    ratio estimate, precise because the model explains most of a task's cost."""
+    order = np.random.default_rng(0).permutation(len(modelled))
+    tasks = list(modelled)
+    augment(image, job, *tasks[0])  # untimed: first-call allocations
+    measured = predicted = 0.0
+    for n, j in enumerate(order[:SCALE_SAMPLE]):
+        if n >= 4 and measured >= SCALE_SECONDS:
+            break
+        t0 = time.perf_counter()
+        augment(image, job, *tasks[j])
+        measured += time.perf_counter() - t0
+        predicted += modelled[tasks[j]]
+    return measured / predicted if predicted > 0 else 1.0
 
 
 def _transform(name: str) -> Callable[[np.ndarray], object]:

@@ -46,14 +46,15 @@ def stop_reason(walls: object, target: Target, slicing: bool) -> str:
     failed takes up a repeat number without adding a wall time, so a cell's child never
     records more than `max` runs (ok or not)."""
     n = stats.count(walls)
+    aiming = target.ci is not None and not slicing and n >= target.min
+    if aiming and reached(walls, target.ci):  # also at max: the last run may reach it
+        return TARGET
     if n >= target.max:
         return MAX
     if n < target.min or target.ci is None:
         return ""
     if slicing:
         return SLICING
-    if reached(walls, target.ci):
-        return TARGET
     if futile(walls, target):
         return FUTILE
     return ""

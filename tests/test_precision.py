@@ -10,11 +10,12 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from _tiny import AUGMENTATIONS
 
-from harness import cli, precision, stats, store
+from harness import analysis, cli, precision, stats, store
 from harness.config import load_config
 from harness.errors import HarnessError
 from harness.plan import Cell, fit_budget, parse_duration, plan_cells
@@ -141,8 +142,13 @@ def test_the_estimate_and_the_duration_are_stored(tmp_path, images):
     assert sweep(write_config(tmp_path, images, [0.05], repeats=2), out) == 0
     (session,) = json.loads((out / "meta.json").read_text())["sessions"]
     assert session["estimate_s"] > 0 and session["duration_s"] > 0
-    assert session["calibration"]["probe_s"] > 0 and session["calibration"]["child_s"] > 0
-    assert "the plan estimated" in (out / "report.md").read_text()
+    calibration = session["calibration"]
+    assert calibration["probe_s"] > 0 and calibration["child_s"] > 0
+    assert "task_s" not in calibration  # per-task costs stay out of meta.json
+    (scale,) = calibration["scale"].values()  # real tasks over the component model, one size
+    assert 0.2 < scale < 5
+    report = (out / "report.md").read_text()
+    assert "the plan estimated" in report and "run-equivalents per cell" in report
 
 
 def test_a_partial_warmup_does_a_share_of_the_tasks(tmp_path, images):
@@ -227,3 +233,51 @@ def test_config_errors_in_repeats_and_warmup_are_one_line(tmp_path, images, caps
         assert cli.main(["run", str(config), "--dry-run"]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and key in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------- machine time
+
+
+def _cells_and_runs(repeats: dict[str, list[str]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A table of two cells, A (median 10 s) and B (20 s), and their runs' start times."""
+    times = {"A": 10.0, "B": 20.0}
+    table = pd.DataFrame([
+        {"strategy": s, "saving": True, "workers": 2, "width": 8, "height": 4,
+         "time_s": times[s], "n_runs": len(starts)} for s, starts in repeats.items()
+    ])
+    runs = pd.DataFrame([
+        {"strategy": s, "saving": True, "workers": 2, "width": 8, "height": 4,
+         "repeat": r, "started_at": at} for s, starts in repeats.items()
+        for r, at in enumerate(starts)
+    ])
+    return table, runs
+
+
+def _meta(order: str, sessions: list[str]) -> dict:
+    return {"config": {"warmup": {"runs": 1, "tasks": 0.1}, "order": order},
+            "sessions": [{"started_at": at} for at in sessions]}
+
+
+def test_run_equivalents_weigh_cells_by_time_and_count_a_warm_up_per_child():
+    day = "2026-11-26T0{}:00:00+00:00"
+    table, runs = _cells_and_runs({"A": [day.format(1)] * 6, "B": [day.format(1)] * 3})
+    used, fixed = analysis.run_equivalents(table, runs, _meta("sequential", [day.format(0)]))
+    assert fixed == 4.0  # 3 runs + 1 full warm-up
+    assert used == pytest.approx((10 * 6.1 + 20 * 3.1) / 30)
+    used, _ = analysis.run_equivalents(table, runs, _meta("interleaved", [day.format(0)]))
+    assert used == pytest.approx((10 * 6.6 + 20 * 3.3) / 30)  # a warm-up before every run
+
+
+def test_run_equivalents_count_a_child_per_session_a_resumed_cell_ran_in():
+    day = "2026-11-26T0{}:00:00+00:00"
+    table, runs = _cells_and_runs({"A": [day.format(1)] * 6,
+                                   "B": [day.format(1), day.format(5), day.format(5)]})
+    meta = _meta("sequential", [day.format(0), day.format(4)])
+    used, _ = analysis.run_equivalents(table, runs, meta)
+    assert used == pytest.approx((10 * 6.1 + 20 * 3.2) / 30)
+
+
+def test_a_cell_that_reaches_the_target_on_its_last_run_is_marked_target_not_max():
+    walls = [1.0, 1.01, 0.99, 1.2, 0.8, 1.005, 0.995, 1.002, 0.998]  # [x(2), x(8)] is +-1%
+    assert stop_reason(walls, Target(3, 9, 0.03), slicing=False) == "target"
+    assert stop_reason(walls, Target(3, 9, 0.001), slicing=False) == "max"

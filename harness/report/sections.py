@@ -218,8 +218,10 @@ def repeats_item(results: Results) -> str:
 
 
 def machine_time_item(results: Results) -> str:
-    used, fixed = analysis.run_equivalents(results.table, results.meta)
+    used, fixed = analysis.run_equivalents(results.table, results.runs, results.meta)
     runs, warm = analysis.FIXED_DEFAULT
+    if pd.isna(used):
+        return "no cell finished"
     return (
         f"{used:.2f} run-equivalents per cell (warm-ups included, each cell weighted by its "
         f"median time): {used / fixed:.0%} of the {fixed:.0f} that the fixed default before "
