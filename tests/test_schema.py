@@ -79,7 +79,7 @@ def test_committed_runs_of_any_format_read_as_current(run):
 
 def test_some_committed_run_is_of_format_1():
     """At least one example run exercises the migration from format 1."""
-    old = ROOT / "results" / "quick_strong" / "latest" / "meta.json"
+    old = ROOT / "results" / "quick_strong" / "20261124-075011" / "meta.json"  # not latest: newer
     assert json.loads(old.read_text())["format_version"] == 1
 
 
