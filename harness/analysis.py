@@ -207,6 +207,25 @@ def _children(runs: pd.DataFrame, meta: dict) -> pd.Series:
     return runs.assign(session=session).groupby(CELL_KEYS)["session"].nunique()
 
 
+FIRST_RUN_MIN_LATER = 2  # later runs a cell needs for its run 0 to be compared with them
+
+
+def first_run_ratios(runs: pd.DataFrame, meta: dict) -> pd.Series:
+    """Per cell (CELL_KEYS index): its recorded run 0 / the median of its later ok runs. What a
+    warm-up left for run 0 to pay: 1.0 is nothing. Only in sequential order, where run 0 is the
+    first timed call after the warm-up in its child; in interleaved order every run has its
+    own warm-up, so there is no run 0 to single out (empty)."""
+    if meta["config"].get("order") == "interleaved":
+        return pd.Series(dtype=float)
+    ratios = {}
+    for key, cell in ok_runs(runs).groupby(CELL_KEYS, sort=False):
+        first, later = cell[cell["repeat"].eq(0)], cell[cell["repeat"].gt(0)]
+        if len(first) == 1 and len(later) >= FIRST_RUN_MIN_LATER:
+            ratios[key] = float(first["wall_s"].iat[0] / later["wall_s"].median())
+    index = pd.MultiIndex.from_tuples(list(ratios), names=CELL_KEYS) if ratios else None
+    return pd.Series(list(ratios.values()), index=index, dtype=float)
+
+
 def stop_reasons(cells: pd.DataFrame, runs: pd.DataFrame, meta: dict) -> list[str]:
     """Per cell: why it stopped recording runs ("" for a fixed repeat count)."""
     target = run_target(meta)
@@ -327,6 +346,43 @@ def cores_busy_peaks(table: pd.DataFrame) -> pd.DataFrame:
         return rows
     best = rows.loc[rows.groupby("strategy", sort=False)["cores_busy"].idxmax()]
     return best.reset_index(drop=True)
+
+
+WORK_COLUMNS = [*CELL_KEYS, "efficiency", "pixels", "work", "efficiency_work"]
+
+
+def work_growth(
+    table: pd.DataFrame, runs: pd.DataFrame, tasks: pd.DataFrame | None
+) -> pd.DataFrame:
+    """Weak scaling: per cell, its pixels and its tasks' work, each against its saving mode's
+    baseline, and the efficiency at the work done. E = T_base / T_W assumes that W times the
+    pixels is W times the work. `work` is the tasks' CPU seconds (reading left out, saving and
+    savers in), the median over the cell's traced ok runs, over the baseline's; then
+    efficiency_work = E * work / W = (T_base * work / W) / T_W: T_W against the baseline's
+    time scaled by the work actually done, spread over W workers. Task CPU includes any
+    contention, so above the usable cores `work` overstates the work. Empty without traces."""
+    if tasks is None or tasks.empty:
+        return pd.DataFrame(columns=WORK_COLUMNS)
+    rows = tasks[tasks["kind"].ne("main")]
+    cpu = rows["cpu_s"] - rows["read_cpu_s"].fillna(0.0)
+    per_run = cpu.groupby([rows["cell_id"], rows["repeat"].astype(int)]).sum()
+    ok = ok_runs(runs)
+    ok_pairs = list(zip(ok["cell_id"], ok["repeat"].astype(int), strict=True))
+    traced = per_run[per_run.index.isin(ok_pairs)]
+    per_cell = traced.groupby(level=0).median().rename("task_cpu_s")
+    ids = ok[["cell_id", *CELL_KEYS]].drop_duplicates("cell_id")
+    frame = table[[*CELL_KEYS, "efficiency"]].merge(ids, on=CELL_KEYS)
+    frame = frame.merge(per_cell, left_on="cell_id", right_index=True)
+    base = frame[frame["strategy"].eq(BASELINE)].set_index("saving")
+    frame = frame[frame["saving"].isin(base.index)]
+    of_base = frame["saving"].map
+    pixels = frame["width"] * frame["height"]
+    frame = frame.assign(
+        pixels=pixels / of_base(base["width"] * base["height"]),
+        work=frame["task_cpu_s"] / of_base(base["task_cpu_s"]),
+    )
+    frame["efficiency_work"] = frame["efficiency"] * frame["work"] / frame["workers"]
+    return cell_order(frame)[WORK_COLUMNS]
 
 
 def per_run_speedups(runs: pd.DataFrame, kind: str) -> pd.DataFrame:

@@ -19,6 +19,11 @@ Thresholds, and why:
   1000 seeded tasks took 138 to 170 CPU seconds within ten minutes with little steal: the
   machine's speed itself moved, and runs that trend are not the exchangeable sample the
   intervals assume.
+- cold run 0: each cell's run 0 / the median of its later runs (analysis.first_run_ratios), in
+  median over at least COLD_CELLS cells, is above 1 + COLD_CHANGE and a one-sided Wilcoxon
+  signed-rank test of the log ratios gives p < COLD_P. Per cell the ratio scatters by the
+  run-to-run noise (3-8% on the 2-core VM), so only the median over many cells can show a
+  warm-up that left work for run 0.
 
 Every function takes plain data (meta, runs, tables) and knows no strategy by name.
 """
@@ -32,6 +37,7 @@ from scipy import stats as scipy_stats
 from harness import stats
 from harness.analysis import (
     SAVING_LABEL,
+    first_run_ratios,
     logical_cores,
     oversubscribed,
     processes_for,
@@ -45,6 +51,9 @@ STEAL_FRACTION = 0.02  # of all CPUs' time during a run, taken by the hypervisor
 DRIFT_RUNS = 5
 DRIFT_FDR = 0.05
 DRIFT_CHANGE = 0.05
+COLD_CELLS = 5
+COLD_CHANGE = 0.02
+COLD_P = 0.05
 OVERSUBSCRIBED = "†"
 UNSTABLE = "~"
 
@@ -70,6 +79,7 @@ def report_warnings(
         + _missed_targets(table, meta)
         + _steal(runs, meta)
         + _drift(runs)
+        + _cold_first_runs(runs, meta)
         + _worker_restarts(runs)
         + _input_files(meta)
     )
@@ -316,6 +326,22 @@ def _drift(runs: pd.DataFrame) -> list[str]:
         "understate the uncertainty, and cells measured at other times are not on the same "
         "footing. Fix: `order: interleaved` spreads the drift over every cell; a quieter or "
         "dedicated machine removes it."
+    ]
+
+
+def _cold_first_runs(runs: pd.DataFrame, meta: dict) -> list[str]:
+    """Run 0 systematically slower than the later runs: a warm-up too small (see "cold run 0")."""
+    ratios = first_run_ratios(runs, meta)
+    if len(ratios) < COLD_CELLS or ratios.median() <= 1 + COLD_CHANGE:
+        return []
+    test = scipy_stats.wilcoxon(np.log(ratios.to_numpy()), alternative="greater")
+    if test.pvalue >= COLD_P:
+        return []
+    return [
+        f"Each cell's run 0 took {ratios.median() - 1:.1%} longer than its later runs (median "
+        f"over {len(ratios)} cells, Wilcoxon p = {test.pvalue:.2g}): the warm-up left work for "
+        "run 0, which inflates the medians of cells with few runs. Fix: a larger warm-up, "
+        "e.g. `warmup: {runs: 1, tasks: 0.5}` or `warmup: 1` (the whole measurement)."
     ]
 
 

@@ -434,3 +434,31 @@ def test_drift_warning_names_cells_whose_runs_trend_with_time(synthetic_run):
 def test_no_drift_warning_for_runs_that_only_scatter(synthetic_run):
     run = synthetic_run("run", workers=[1, 2], repeats=9, noise=0.08, seed=4)
     assert "trend with time" not in " ".join(load_results(run).warnings)
+
+
+def test_cold_run_0_warning_and_warmup_check_when_every_run_0_is_slower(synthetic_run):
+    run = synthetic_run("run", workers=[1, 2, 4], repeats=5, noise=0.01, seed=5)
+    runs = store.load_runs(run)
+    runs.loc[runs["repeat"].eq(0), "wall_s"] *= 1.06  # a warm-up that left 6% for run 0
+    runs.to_parquet(run / store.RUNS, index=False)
+    results = load_results(run)
+    warned = re.search(r"Each cell's run 0 took (\d+\.\d)% longer", " ".join(results.warnings))
+    assert warned and 5 < float(warned.group(1)) < 7
+    check = dict(sections.header_items(results))["Warm-up check"]
+    median = float(re.search(r"median (\d\.\d+) over 16 cells", check).group(1))
+    assert 1.05 < median < 1.07
+
+
+def test_no_cold_run_0_warning_for_runs_that_only_scatter(synthetic_run):
+    run = synthetic_run("run", workers=[1, 2, 4], repeats=5, noise=0.05, seed=6)
+    results = load_results(run)
+    assert "longer than its later runs" not in " ".join(results.warnings)
+    assert "Warm-up check" in dict(sections.header_items(results))
+
+
+def test_no_warmup_check_in_interleaved_order(synthetic_run):
+    run = synthetic_run("run", workers=[1, 2], repeats=5)
+    meta = store.read_meta(run)
+    meta["config"]["order"] = "interleaved"
+    store.write_meta(run, meta)
+    assert "Warm-up check" not in dict(sections.header_items(load_results(run)))
