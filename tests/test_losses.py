@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 import yaml
+from scipy.stats import binom
 
 from experiments.contract import Schedule, one_at_a_time, pool_chunksize
 from harness import losses, replay, store
@@ -337,9 +338,8 @@ def test_run_folders_without_traces_still_render(tmp_path, run):
     assert main(["trace", str(copy)]) == 2
 
 
-TRACED = sorted(
-    p.resolve() for p in (ROOT / "results").glob("*/latest") if (p / "runs.parquet").is_file()
-)
+def _run_id(run: Path) -> str:
+    return f"{run.parent.name}/{run.name}"
 
 
 def _replayable(run: Path) -> bool:
@@ -349,17 +349,42 @@ def _replayable(run: Path) -> bool:
     return kind == "strong" and store.load_tasks(run) is not None
 
 
-@pytest.mark.parametrize("run", [p for p in TRACED if _replayable(p)], ids=lambda p: p.parent.name)
-def test_committed_replays_bound_the_runs_and_the_model_reproduces_them(run):
+COMMITTED = [
+    p for p in sorted((ROOT / "results").glob("*/2*")) if (p / "runs.parquet").is_file()
+]
+
+
+@pytest.mark.parametrize("run", [p for p in COMMITTED if _replayable(p)], ids=_run_id)
+def test_the_model_reproduces_each_committed_run(run):
     results = load_results(run)
     table = results.replayed
     within = table[table["workers"].le(results.cores) & table["measured_speedup"].notna()]
     assert len(within)
-    has_ci = within[within["measured_ci_low"].notna()]
-    assert (has_ci["predicted_speedup"] >= has_ci["measured_ci_low"]).all()
     exact = within[within["exact"]]  # the DataLoader's and joblib's rules are approximations
     model = exact["measured_speedup"] / exact["replayed_run_speedup"]
     assert ((model - 1).abs() <= 0.10).all(), exact
+
+
+def test_committed_replays_bound_the_runs_as_often_as_their_intervals_allow():
+    """The replay is an upper bound on the true speedup; the measured 95% interval's low end
+    lies above the true speedup in 2.5% of cells, so a few cells in many may fall below the
+    bound by chance (a slow baseline run inflates a speedup). More than a one-sided binomial
+    test at the 0.1% level allows would mean the bound is wrong."""
+    cells = []
+    for run in (p for p in COMMITTED if _replayable(p)):
+        results = load_results(run)
+        table = results.replayed
+        cells.append(
+            table[
+                table["workers"].le(results.cores)
+                & table["measured_speedup"].notna()
+                & table["measured_ci_low"].notna()
+            ].assign(run=_run_id(run))
+        )
+    within = pd.concat(cells)
+    below = within[within["predicted_speedup"] < within["measured_ci_low"]]
+    assert len(within) >= 40
+    assert len(below) <= binom.ppf(0.999, len(within), 0.025), below
 
 
 def test_the_committed_study_size_run_replays_the_studys_worker_counts():
