@@ -123,7 +123,9 @@ def _run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> 
     target = config.target
     budget_s = parse_duration(args.budget) if args.budget else None
     if budget_s is not None:
-        target = fit_budget(config, cells, plan.run_estimate, stored, cores, budget_s)
+        target = fit_budget(
+            config, cells, plan.run_estimate, stored, cores, budget_s, costs.child_s
+        )
     estimate = print_plan(config, cells, plan.run_estimate, stored, cores, target, costs.child_s)
     planned = {"config": config.model_dump(mode="json"), "host": host, "setup": setup}
     for warning in checks.pre_run_warnings(planned):
@@ -148,8 +150,8 @@ def _run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> 
             )
     session = {
         "started_at": _now(),
-        "estimate_s": estimate["expected_s"],
-        "estimate_max_s": estimate["max_s"],
+        "estimate_s": round(estimate["expected_s"], 1),
+        "estimate_max_s": round(estimate["max_s"], 1),
         "calibration": costs.summary(),
         "max_runs": target.max,
         "budget_s": budget_s,

@@ -163,7 +163,7 @@ def print_plan(
         f"Estimated duration{left}: {duration(expected)}{upto} (calibrated here on a sample of "
         "the sweep's own tasks; contention is not modelled)"
     )
-    return {"expected_s": round(expected, 1), "max_s": round(most, 1)}
+    return {"expected_s": expected, "max_s": most}
 
 
 def describe_repeats(target: Target, cores: int) -> str:
@@ -189,11 +189,12 @@ def fit_budget(
     stored: dict[str, Stored],
     cores: int,
     seconds: float,
+    child_s: float = 0.0,
 ) -> Target:
     """The stop rule with `max` lowered until every cell running to it fits the budget; an
     error naming the time needed and the costliest cells when even `min` runs do not fit."""
     target = config.target
-    need = planned_seconds(config, cells, run_estimate, stored, cores, "min", target)
+    need = planned_seconds(config, cells, run_estimate, stored, cores, "min", target, child_s)
     if need > seconds:
         costs = {c.id: run_estimate(c) * planned_runs(c, target, cores, "min") for c in cells}
         worst = sorted(costs, key=costs.__getitem__, reverse=True)[:3]
@@ -208,7 +209,10 @@ def fit_budget(
         )
     for most in range(target.max, target.min - 1, -1):
         capped = replace(target, max=most)
-        if planned_seconds(config, cells, run_estimate, stored, cores, "max", capped) <= seconds:
+        most_s = planned_seconds(
+            config, cells, run_estimate, stored, cores, "max", capped, child_s
+        )
+        if most_s <= seconds:
             return capped
     return replace(target, max=target.min)
 

@@ -215,7 +215,10 @@ def run_unit(
             _store_tasks(sweep, unit.cell, recorded)
             raise
         _kill_group(proc)
-        lines += _read_new(results, offset)[0]
+        last = _read_new(results, offset)[0]  # written between the last poll and the exit
+        for line in last:
+            on_run(line)
+        lines += last
     if proc.returncode != 0:
         _clean_after(sweep, unit, proc.pid)
     if log.stat().st_size == 0:
@@ -361,16 +364,18 @@ class Progress:
         )
         self.started = time.monotonic()
         self.done_s = 0.0  # estimated seconds of the runs finished so far
-        self.n, self.unit, self.runs = 0, None, 0
+        self.n, self.unit, self.runs, self.lines = 0, None, 0, 0
 
     def start_unit(self, unit: Unit) -> None:
-        self.n, self.unit, self.runs = self.n + 1, unit, 0
+        self.n, self.unit, self.runs, self.lines = self.n + 1, unit, 0, 0
         self._describe()
 
     def run_done(self, line: dict) -> None:
         cell = self.unit.cell
         warm = line["kind"] == "warmup"
-        self.done_s += self.sweep.run_estimate(cell) * (
+        child = self.sweep.costs.child_s if self.lines == 0 else 0.0  # the total counts it
+        self.lines += 1
+        self.done_s += child + self.sweep.run_estimate(cell) * (
             self.sweep.config.warmup_tasks if warm else 1.0
         )
         self.runs += not warm
