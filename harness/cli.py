@@ -15,7 +15,7 @@ from pathlib import Path
 
 from experiments.contract import ContractError
 from experiments.workload import init_process
-from harness import checks, inputs, machine, preflight, rundir, seeds, store
+from harness import checks, crowding, inputs, machine, preflight, rundir, seeds, store
 from harness.compare import compare_runs, format_compare
 from harness.config import Config, load_config
 from harness.errors import HarnessError
@@ -113,11 +113,11 @@ def _run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> 
     scratch_root = config.scratch_dir or Path(args.resume or args.out or rundir.RESULTS_ROOT)
     if not args.force:  # before calibrating, which would time absurd sizes
         preflight.check(config, runnable(cells), found.n_images, scratch_root, args.config)
-    costs = calibrate(config, found.n_images)
+    cores = machine.usable_cores()
+    costs = calibrate(config, found.n_images, cores)
     if meta is not None:
         probe_s = rundir.check_speed(meta, costs.probe_s, Path(args.resume), speed_probe)
         costs = replace(costs, probe_s=probe_s)
-    cores = machine.usable_cores()
     plan = Sweep(config, Path(args.resume or "."), {}, found.n_images, costs, cores)
     stored = plan.stored() if meta is not None else {}
     target = config.target
@@ -127,6 +127,8 @@ def _run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> 
             config, cells, plan.run_estimate, stored, cores, budget_s, costs.child_s
         )
     estimate = print_plan(config, cells, plan.run_estimate, stored, cores, target, costs.child_s)
+    if line := crowding.describe(costs.crowding, cores):
+        print(line)
     planned = {"config": config.model_dump(mode="json"), "host": host, "setup": setup}
     for warning in checks.pre_run_warnings(planned):
         print(f"Warning: {warning}", file=sys.stderr)

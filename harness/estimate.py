@@ -11,8 +11,10 @@ what is drawn (ElasticTransform alone is most of it). So the calibration
    once (SCALE_SAMPLE tasks, or SCALE_SECONDS per size): the component timings, each the
    fastest of a few calls on a warm cache, ran 6-20% low against the study's sequential runs.
 A cell of W workers then takes that work over min(W, usable cores), its savers' share over the
-savers, plus process start-up. Contention (memory bandwidth, caches) is not modelled, so a
-parallel cell is estimated low by its lost efficiency.
+savers, plus process start-up, stretched by what sharing the machine costs: the same few tasks
+timed in 1, in `cores` and in 2 x `cores` processes at once (harness.crowding), once per image
+size. That covers memory bandwidth, caches and time-slicing as this machine has them; how a
+cell's own strategy adds to them (queues, pickling) is left to its schedule.
 A fixed probe (every transform of the Compose on one 1000x500 image) is the machine's speed
 figure (`probe_s`) that a resume compares with the run's (harness.rundir.check_speed).
 """
@@ -20,6 +22,7 @@ figure (`probe_s`) that a resume compares with the run's (harness.rundir.check_s
 from __future__ import annotations
 
 import math
+import multiprocessing
 import subprocess
 import sys
 import tempfile
@@ -35,7 +38,9 @@ import numpy as np
 
 from experiments import strategies
 from experiments.workload import Job, augment, build_pipeline, save, task_seed
+from harness import crowding, machine
 from harness.config import Config
+from harness.crowding import Crowding
 from harness.images import checkerboard
 from harness.plan import Cell, plan_cells
 from harness.scheduling import Costs as TaskCosts
@@ -65,6 +70,8 @@ class Costs:
     # (not sampled), for the scheduling model. Not stored in meta.json (summary()).
     task_s: dict[str, tuple[float, ...]] = field(default_factory=dict)
     scale: dict[str, float] = field(default_factory=dict)  # measured / modelled, per size
+    # Per size, how much longer parallel cells take on this machine (harness.crowding).
+    crowding: dict[str, Crowding] = field(default_factory=dict)
 
     def summary(self) -> dict:
         """What meta.json keeps of the calibration: everything but the per-task list."""
@@ -75,13 +82,18 @@ def size_key(width: int, height: int) -> str:
     return f"{width}x{height}"
 
 
-def calibrate(config: Config, n_images: int) -> Costs:
-    """Time the sweep's tasks on this machine (a few seconds at the study's size)."""
+def calibrate(config: Config, n_images: int, cores: int | None = None) -> Costs:
+    """Time the sweep's tasks on this machine (a few seconds at the study's size), alone and
+    in as many processes as its parallel cells run (up to twice the usable cores)."""
     job = Job(Path("."), Path("."), config.augmentations_per_image, config.seed, False)
     applied = applied_transforms(job, n_images)
     shares = Counter(name for names in applied.values() for name in names)
-    sizes = sorted({(c.width, c.height) for c in plan_cells(config)})
-    per_task, saves, reads, tasks, scales = {}, {}, {}, {}, {}
+    cells = plan_cells(config)
+    sizes = sorted({(c.width, c.height) for c in cells})
+    cores = cores or machine.usable_cores()
+    ctx = multiprocessing.get_context(config.start_method)
+    shuffled = [list(applied)[j] for j in np.random.default_rng(1).permutation(len(applied))]
+    per_task, saves, reads, tasks, scales, crowds = {}, {}, {}, {}, {}, {}
     complete = len(applied) == n_images * job.augmentations
     for width, height in sizes:
         image = checkerboard(width, height)
@@ -97,7 +109,11 @@ def calibrate(config: Config, n_images: int) -> Costs:
             tasks[key] = tuple(scale * t for t in modelled.values())
         output = augment(image, job, *next(iter(applied)))
         saves[key], reads[key] = _save_and_read(output, config.images.format)
-    return Costs(per_task, saves, reads, speed_probe(), _child_start(), tasks, scales)
+        most = max(c.workers for c in cells if (c.width, c.height) == (width, height))
+        crowds[key] = crowding.measure(job, image, shuffled, per_task[key], cores, most, ctx)
+    return Costs(
+        per_task, saves, reads, speed_probe(), _child_start(), tasks, scales, crowds
+    )
 
 
 def speed_probe() -> float:
@@ -214,8 +230,9 @@ def cell_seconds(cell: Cell, n_images: int, augmentations: int, costs: Costs, co
     processes = cell.workers if cell.workers > 1 and not strategy.in_process else 0
     start = STARTUP_S_PER_PROCESS * processes
     per_task = costs.task_s.get(key)
+    stretch = costs.crowding.get(key, Crowding()).factor(cell.workers, cores)
     if schedule is None or per_task is None or len(per_task) != n_tasks:
-        return _spread(cell, schedule, total, n_tasks * save, busy, cores) + start
+        return stretch * (_spread(cell, schedule, total, n_tasks * save, busy, cores) + start)
     work = np.asarray(per_task) + save
     model = TaskCosts(
         np.repeat(np.arange(n_images), augmentations),
@@ -226,7 +243,7 @@ def cell_seconds(cell: Cell, n_images: int, augmentations: int, costs: Costs, co
         0.0,
     )
     scheduled = replay(schedule, model, cell.workers, STARTUP_S_PER_PROCESS, 0.0)
-    return max(scheduled, total / busy + start)
+    return stretch * max(scheduled, total / busy + start)
 
 
 def _spread(

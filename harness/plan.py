@@ -161,7 +161,7 @@ def print_plan(
     upto = f" (up to {duration(most)} if every cell runs to max)" if most > expected else ""
     print(
         f"Estimated duration{left}: {duration(expected)}{upto} (calibrated here on a sample of "
-        "the sweep's own tasks; contention is not modelled)"
+        "the sweep's own tasks, timed alone and in parallel)"
     )
     return {"expected_s": expected, "max_s": most}
 
