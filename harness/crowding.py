@@ -72,8 +72,9 @@ def measure(
     except RuntimeError as err:  # the estimate goes on without it; the sweep would fail loudly
         print(f"Warning: the estimate leaves out contention: {err}", file=sys.stderr)
         return Crowding()
-    at_cores = best[full] / best[1]
-    beyond = best[over] / best[1] * full / over if over else at_cores
+    # Never below 1: processes sharing the machine cannot beat one alone; less is noise.
+    at_cores = max(1.0, best[full] / best[1])
+    beyond = max(1.0, best[over] / best[1] * full / over) if over else at_cores
     return Crowding(round(at_cores, 3), round(beyond, 3))
 
 
