@@ -123,6 +123,6 @@ def describe(crowds: dict[str, Crowding], cores: int) -> str | None:
     if not parts:
         return None
     return (
-        f"Sharing the machine stretches parallel cells (tasks timed alone and in up to "
-        f"{2 * cores} processes at once): " + "; ".join(parts)
+        "Sharing the machine stretches parallel cells (tasks timed alone and in several "
+        "processes at once): " + "; ".join(parts)
     )

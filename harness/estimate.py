@@ -92,7 +92,8 @@ def calibrate(config: Config, n_images: int, cores: int | None = None) -> Costs:
     sizes = sorted({(c.width, c.height) for c in cells})
     cores = cores or machine.usable_cores()
     ctx = multiprocessing.get_context(config.start_method)
-    shuffled = [list(applied)[j] for j in np.random.default_rng(1).permutation(len(applied))]
+    keys = list(applied)
+    shuffled = [keys[j] for j in np.random.default_rng(1).permutation(len(keys))]
     per_task, saves, reads, tasks, scales, crowds = {}, {}, {}, {}, {}, {}
     complete = len(applied) == n_images * job.augmentations
     for width, height in sizes:
