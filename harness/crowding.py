@@ -113,12 +113,12 @@ def _run(
 
 
 def describe(crowds: dict[str, Crowding], cores: int) -> str | None:
-    """One line for the plan: what sharing the machine costs at each size that was probed."""
+    """One line for the plan: what sharing the machine costs at each size that was probed,
+    x1.00 included (the estimate then assumes no cost, and says so)."""
     parts = [
         f"{size}: x{c.at_cores:.2f} at {cores}"
         + (f", x{c.beyond:.2f} above" if c.beyond != c.at_cores else "")
         for size, c in crowds.items()
-        if c != Crowding()
     ]
     if not parts:
         return None

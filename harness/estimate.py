@@ -111,7 +111,8 @@ def calibrate(config: Config, n_images: int, cores: int | None = None) -> Costs:
         output = augment(image, job, *next(iter(applied)))
         saves[key], reads[key] = _save_and_read(output, config.images.format)
         most = max(c.workers for c in cells if (c.width, c.height) == (width, height))
-        crowds[key] = crowding.measure(job, image, shuffled, per_task[key], cores, most, ctx)
+        if most > 1:  # a size of sequential cells only has nothing to stretch
+            crowds[key] = crowding.measure(job, image, shuffled, per_task[key], cores, most, ctx)
     return Costs(
         per_task, saves, reads, speed_probe(), _child_start(), tasks, scales, crowds
     )
