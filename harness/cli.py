@@ -15,7 +15,7 @@ from pathlib import Path
 
 from experiments.contract import ContractError
 from experiments.workload import init_process
-from harness import checks, crowding, inputs, machine, preflight, rundir, seeds, store
+from harness import checks, crowding, history, inputs, machine, preflight, rundir, seeds, store
 from harness.compare import compare_runs, format_compare
 from harness.config import Config, load_config
 from harness.errors import HarnessError
@@ -32,6 +32,7 @@ from harness.plan import (
     print_plan,
     runnable,
 )
+from harness.precision import Target, expected_runs
 from harness.report import write_report
 from harness.report.trace import write_trace
 from harness.results import load_results
@@ -126,7 +127,12 @@ def _run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> 
         target = fit_budget(
             config, cells, plan.run_estimate, stored, cores, budget_s, costs.child_s
         )
+    noise = _earlier_noise(args, config, host, cores)
+    if noise is not None and not target.fixed:
+        target = replace(target, planning_cv=noise.cv)
     estimate = print_plan(config, cells, plan.run_estimate, stored, cores, target, costs.child_s)
+    if not target.fixed:
+        print(_runs_line(noise, target, cores))
     if line := crowding.describe(costs.crowding, cores):
         print(line)
     planned = {"config": config.model_dump(mode="json"), "host": host, "setup": setup}
@@ -157,6 +163,8 @@ def _run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> 
         "calibration": costs.summary(),
         "max_runs": target.max,
         "budget_s": budget_s,
+        "planning_cv": target.planning_cv,
+        "planning_from": [str(f) for f in noise.folders] if noise and target.planning_cv else [],
     }
     meta = {**meta, "sessions": [*meta.get("sessions", []), session]}
     store.write_meta(run_dir, meta)
@@ -164,6 +172,28 @@ def _run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> 
     print(f"Writing to {run_dir}" + (" (resuming)" if args.resume else ""))
     budget = Budget(budget_s) if budget_s is not None else None
     return _sweep_and_report(sweep, units, estimate["expected_s"], budget, meta, args)
+
+
+def _earlier_noise(
+    args: argparse.Namespace, config: Config, host: dict, cores: int
+) -> history.Noise | None:
+    """The run-to-run noise of this config's earlier runs here, from the folder the run goes to
+    (for a resume, its own runs so far count too)."""
+    if args.resume:
+        root = Path(args.resume).parent
+    else:
+        root = Path(args.out).parent if args.out else rundir.RESULTS_ROOT / config.name
+    return history.earlier_noise(root, config.name, host, cores)
+
+
+def _runs_line(noise: history.Noise | None, target: Target, cores: int) -> str:
+    runs = f"Runs per cell at W <= {cores}: ~{expected_runs(target, False):g} planned"
+    if noise is None:
+        return (
+            f"{runs}, the fewest with a 95% interval: no earlier run of this config on this "
+            f"machine says how much runs vary, and noisy cells take up to {target.max}"
+        )
+    return f"{runs}, the stop rule's mean at the run-to-run {noise.describe()}"
 
 
 def _sweep_and_report(

@@ -99,11 +99,11 @@ def _wants(cell: Cell, have: Stored, target: Target, cores: int) -> bool:
     return not stop_reason(have.walls, target, time_slicing(cell, cores))
 
 
-def expected_runs(cell: Cell, target: Target, cores: int) -> int:
+def expected_runs(cell: Cell, target: Target, cores: int) -> float:
     return precision.expected_runs(target, time_slicing(cell, cores))
 
 
-def planned_runs(cell: Cell, target: Target, cores: int, runs: str) -> int:
+def planned_runs(cell: Cell, target: Target, cores: int, runs: str) -> float:
     """A cell's runs when it stops as `expected`, at its `max`, or at `min`."""
     if runs == "min" or time_slicing(cell, cores):
         return target.min
@@ -152,7 +152,7 @@ def print_plan(
             print(f"  skip {cell.id:<34} {cell.skip}")
         else:
             runs = expected_runs(cell, target, cores)
-            print(f"  run  {cell.id:<34} ~{run_estimate(cell):7.1f} s per run, ~{runs} runs")
+            print(f"  run  {cell.id:<34} ~{run_estimate(cell):7.1f} s per run, ~{runs:g} runs")
     expected = planned_seconds(
         config, cells, run_estimate, stored, cores, "expected", target, child_s
     )

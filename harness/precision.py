@@ -16,6 +16,7 @@ that by simulation, and the report states the result (above 95% for the shipped 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy.special import ndtri  # the normal quantile; scipy.stats is slow to import
@@ -24,17 +25,21 @@ from harness import stats
 
 LEVEL = 0.95
 FUTILITY_SLACK = 1.25
+PLANNING_TRIALS = 2000  # simulated cells behind a planned run count: +-0.05 runs
 # Why a cell stopped; "" while it still wants runs.
 TARGET, MAX, SLICING, FUTILE, BUDGET = "target", "max", "time-slicing", "futile", "budget"
 
 
 @dataclass(frozen=True)
 class Target:
-    """`repeats: N` is Target(N, N, None): a fixed count, as before precision targets."""
+    """`repeats: N` is Target(N, N, None): a fixed count, as before precision targets.
+    `planning_cv` only plans: the run-to-run CV earlier runs showed (harness.history), from
+    which the estimate expects a cell's run count; the stop rule never reads it."""
 
     min: int
     max: int
     ci: float | None = None
+    planning_cv: float | None = None
 
     @property
     def fixed(self) -> bool:
@@ -83,12 +88,22 @@ def _spread(n: int) -> float:
     return float(ndtri(1 - p) - ndtri(p))
 
 
-def expected_runs(target: Target, slicing: bool) -> int:
-    """Runs a cell is planned at: min for a fixed count or a time-slicing cell, else the first
-    n with an interval (a stable cell stops there; a noisy one goes on to max or stops futile)."""
+def expected_runs(target: Target, slicing: bool) -> float:
+    """Runs a cell is planned at: min for a fixed count or a time-slicing cell; else, with a
+    planning_cv, the mean run count of the stop rule simulated at that CV; without one, the
+    first n with an interval (a stable cell stops there; a noisy one goes on to max or stops
+    futile)."""
     if target.fixed or slicing:
         return target.min
+    if target.planning_cv:
+        return _mean_runs(target.min, target.max, target.ci, round(target.planning_cv, 3))
     return min(target.max, max(target.min, stats.min_runs_for(LEVEL)))
+
+
+@lru_cache(maxsize=32)
+def _mean_runs(low: int, high: int, ci: float, cv: float) -> float:
+    """Log-normal runs at this CV under the stop rule (a fixed seed: the same plan each time)."""
+    return round(coverage(Target(low, high, ci), cv, trials=PLANNING_TRIALS)["mean_runs"], 1)
 
 
 def coverage(target: Target, sigma: float, trials: int = 4000, seed: int = 1) -> dict[str, float]:

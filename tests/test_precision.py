@@ -15,7 +15,7 @@ import pytest
 import yaml
 from _tiny import AUGMENTATIONS
 
-from harness import analysis, cli, precision, stats, store
+from harness import analysis, cli, history, precision, stats, store
 from harness.config import load_config
 from harness.errors import HarnessError
 from harness.plan import Cell, fit_budget, parse_duration, plan_cells
@@ -151,6 +151,24 @@ def test_the_estimate_and_the_duration_are_stored(tmp_path, images):
     assert 0.2 < scale < 5
     report = (out / "report.md").read_text()
     assert "the plan estimated" in report and "run-equivalents per cell" in report
+
+
+def test_the_plan_expects_runs_from_the_earlier_runs_noise(tmp_path, images, capsys):
+    """The first run has no history and plans the fewest runs with an interval; the next one,
+    in the same folder, plans what the stop rule needs at the first run's CV, and stores it."""
+    config = write_config(tmp_path, images, [0.1, 0.2])
+    assert sweep(config, tmp_path / "first") == 0
+    assert "no earlier run of this config on this machine" in capsys.readouterr().out
+    noise = history.earlier_noise(tmp_path, "precise", json.loads(
+        (tmp_path / "first" / "meta.json").read_text())["host"], 2)
+    assert noise is not None and noise.folders == (tmp_path / "first",)
+    assert sweep(config, tmp_path / "second") == 0
+    out = capsys.readouterr().out
+    runs = precision.expected_runs(Target(3, 9, 0.03, planning_cv=noise.cv), False)
+    assert f"~{runs:g} runs" in out and f"in {tmp_path / 'first'}" in out
+    (session,) = json.loads((tmp_path / "second" / "meta.json").read_text())["sessions"]
+    assert session["planning_cv"] == pytest.approx(noise.cv, abs=0.0005)
+    assert session["planning_from"] == [str(tmp_path / "first")]
 
 
 def test_a_partial_warmup_does_a_share_of_the_tasks(tmp_path, images):

@@ -1,0 +1,84 @@
+"""Issue 11, the estimate's run counts: the plan expects as many runs per cell as the stop rule
+needs at the run-to-run noise of the config's earlier runs on this machine (harness.history).
+Read from copies of committed real runs; the wiring through `run` is in test_precision.py."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness import precision
+from harness.history import RECENT, earlier_noise
+from harness.precision import Target
+from harness.store import META, RUNS
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+FIRST_STRONG = RESULTS / "strong_scaling" / "20261126-061513"  # 7 cells at W <= 2, CV 2.1%
+
+
+def copy_run(source: Path, dest: Path, **meta_changes: object) -> Path:
+    dest.mkdir(parents=True)
+    shutil.copy(source / RUNS, dest / RUNS)
+    meta = json.loads((source / META).read_text())
+    for key, value in meta_changes.items():
+        meta[key] = value
+    (dest / META).write_text(json.dumps(meta))
+    return dest
+
+
+def host_of(run: Path) -> dict:
+    return json.loads((run / META).read_text())["host"]
+
+
+def test_the_noise_is_the_median_cv_of_cells_within_the_cores(tmp_path):
+    copy_run(FIRST_STRONG, tmp_path / "a")
+    noise = earlier_noise(tmp_path, "strong_scaling", host_of(FIRST_STRONG), 2)
+    assert noise is not None
+    assert noise.cells == 7  # the 25 time-slicing cells say nothing of runs at W <= cores
+    assert noise.cv == pytest.approx(0.021, abs=0.001)
+    assert noise.folders == (tmp_path / "a",)
+    assert "CV 2.1% over 7 cells" in noise.describe()
+
+
+def test_other_machines_configs_and_damaged_folders_are_passed_over(tmp_path):
+    host = host_of(FIRST_STRONG)
+    copy_run(FIRST_STRONG, tmp_path / "other_cpu", host={**host, "cpu_model": "another"})
+    copy_run(FIRST_STRONG, tmp_path / "more_cores", host={**host, "physical_cores": 64})
+    damaged = copy_run(FIRST_STRONG, tmp_path / "damaged")
+    (damaged / RUNS).write_bytes(b"not parquet")
+    (tmp_path / "no_meta").mkdir()
+    (tmp_path / "bad_meta").mkdir()
+    (tmp_path / "bad_meta" / META).write_text("{")
+    assert earlier_noise(tmp_path, "strong_scaling", host, 2) is None
+    assert earlier_noise(tmp_path / "nowhere", "strong_scaling", host, 2) is None
+    copy_run(FIRST_STRONG, tmp_path / "good")
+    assert earlier_noise(tmp_path, "weak_scaling", host, 2) is None  # another config's runs
+    noise = earlier_noise(tmp_path, "strong_scaling", host, 2)
+    assert noise is not None and noise.folders == (tmp_path / "good",)
+
+
+def test_only_the_newest_runs_count(tmp_path):
+    for day in range(RECENT + 1):
+        copy_run(FIRST_STRONG, tmp_path / f"run{day}", started_at=f"2026-11-2{day}T00:00:00")
+    (tmp_path / "latest").symlink_to("run0")
+    noise = earlier_noise(tmp_path, "strong_scaling", host_of(FIRST_STRONG), 2)
+    assert noise is not None
+    assert noise.folders == tuple(tmp_path / f"run{d}" for d in range(1, RECENT + 1))
+
+
+@pytest.mark.parametrize(("cv", "low", "high"), [(0.005, 6.0, 6.05), (0.03, 7.2, 8.2)])
+def test_the_planned_run_count_follows_the_noise(cv, low, high):
+    """A steady machine stops at the first interval (6 runs); at a CV near the target's half-width
+    cells go on towards max. The stop rule itself never reads planning_cv."""
+    target = Target(3, 9, 0.03, planning_cv=cv)
+    assert low <= precision.expected_runs(target, slicing=False) <= high
+    assert precision.expected_runs(target, slicing=True) == 3
+    assert precision.expected_runs(Target(3, 3, planning_cv=cv), slicing=False) == 3
+    assert precision.expected_runs(Target(3, 9, 0.03), slicing=False) == 6
+    walls = [1.0, 1.08] * 3
+    assert precision.stop_reason(walls, target, False) == precision.stop_reason(
+        walls, Target(3, 9, 0.03), False
+    )
