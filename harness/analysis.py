@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from harness import stats
-from harness.precision import BUDGET, MAX, Target, stop_reason
+from harness.precision import BUDGET, MAX, SPEND, Target, stop_reason
 from harness.schema import BASELINE, CELL_KEYS, WORK_PHASES, Cell
 from harness.schema import TABLE_COLUMNS as SCHEMA_TABLE_COLUMNS
 
@@ -172,7 +172,7 @@ def run_target(meta: dict) -> Target:
         return Target(repeats, repeats)
     sessions = meta.get("sessions") or [{}]
     most = min(repeats["max"], sessions[-1].get("max_runs") or repeats["max"])
-    return Target(repeats["min"], most, repeats["ci"])
+    return Target(repeats["min"], most, repeats["ci"], spend=repeats.get("spend"))
 
 
 FIXED_DEFAULT = (3, 1.0)  # the fixed default before precision targets: 3 runs, 1 full warm-up
@@ -231,7 +231,9 @@ def stop_reasons(cells: pd.DataFrame, runs: pd.DataFrame, meta: dict) -> list[st
     target = run_target(meta)
     if target.fixed:
         return [""] * len(cells)
-    cut = {c for s in meta.get("sessions", []) for c in s.get("budget_cut", [])}
+    sessions = meta.get("sessions", [])
+    cut = {c for s in sessions for c in s.get("budget_cut", [])}
+    spent = {c for s in sessions for c in s.get("spend_cut", [])}
     capped = target.max < meta["config"]["repeats"]["max"]  # a budget lowered max
     samples, cores = ok_samples(runs), usable_cores(meta)
     reasons = []
@@ -240,6 +242,8 @@ def stop_reasons(cells: pd.DataFrame, runs: pd.DataFrame, meta: dict) -> list[st
         why = stop_reason(samples.get(key, []), target, cell.workers > cores)
         if (why == "" and cell.id in cut) or (why == MAX and capped):
             why = BUDGET
+        elif why == "" and cell.id in spent:
+            why = SPEND
         reasons.append(why or "unfinished")
     return reasons
 

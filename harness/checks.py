@@ -278,7 +278,9 @@ def _missed_targets(table: pd.DataFrame, meta: dict) -> list[str]:
     return [
         f"{len(missed)} cell(s) missed the +-{repeats['ci']:.0%} target: {listed}. Fix: "
         "`futile` and `max` mean the runs vary too much (run on a quieter machine, or raise "
-        "`max`); `budget` means --budget cut them (give more time, or --resume later)."
+        "`max`); `budget` means --budget cut them (give more time, or --resume later); "
+        "`spend` means the config's `repeats.spend` cap on machine time cut them (raise it, or "
+        "drop it to let every cell run to its target)."
     ]
 
 

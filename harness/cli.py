@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import signal
 import sys
 import tempfile
@@ -31,6 +32,7 @@ from harness.plan import (
     plan_units,
     print_plan,
     runnable,
+    spend_level,
 )
 from harness.precision import Target, expected_runs
 from harness.report import write_report
@@ -39,6 +41,8 @@ from harness.results import load_results
 from harness.runner import (
     Budget,
     Interrupted,
+    Limit,
+    Spend,
     Sweep,
     raise_interrupted,
     readable_for_resume,
@@ -132,7 +136,8 @@ def _run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> 
         target = replace(target, planning_cv=noise.cv)
     estimate = print_plan(config, cells, plan.run_estimate, stored, cores, target, costs.child_s)
     if not target.fixed:
-        print(_runs_line(noise, target, cores))
+        level = spend_level(config, cells, plan.run_estimate, cores, target)
+        print(_runs_line(noise, target, cores, level))
     if line := crowding.describe(costs.crowding, cores):
         print(line)
     planned = {"config": config.model_dump(mode="json"), "host": host, "setup": setup}
@@ -170,8 +175,9 @@ def _run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> 
     store.write_meta(run_dir, meta)
     units = plan_units(runnable(cells), target, config.order, sweep.stored, cores)
     print(f"Writing to {run_dir}" + (" (resuming)" if args.resume else ""))
-    budget = Budget(budget_s) if budget_s is not None else None
-    return _sweep_and_report(sweep, units, estimate["expected_s"], budget, meta, args)
+    limits = [Budget(budget_s)] if budget_s is not None else []
+    limits += [Spend(target.spend)] if target.spend is not None and not target.fixed else []
+    return _sweep_and_report(sweep, units, estimate["expected_s"], limits, meta, args)
 
 
 def _earlier_noise(
@@ -186,8 +192,12 @@ def _earlier_noise(
     return history.earlier_noise(root, config.name, host, cores)
 
 
-def _runs_line(noise: history.Noise | None, target: Target, cores: int) -> str:
+def _runs_line(
+    noise: history.Noise | None, target: Target, cores: int, level: float = math.inf
+) -> str:
     runs = f"Runs per cell at W <= {cores}: ~{expected_runs(target, False):g} planned"
+    if level < expected_runs(target, False):
+        runs += f", ~{max(target.min, level):.1f} within the sweep's spend"
     if noise is None:
         return (
             f"{runs}, the fewest with a 95% interval: no earlier run of this config on this "
@@ -200,7 +210,7 @@ def _sweep_and_report(
     sweep: Sweep,
     units: Iterable[Unit],
     estimate_s: float,
-    budget: Budget | None,
+    limits: list[Limit],
     meta: dict,
     args: argparse.Namespace,
 ) -> int:
@@ -210,7 +220,7 @@ def _sweep_and_report(
     bad = 0
     started = time.monotonic()
     try:
-        bad = run_sweep(sweep, units, estimate_s, budget)
+        bad = run_sweep(sweep, units, estimate_s, limits)
     except Interrupted as err:
         interrupted = err
     finally:
@@ -221,7 +231,9 @@ def _sweep_and_report(
         **meta["sessions"][-1],
         "ended_at": _now(),
         "duration_s": round(time.monotonic() - started, 1),
-        "budget_cut": sorted(budget.cut) if budget else [],
+        "budget_cut": [],
+        "spend_cut": [],
+        **{f"{limit.name}_cut": sorted(limit.cut) for limit in limits},
     }
     ended = {"ended_at": _now(), "interrupted": interrupted.args[0] if interrupted else None}
     store.write_meta(run_dir, {**meta, **ended, "sessions": [*meta["sessions"][:-1], session]})

@@ -61,6 +61,9 @@ class Repeats(_Strict):
     min: PositiveInt = 3
     max: PositiveInt = 9  # 6 to 8 runs give the range as interval; 9 drops the extremes
     ci: Annotated[StrictFloat, Field(gt=0, lt=1)] = 0.03
+    # Machine time for the whole sweep, in run-equivalents per cell (each cell weighted by its
+    # run time): runs beyond min stop once it would be passed. None: no cap.
+    spend: Annotated[StrictFloat | StrictInt, Field(gt=0)] | None = None
 
     @model_validator(mode="after")
     def _min_below_max(self) -> Repeats:
@@ -135,7 +138,9 @@ class Config(_Strict):
     def target(self) -> Target:
         """The stop rule: a fixed count (`repeats: 3`) or a precision target."""
         r = self.repeats
-        return Target(r, r) if isinstance(r, int) else Target(r.min, r.max, r.ci)
+        if isinstance(r, int):
+            return Target(r, r)
+        return Target(r.min, r.max, r.ci, spend=None if r.spend is None else float(r.spend))
 
     @property
     def warmup_runs(self) -> int:
@@ -208,6 +213,21 @@ class Config(_Strict):
                 raise ValueError(
                     "images.input_dir needs kind: strong (a weak sweep generates its sizes)"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _spend_pays_for_min(self) -> Config:
+        if isinstance(self.repeats, int) or self.repeats.spend is None:
+            return self
+        r = self.repeats
+        children = r.min if self.order == "interleaved" else 1
+        need = r.min + self.warmup_runs * self.warmup_tasks * children
+        if r.spend < need:
+            raise ValueError(
+                f"repeats.spend: {r.spend:g} run-equivalents per cell do not pay for min "
+                f"({r.min}) runs and their warm-ups ({need:g}); give {need:g} or more, or drop "
+                "spend"
+            )
         return self
 
     def runs_at(self, label: str, workers: int) -> bool:

@@ -103,11 +103,38 @@ def expected_runs(cell: Cell, target: Target, cores: int) -> float:
     return precision.expected_runs(target, time_slicing(cell, cores))
 
 
-def planned_runs(cell: Cell, target: Target, cores: int, runs: str) -> float:
-    """A cell's runs when it stops as `expected`, at its `max`, or at `min`."""
+def planned_runs(
+    cell: Cell, target: Target, cores: int, runs: str, level: float = math.inf
+) -> float:
+    """A cell's runs when it stops as `expected`, at its `max`, or at `min`; a cell at
+    W <= cores stops at `level` if the sweep's `spend` runs out first (spend_level)."""
     if runs == "min" or time_slicing(cell, cores):
         return target.min
-    return target.max if runs == "max" else expected_runs(cell, target, cores)
+    wanted = target.max if runs == "max" else expected_runs(cell, target, cores)
+    return max(target.min, min(wanted, level))
+
+
+def spend_level(
+    config: Config,
+    cells: list[Cell],
+    run_estimate: Callable[[Cell], float],
+    cores: int,
+    target: Target,
+) -> float:
+    """The runs every cell at W <= cores can have before the sweep passes `spend`
+    run-equivalents per cell, each cell weighted by its run time, once the time-slicing cells
+    have their min (harness.runner.Spend shares it out the same way); inf without spend."""
+    todo = runnable(cells)
+    aiming = [c for c in todo if not time_slicing(c, cores)]
+    if target.spend is None or target.fixed or not aiming:
+        return math.inf
+    warm = config.warmup_runs * config.warmup_tasks
+    per_run, once = (1 + warm, 0.0) if config.order == "interleaved" else (1.0, warm)
+    times = {c.id: run_estimate(c) for c in todo}
+    slicing = sum(times[c.id] for c in todo if time_slicing(c, cores))
+    weight = sum(times[c.id] for c in aiming)
+    left = target.spend * (slicing + weight) - slicing * (target.min * per_run + once)
+    return (left - once * weight) / (per_run * weight)
 
 
 def planned_seconds(
@@ -123,9 +150,10 @@ def planned_seconds(
     """Estimated seconds for what is left: each cell's `expected` runs (or its `max`, or its
     `min`), less those stored, plus the warm-ups of the children that record them."""
     target, warm = target or config.target, config.warmup_runs * config.warmup_tasks
+    level = spend_level(config, cells, run_estimate, cores, target)
     total = 0.0
     for cell in runnable(cells):
-        planned = planned_runs(cell, target, cores, runs)
+        planned = planned_runs(cell, target, cores, runs, level)
         left = max(0, planned - len(stored.get(cell.id, Stored()).walls))
         children = left if config.order == "interleaved" else min(left, 1)
         total += run_estimate(cell) * (left + warm * children) + child_s * children
@@ -147,11 +175,12 @@ def print_plan(
         f"Plan for {config.name} ({config.kind} scaling): {len(todo)} cells, "
         f"{describe_repeats(target, cores)}; {describe_warmup(config)}"
     )
+    level = spend_level(config, cells, run_estimate, cores, target)
     for cell in cells:
         if cell.skip:
             print(f"  skip {cell.id:<34} {cell.skip}")
         else:
-            runs = expected_runs(cell, target, cores)
+            runs = round(planned_runs(cell, target, cores, "expected", level), 1)
             print(f"  run  {cell.id:<34} ~{run_estimate(cell):7.1f} s per run, ~{runs:g} runs")
     expected = planned_seconds(
         config, cells, run_estimate, stored, cores, "expected", target, child_s
@@ -169,10 +198,15 @@ def print_plan(
 def describe_repeats(target: Target, cores: int) -> str:
     if target.fixed:
         return f"{target.min} recorded runs each"
+    spend = (
+        f"; the sweep spends at most {target.spend:g} run-equivalents per cell"
+        if target.spend is not None
+        else ""
+    )
     return (
         f"runs until the median's 95% interval is within +-{target.ci:.0%} "
         f"({target.min} to {target.max} per cell; cells above {cores} usable cores stop at "
-        f"{target.min})"
+        f"{target.min}{spend})"
     )
 
 

@@ -27,19 +27,22 @@ LEVEL = 0.95
 FUTILITY_SLACK = 1.25
 PLANNING_TRIALS = 2000  # simulated cells behind a planned run count: +-0.05 runs
 # Why a cell stopped; "" while it still wants runs.
-TARGET, MAX, SLICING, FUTILE, BUDGET = "target", "max", "time-slicing", "futile", "budget"
+TARGET, MAX, SLICING, FUTILE = "target", "max", "time-slicing", "futile"
+BUDGET, SPEND = "budget", "spend"  # --budget, or the sweep's machine-time cap, denied the runs
 
 
 @dataclass(frozen=True)
 class Target:
     """`repeats: N` is Target(N, N, None): a fixed count, as before precision targets.
     `planning_cv` only plans: the run-to-run CV earlier runs showed (harness.history), from
-    which the estimate expects a cell's run count; the stop rule never reads it."""
+    which the estimate expects a cell's run count; the stop rule never reads it. `spend` caps
+    the sweep, not a cell: run-equivalents per cell (harness.runner.Spend)."""
 
     min: int
     max: int
     ci: float | None = None
     planning_cv: float | None = None
+    spend: float | None = None
 
     @property
     def fixed(self) -> bool:

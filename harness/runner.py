@@ -10,10 +10,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from experiments import strategies
@@ -400,13 +401,16 @@ class Budget:
     seconds: float
     started: float = field(default_factory=time.monotonic)
     cut: set[str] = field(default_factory=set)  # cells that wanted runs the budget denied
+    name: str = "budget"
 
-    def exhausted(self, sweep: Sweep, progress: Progress, next_s: float, skip: str) -> bool:
+    def denies(
+        self, sweep: Sweep, progress: Progress, cell: Cell, walls: tuple, next_s: float
+    ) -> bool:
         """Would one more run of next_s (estimated) plus every cell's runs still owed up to
-        min (the cell `skip` owes none) overrun, at the speed measured so far?"""
+        min (this cell owes none) overrun, at the speed measured so far?"""
         owed = planned_seconds(
             sweep.config,
-            [c for c in sweep_cells(sweep) if c.id != skip],
+            [c for c in sweep_cells(sweep) if c.id != cell.id],
             sweep.run_estimate,
             sweep.stored(),
             sweep.cores,
@@ -418,29 +422,82 @@ class Budget:
         return projected > self.seconds
 
 
+@dataclass
+class Spend:
+    """`repeats: {spend: N}`: the sweep's machine time stays within N run-equivalents per cell,
+    each cell weighted by its run time (what analysis.run_equivalents reports afterwards).
+    A cell at W <= cores gets its next run only if every other cell still aiming at the
+    target could have as many, and the time-slicing cells their min: the runs beyond min are
+    shared out evenly, and a cell that stops early leaves its share to the others."""
+
+    per_cell: float
+    cut: set[str] = field(default_factory=set)
+    name: str = "spend"
+
+    def denies(
+        self, sweep: Sweep, progress: Progress, cell: Cell, walls: tuple, next_s: float
+    ) -> bool:
+        now = {**sweep.stored(), cell.id: Stored(tuple(walls))}
+        cells = sweep_cells(sweep)
+        times = run_times(sweep, cells, now)
+        level, rule = len(walls) + 1, sweep.rule
+        warm = sweep.config.warmup_runs * sweep.config.warmup_tasks
+        total = 0.0
+        for c in cells:
+            have = now.get(c.id, Stored())
+            runs = len(have.walls)
+            if c.id == cell.id:
+                runs = level
+            elif time_slicing(c, sweep.cores):
+                runs = max(runs, rule.min)
+            elif not stop_reason(have.walls, rule, False):
+                runs = max(runs, rule.min, min(level, rule.max))
+            children = runs if sweep.config.order == "interleaved" else min(runs, 1)
+            total += times[c.id] * (runs + warm * children)
+        return total > self.per_cell * sum(times.values())
+
+
+def run_times(sweep: Sweep, cells: list[Cell], stored: dict[str, Stored]) -> dict[str, float]:
+    """Each cell's run time: the median of its runs so far, else its estimate scaled by how the
+    measured cells compared with theirs."""
+    measured = {c.id: float(np.median(stored[c.id].walls)) for c in cells if _has_runs(c, stored)}
+    ratios = [measured[c.id] / sweep.run_estimate(c) for c in cells if c.id in measured]
+    scale = float(np.median(ratios)) if ratios else 1.0
+    return {c.id: measured.get(c.id, sweep.run_estimate(c) * scale) for c in cells}
+
+
+def _has_runs(cell: Cell, stored: dict[str, Stored]) -> bool:
+    return bool(stored.get(cell.id, Stored()).walls)
+
+
+Limit = Budget | Spend
+
+
 def run_sweep(
     sweep: Sweep,
     units: Iterable[Unit],
     total_s: float,
-    budget: Budget | None = None,
+    limits: Sequence[Limit] = (),
 ) -> int:
     """Run every unit, storing its rows as it ends; returns how many runs did not finish ok.
+    A unit beyond a cell's min runs that a limit denies is skipped, and the cell marked cut.
     Raises Interrupted (after storing what finished) on SIGINT/SIGTERM."""
     progress = Progress(sweep, total_s)
     bad = 0
     try:
         for unit in units:
             prior = sweep.stored().get(unit.cell.id, Stored()).walls
-            if budget and unit.optional and budget.exhausted(
-                sweep, progress, sweep.unit_estimate(unit), unit.cell.id
-            ):
-                budget.cut.add(unit.cell.id)
+            beyond_min = unit.optional or len(prior) >= sweep.rule.min  # e.g. on resume
+            if beyond_min and (limit := _denying(limits, sweep, progress, unit.cell, prior, unit)):
+                limit.cut.add(unit.cell.id)
                 continue
             progress.start_unit(unit)
-            rows = run_unit(sweep, unit, _watch(sweep, unit, progress, budget, prior), prior)
+            denied: list[Limit] = []
+            on_run = _watch(sweep, unit, progress, limits, prior, denied)
+            rows = run_unit(sweep, unit, on_run, prior)
             store.replace_runs(sweep.run_dir, rows)
-            if budget and stop_file(sweep, unit).exists() and _wants_more(sweep, unit.cell):
-                budget.cut.add(unit.cell.id)
+            if denied and _wants_more(sweep, unit.cell):
+                denied[0].cut.add(unit.cell.id)
             bad += sum(r["status"] != "ok" for r in rows)
             for r in rows:
                 if r["status"] != "ok":
@@ -454,19 +511,39 @@ def run_sweep(
     return bad
 
 
+def _denying(
+    limits: Sequence[Limit],
+    sweep: Sweep,
+    progress: Progress,
+    cell: Cell,
+    walls: tuple,
+    unit: Unit | None = None,
+) -> Limit | None:
+    """The first limit that denies the cell one more run (a whole unit's, when given)."""
+    next_s = sweep.unit_estimate(unit) if unit else sweep.run_estimate(cell)
+    return next((lim for lim in limits if lim.denies(sweep, progress, cell, walls, next_s)), None)
+
+
 def _watch(
-    sweep: Sweep, unit: Unit, progress: Progress, budget: Budget | None, prior: tuple
+    sweep: Sweep,
+    unit: Unit,
+    progress: Progress,
+    limits: Sequence[Limit],
+    prior: tuple,
+    denied: list[Limit],
 ) -> Callable[[dict], None]:
-    """The per-run callback: progress, and the budget's stop file once the cell has its min
-    runs and one more would overrun."""
-    ok = [len(prior)]
+    """The per-run callback: progress, and the stop file once the cell has its min runs and a
+    limit denies one more (noted in `denied`)."""
+    walls = list(prior)
 
     def on_run(line: dict) -> None:
         progress.run_done(line)
-        ok[0] += line["kind"] == "recorded" and line["status"] == "ok"
+        if line["kind"] == "recorded" and line["status"] == "ok":
+            walls.append(line["wall_s"])
         path = stop_file(sweep, unit)
-        if budget and ok[0] >= sweep.rule.min and not path.exists():
-            if budget.exhausted(sweep, progress, sweep.run_estimate(unit.cell), unit.cell.id):
+        if limits and len(walls) >= sweep.rule.min and not path.exists():
+            if limit := _denying(limits, sweep, progress, unit.cell, tuple(walls)):
+                denied.append(limit)
                 path.touch()
 
     return on_run

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,14 @@ from _tiny import AUGMENTATIONS
 from harness import analysis, cli, history, precision, stats, store
 from harness.config import load_config
 from harness.errors import HarnessError
-from harness.plan import Cell, fit_budget, parse_duration, plan_cells
+from harness.plan import (
+    Cell,
+    fit_budget,
+    parse_duration,
+    plan_cells,
+    planned_seconds,
+    spend_level,
+)
 from harness.precision import Target, stop_reason
 from harness.results import load_results
 
@@ -232,6 +240,56 @@ def test_a_budget_cuts_runs_beyond_min_then_resume_goes_on(tmp_path, images):
     assert cli.main(["run", str(config), "--resume", str(out)]) == 0
     assert fake_cell(out)["runs"] == 9 and fake_cell(out)["stop"] == "max"
     assert len(json.loads((out / "meta.json").read_text())["sessions"]) == 2
+
+
+SPEND = {**TARGET, "spend": 4}
+
+
+@pytest.mark.parametrize("order", ["sequential", "interleaved"])
+def test_spend_caps_the_sweeps_machine_time_and_marks_the_cells_it_cut(tmp_path, images, order):
+    """A noisy cell wants 9 runs, but the sweep may spend 4 run-equivalents per cell: it stops
+    short with `spend`. Interleaved, every cell is measured before any run beyond min, so the
+    machine time the report counts stays within the cap. In sequential order the cells not yet
+    measured weigh by their estimates, which mean nothing for the fake strategy's sleeps (in a
+    real sweep they are calibrated on its tasks)."""
+    out = tmp_path / "run"
+    config = write_config(
+        tmp_path, images, [0.2, 0.216], workers=[1, 4], order=order, repeats=SPEND
+    )
+    assert sweep(config, out) == 0
+    results = load_results(out)
+    table = results.table.set_index(["strategy", "workers"])
+    assert table.loc[("FAKE", 1), "stop"] == "spend"
+    assert 3 <= table.loc[("FAKE", 1), "n_ok"] < 9
+    assert (table.loc[("FAKE", 4), "stop"], table.loc[("FAKE", 4), "n_ok"]) == ("time-slicing", 3)
+    meta = json.loads((out / "meta.json").read_text())
+    assert "FAKE-w1-save-160x80" in meta["sessions"][0]["spend_cut"]
+    used, _ = analysis.run_equivalents(results.table, results.runs, results.meta)
+    if order == "interleaved":
+        assert used <= 4.0 * 1.02  # medians move a little after the last decision
+    report = (out / "report.md").read_text()
+    assert "Machine-time cap" in report and "cut short: FAKE-w1-save-160x80" in report
+
+
+def test_spend_shares_what_is_left_evenly_in_the_plan(tmp_path, images):
+    """Cells at W <= cores get the runs that fit once the time-slicing cells have their min:
+    here 2 of them at 1 s, one time-slicing at 1 s, 4 run-equivalents each: (12 - 3) / 2."""
+    config = load_config(
+        write_config(tmp_path, images, [0.1], workers=[1, 4], repeats=SPEND)
+    )
+    cells, target = plan_cells(config), config.target
+    assert spend_level(config, cells, lambda c: 1.0, 1, target) == pytest.approx(4.5)
+    most = planned_seconds(config, cells, lambda c: 1.0, {}, 1, "max", target)
+    assert most == pytest.approx(4 * 3)  # the cap, not 9 runs each
+    uncapped = replace(target, spend=None)
+    assert spend_level(config, cells, lambda c: 1.0, 1, uncapped) == math.inf
+
+
+def test_a_spend_too_small_for_min_exits_2_naming_the_key(tmp_path, images, capsys):
+    config = write_config(tmp_path, images, [0.1], repeats={**TARGET, "spend": 3.5}, warmup=1)
+    assert cli.main(["run", str(config), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "repeats.spend" in err and "precise.yaml" in err and "Traceback" not in err
 
 
 def test_resume_refuses_a_machine_of_another_speed(tmp_path, images, capsys):

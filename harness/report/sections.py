@@ -271,6 +271,16 @@ def estimate_items(meta: dict) -> list[tuple[str, str]]:
                 + (f"cells cut short: {', '.join(cut)}" if cut else "no cell was cut"),
             )
         )
+    spent = sorted({c for s in sessions for c in s.get("spend_cut", [])})
+    spend = meta["config"]["repeats"]
+    if isinstance(spend, dict) and spend.get("spend") is not None:
+        items.append(
+            (
+                "Machine-time cap",
+                f"{spend['spend']:g} run-equivalents per cell (`repeats.spend`); "
+                + (f"cells cut short: {', '.join(spent)}" if spent else "no cell was cut"),
+            )
+        )
     return items
 
 
