@@ -7,6 +7,7 @@ progress and keeps every finished run if this process dies.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import multiprocessing
@@ -32,6 +33,9 @@ from experiments.workload import (
 from harness import hooks
 from harness.precision import Target, stop_reason
 from harness.schema import CellSpec, JobSpec, phase_column
+
+VERDICT_WAIT_S = 120.0  # the parent answers within a poll (0.2 s); this only guards its death
+VERDICT_POLL_S = 0.02
 
 START, END = TASK_FIELDS.index("start"), TASK_FIELDS.index("end")
 
@@ -140,8 +144,8 @@ def main(spec_path: str) -> int:
 
         for n in range(spec.warmup):
             record("warmup", n, warm)
-        for r in spec.repeats:
-            if enough(spec, walls):
+        for written, r in enumerate(spec.repeats):
+            if enough(spec, walls, written):
                 break
             row = record("recorded", r, job)
             if row["status"] == "ok":
@@ -156,15 +160,32 @@ def warmup_job(job: Job, share: float) -> Job:
     return replace(job, augmentations=max(1, math.ceil(job.augmentations * share)))
 
 
-def enough(spec: CellSpec, walls: list[float]) -> bool:
-    """The stop rule (harness.precision) before a recorded run, and the budget's stop file."""
+def enough(spec: CellSpec, walls: list[float], written: int = 0) -> bool:
+    """The stop rule (harness.precision) before a recorded run, then a limit's stop file,
+    once the parent has judged the `written` recorded runs of this child."""
     if not spec.target:
         return False
     low, high, ci = spec.target
     target = Target(int(low), int(high), ci)
     if stop_reason(walls, target, spec.slicing):
         return True
-    return len(walls) >= target.min and bool(spec.stop_file) and Path(spec.stop_file).exists()
+    if len(walls) < target.min or not spec.stop_file:
+        return False
+    if spec.verdicts and written:  # the runs before this child were judged before it started
+        wait_for_verdict(spec, written)
+    return Path(spec.stop_file).exists()
+
+
+def wait_for_verdict(spec: CellSpec, written: int, timeout: float = VERDICT_WAIT_S) -> None:
+    """Until the parent has judged every recorded run this child wrote (or has stopped it):
+    without the wait a run starts before the parent has read the last one, and every cell a
+    limit cuts gets one run more than the limit allows."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not Path(spec.stop_file).exists():
+        with contextlib.suppress(OSError, ValueError):
+            if int(Path(spec.verdicts).read_text()) >= written:
+                return
+        time.sleep(VERDICT_POLL_S)
 
 
 if __name__ == "__main__":

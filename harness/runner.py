@@ -108,7 +108,7 @@ def raise_interrupted(signum: int, frame: object) -> None:
 
 
 def cell_spec(
-    sweep: Sweep, unit: Unit, results: Path, prior: tuple[float, ...] = ()
+    sweep: Sweep, unit: Unit, results: Path, prior: tuple[float, ...] = (), judged: bool = False
 ) -> CellSpec:
     cfg, cell = sweep.config, unit.cell
     job = JobSpec(
@@ -135,11 +135,25 @@ def cell_spec(
         prior=list(prior),
         slicing=time_slicing(cell, sweep.cores),
         stop_file=str(stop_file(sweep, unit)),
+        verdicts=str(verdicts_file(sweep, unit)) if judged else "",
     )
 
 
 def stop_file(sweep: Sweep, unit: Unit) -> Path:
     return sweep.run_dir / "cells" / f"{unit.tag}.stop"
+
+
+def verdicts_file(sweep: Sweep, unit: Unit) -> Path:
+    return sweep.run_dir / "cells" / f"{unit.tag}.judged"
+
+
+def write_verdicts(sweep: Sweep, unit: Unit, judged: int) -> None:
+    """How many recorded runs of the unit the parent has judged (atomically: the child reads
+    it while it is written)."""
+    path = verdicts_file(sweep, unit)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(str(judged))
+    os.replace(tmp, path)
 
 
 def _read_new(path: Path, offset: int) -> tuple[list[dict], int]:
@@ -172,7 +186,11 @@ def _clean_after(sweep: Sweep, unit: Unit, pid: int) -> None:
 
 
 def run_unit(
-    sweep: Sweep, unit: Unit, on_run: Callable[[dict], None], prior: tuple[float, ...] = ()
+    sweep: Sweep,
+    unit: Unit,
+    on_run: Callable[[dict], None],
+    prior: tuple[float, ...] = (),
+    judged: bool = False,
 ) -> list[dict]:
     """Warm-up and recorded runs in a fresh child process; one row per recorded repeat.
 
@@ -185,7 +203,8 @@ def run_unit(
     results.unlink(missing_ok=True)
     spec_path = cells_dir / f"{unit.tag}.spec.json"
     stop_file(sweep, unit).unlink(missing_ok=True)
-    cell_spec(sweep, unit, results, prior).write(spec_path)
+    verdicts_file(sweep, unit).unlink(missing_ok=True)
+    cell_spec(sweep, unit, results, prior, judged).write(spec_path)
     timeout = sweep.timeout(unit.cell, len(unit.repeats))
     deadline = time.monotonic() + timeout
     lines: list[dict] = []
@@ -224,6 +243,7 @@ def run_unit(
         _clean_after(sweep, unit, proc.pid)
     if log.stat().st_size == 0:
         log.unlink()
+    verdicts_file(sweep, unit).unlink(missing_ok=True)
     recorded = {line["repeat"]: line for line in lines if line["kind"] == "recorded"}
     _store_tasks(sweep, unit.cell, list(recorded.values()))
     rows = [_row(sweep, unit.cell, r, recorded[r]) for r in unit.repeats if r in recorded]
@@ -494,7 +514,7 @@ def run_sweep(
             progress.start_unit(unit)
             denied: list[Limit] = []
             on_run = _watch(sweep, unit, progress, limits, prior, denied)
-            rows = run_unit(sweep, unit, on_run, prior)
+            rows = run_unit(sweep, unit, on_run, prior, judged=bool(limits))
             store.replace_runs(sweep.run_dir, rows)
             if denied and _wants_more(sweep, unit.cell):
                 denied[0].cut.add(unit.cell.id)
@@ -534,17 +554,22 @@ def _watch(
 ) -> Callable[[dict], None]:
     """The per-run callback: progress, and the stop file once the cell has its min runs and a
     limit denies one more (noted in `denied`)."""
-    walls = list(prior)
+    walls, judged = list(prior), [0]
 
     def on_run(line: dict) -> None:
         progress.run_done(line)
-        if line["kind"] == "recorded" and line["status"] == "ok":
+        if line["kind"] != "recorded":
+            return
+        if line["status"] == "ok":
             walls.append(line["wall_s"])
         path = stop_file(sweep, unit)
         if limits and len(walls) >= sweep.rule.min and not path.exists():
             if limit := _denying(limits, sweep, progress, unit.cell, tuple(walls)):
                 denied.append(limit)
                 path.touch()
+        judged[0] += 1
+        if limits:
+            write_verdicts(sweep, unit, judged[0])
 
     return on_run
 

@@ -83,6 +83,9 @@ class CellSpec(_Frozen):
     prior: list[float] = []  # the cell's ok wall times stored before this child
     slicing: bool = False  # more workers than usable cores: stop at min
     stop_file: str = ""  # once it exists, record no run beyond min (a budget ran out)
+    # Where the parent writes how many recorded runs it has judged against its limits; the
+    # child waits for that verdict before a run beyond min. "" = no limits, never wait.
+    verdicts: str = ""
 
     @property
     def the_cell(self) -> Cell:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import math
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import pytest
 import yaml
 from _tiny import AUGMENTATIONS
 
-from harness import analysis, cli, history, precision, stats, store
+from harness import analysis, child, cli, history, precision, stats, store
 from harness.config import load_config
 from harness.errors import HarnessError
 from harness.plan import (
@@ -29,6 +31,7 @@ from harness.plan import (
 )
 from harness.precision import Target, stop_reason
 from harness.results import load_results
+from harness.schema import CellSpec, JobSpec
 
 FAKE = str(Path(__file__).with_name("_fake_strategy.py"))
 TARGET = {"min": 3, "max": 9, "ci": 0.03}
@@ -234,6 +237,9 @@ def test_a_budget_cuts_runs_beyond_min_then_resume_goes_on(tmp_path, images):
     assert sweep(config, out, "--budget", "5.5s") == 0
     first = fake_cell(out)
     assert 3 <= first["runs"] <= 5 and first["stop"] == "budget"
+    stopped = next((out / "cells").glob("FAKE-*.stop")).stat().st_mtime
+    starts = pd.to_datetime(store.load_runs(out)["started_at"], utc=True)
+    assert (starts < pd.Timestamp(stopped, unit="s", tz="UTC")).all()  # none after the cut
     meta = json.loads((out / "meta.json").read_text())
     assert "FAKE-w1-save-160x80" in meta["sessions"][0]["budget_cut"]
     assert "cut short:" in (out / "report.md").read_text()
@@ -267,6 +273,12 @@ def test_spend_caps_the_sweeps_machine_time_and_marks_the_cells_it_cut(tmp_path,
     used, _ = analysis.run_equivalents(results.table, results.runs, results.meta)
     if order == "interleaved":
         assert used <= 4.0 * 1.02  # medians move a little after the last decision
+    else:  # the child waited for each verdict: no run started after the cut
+        stopped = next((out / "cells").glob("FAKE-w1-*.stop")).stat().st_mtime
+        fake = results.runs[results.runs["cell_id"].eq("FAKE-w1-save-160x80")]
+        starts = pd.to_datetime(fake["started_at"], utc=True)
+        assert (starts < pd.Timestamp(stopped, unit="s", tz="UTC")).all()
+        assert not list((out / "cells").glob("*.judged"))
     report = (out / "report.md").read_text()
     assert "Machine-time cap" in report and "cut short: FAKE-w1-save-160x80" in report
 
@@ -290,6 +302,31 @@ def test_a_spend_too_small_for_min_exits_2_naming_the_key(tmp_path, images, caps
     assert cli.main(["run", str(config), "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert "repeats.spend" in err and "precise.yaml" in err and "Traceback" not in err
+
+
+def test_the_child_waits_for_the_verdict_on_its_last_run(tmp_path):
+    """The parent touches the stop file, then writes how many runs it has judged; a child that
+    did not wait would start its next run in between."""
+    spec = CellSpec(
+        cell={}, job=JobSpec(input_dir="", out_dir="", augmentations=1, seed=0, saving=False,
+                             ext="jpg", cv2_threads=1),
+        warmup=0, repeats=list(range(9)), start_method="fork", results="",
+        target=[3, 9, 0.03], stop_file=str(tmp_path / "u.stop"),
+        verdicts=str(tmp_path / "u.judged"),
+    )
+    (tmp_path / "u.judged").write_text("3")
+
+    def parent() -> None:
+        time.sleep(0.3)
+        (tmp_path / "u.stop").touch()
+        (tmp_path / "u.judged").write_text("4")
+
+    walls = [1.0, 1.2, 1.0, 1.2]  # wants more: no interval yet
+    thread = threading.Thread(target=parent)
+    thread.start()
+    assert child.enough(spec, walls, written=4)
+    thread.join()
+    assert not child.enough(spec, walls[:2], written=2)  # below min, nothing to wait for
 
 
 def test_resume_refuses_a_machine_of_another_speed(tmp_path, images, capsys):
