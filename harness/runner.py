@@ -256,6 +256,25 @@ def run_unit(
     return rows + [_row(sweep, unit.cell, r, missing) for r in lost]
 
 
+def slim_results(path: Path) -> None:
+    """Drop the per-task traces from a unit's results file once its runs are stored: tasks/
+    holds them, and a resume recovers only lines that runs.parquet lacks. A damaged file is
+    left as it is, for the resume to report."""
+    if not path.is_file():
+        return
+    text = path.read_text(errors="replace")
+    slim = []
+    for line in text[: text.rfind("\n") + 1].splitlines():
+        try:
+            run = json.loads(line)
+        except ValueError:
+            return
+        slim.append(json.dumps({k: v for k, v in run.items() if k not in ("trace", "spans")}))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(f"{line}\n" for line in slim))
+    os.replace(tmp, path)
+
+
 def _store_tasks(sweep: Sweep, cell: Cell, lines: list[dict]) -> None:
     """The per-task trace of recorded runs into tasks/ (ok runs only)."""
     frames = [store.task_frame(cell.id, ln["repeat"], ln) for ln in lines if ln["status"] == "ok"]
@@ -516,6 +535,7 @@ def run_sweep(
             on_run = _watch(sweep, unit, progress, limits, prior, denied)
             rows = run_unit(sweep, unit, on_run, prior, judged=bool(limits))
             store.replace_runs(sweep.run_dir, rows)
+            slim_results(sweep.run_dir / "cells" / f"{unit.tag}.jsonl")
             if denied and _wants_more(sweep, unit.cell):
                 denied[0].cut.add(unit.cell.id)
             bad += sum(r["status"] != "ok" for r in rows)

@@ -3,6 +3,7 @@ children, rows, timeouts, crashes, sessions and resume, without a single pool.""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,23 @@ def test_every_run_is_stored_with_its_own_phase_and_session(tmp_path, images):
     assert runs["tasks"].eq(N_IMAGES * AUGMENTATIONS).all()
     assert runs["t_dispatch_s"].isna().all()  # in-process: its CPU is the workers'
     assert runs["t_cpu_s"].gt(0).all() and runs["peak_rss_mb"].notna().all()
+
+
+def test_stored_units_keep_their_results_lines_without_the_traces(tmp_path, images):
+    """tasks/ holds each run's trace once its unit is stored; the unit's results file keeps
+    one slim line per run (recovery needs only lines runs.parquet lacks)."""
+    sweep, cells = fake_sweep(tmp_path / "run", images)
+    assert run_all(sweep, cells) == 0
+    lines = [
+        json.loads(line)
+        for path in (sweep.run_dir / "cells").glob("*.jsonl")
+        for line in path.read_text().splitlines()
+    ]
+    assert sum(ln["kind"] == "recorded" for ln in lines) == len(cells) * 2
+    assert not any("trace" in ln or "spans" in ln for ln in lines)
+    tasks = store.load_tasks(sweep.run_dir)
+    assert len(tasks[tasks["kind"].eq("task")]) == len(cells) * 2 * N_IMAGES * AUGMENTATIONS
+    assert not list((sweep.run_dir / "cells").glob("*.tmp"))
 
 
 def test_the_child_gets_a_typed_spec_with_the_plugin_and_options(tmp_path, images):
