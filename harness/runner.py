@@ -150,10 +150,7 @@ def verdicts_file(sweep: Sweep, unit: Unit) -> Path:
 def write_verdicts(sweep: Sweep, unit: Unit, judged: int) -> None:
     """How many recorded runs of the unit the parent has judged (atomically: the child reads
     it while it is written)."""
-    path = verdicts_file(sweep, unit)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(str(judged))
-    os.replace(tmp, path)
+    store.replace_text(verdicts_file(sweep, unit), str(judged))
 
 
 def _read_new(path: Path, offset: int) -> tuple[list[dict], int]:
@@ -270,9 +267,7 @@ def slim_results(path: Path) -> None:
         except ValueError:
             return
         slim.append(json.dumps({k: v for k, v in run.items() if k not in ("trace", "spans")}))
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(f"{line}\n" for line in slim))
-    os.replace(tmp, path)
+    store.replace_text(path, "".join(f"{line}\n" for line in slim))
 
 
 def _store_tasks(sweep: Sweep, cell: Cell, lines: list[dict]) -> None:
