@@ -8,8 +8,9 @@ what is drawn (ElasticTransform alone is most of it). So the calibration
 2. times each applied transform once per image size of the sweep, on a generated image;
 3. predicts the sequential work as the sum, plus reading and saving each output;
 4. scales that by measured / modelled seconds of a random sample of real tasks, each timed
-   once (SCALE_SAMPLE tasks, or SCALE_SECONDS per size): the component timings, each the
-   fastest of a few calls on a warm cache, ran 6-20% low against the study's sequential runs.
+   once (SCALE_SAMPLE tasks and SCALE_MIN_SECONDS, at most SCALE_SECONDS per size): the
+   component timings, each the fastest of a few calls on a warm cache, ran 6-20% low against
+   the study's sequential runs, and at small sizes a second of this VM's speed moves them.
 A cell of W workers then takes that work over min(W, usable cores), its savers' share over the
 savers, plus process start-up, stretched by what sharing the machine costs: the same few tasks
 timed in 1, in `cores` and in 2 x `cores` processes at once (harness.crowding), once per image
@@ -53,7 +54,8 @@ PROBE_TIMINGS = 5  # the probe must be steady: a resume refuses 10% apart
 TIMINGS = 3  # a transform's time: the fastest of this many calls
 FIXED_SAMPLE = 8  # real tasks timed whole for the fixed part
 SCALE_SAMPLE = 24  # real tasks timed once each to scale the component model ...
-SCALE_SECONDS = 4.0  # ... or fewer, once this many seconds are spent on one size (at least 4)
+SCALE_MIN_SECONDS = 2.0  # ... and more (up to every task once) until this many are timed ...
+SCALE_SECONDS = 4.0  # ... but fewer once this many are spent on one size (at least 4 tasks)
 STARTUP_S_PER_PROCESS = 0.05
 
 
@@ -175,13 +177,18 @@ def _fixed_part(
 
 def _scale(job: Job, image: np.ndarray, modelled: dict[tuple[int, int], float]) -> float:
     """Measured over modelled seconds of a random sample of real tasks, each timed once: a
-    ratio estimate, precise because the model explains most of a task's cost."""
+    ratio estimate, precise because the model explains most of a task's cost. Small tasks are
+    timed for SCALE_MIN_SECONDS in all, unless the sweep has fewer: on this VM the per-task
+    cost of `quick_weak` from 4 calibrations in a row varied by CV 12-14% at 500x500 and
+    1000x500 with 24 tasks (under a second), by 3-7% with 2 s (2026-11-27)."""
     order = np.random.default_rng(0).permutation(len(modelled))
     tasks = list(modelled)
     augment(image, job, *tasks[0])  # untimed: first-call allocations
     measured = predicted = 0.0
-    for n, j in enumerate(order[:SCALE_SAMPLE]):
+    for n, j in enumerate(order):
         if n >= 4 and measured >= SCALE_SECONDS:
+            break
+        if n >= SCALE_SAMPLE and measured >= SCALE_MIN_SECONDS:
             break
         t0 = time.perf_counter()
         augment(image, job, *tasks[j])
