@@ -165,6 +165,7 @@ def _run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> 
         "started_at": _now(),
         "estimate_s": round(estimate["expected_s"], 1),
         "estimate_max_s": round(estimate["max_s"], 1),
+        "cells": estimate["cells"],
         "calibration": costs.summary(),
         "max_runs": target.max,
         "budget_s": budget_s,

@@ -160,6 +160,25 @@ def planned_seconds(
     return total
 
 
+def cell_plan(
+    config: Config,
+    cells: list[Cell],
+    run_estimate: Callable[[Cell], float],
+    cores: int,
+    target: Target,
+) -> dict[str, dict[str, float]]:
+    """Per runnable cell: the estimated seconds of one run and the runs it is expected to take
+    (what meta.json keeps, so the estimate can be checked cell by cell afterwards)."""
+    level = spend_level(config, cells, run_estimate, cores, target)
+    return {
+        cell.id: {
+            "run_s": round(run_estimate(cell), 2),
+            "runs": round(planned_runs(cell, target, cores, "expected", level), 1),
+        }
+        for cell in runnable(cells)
+    }
+
+
 def print_plan(
     config: Config,
     cells: list[Cell],
@@ -168,20 +187,21 @@ def print_plan(
     cores: int,
     target: Target,
     child_s: float = 0.0,
-) -> dict[str, float]:
-    """The cells, each run's estimate, and the total for what is left; returns the estimate."""
+) -> dict:
+    """The cells, each run's estimate, and the total for what is left; returns the estimate:
+    `expected_s`, `max_s` and `cells` (cell_plan)."""
     todo = runnable(cells)
     print(
         f"Plan for {config.name} ({config.kind} scaling): {len(todo)} cells, "
         f"{describe_repeats(target, cores)}; {describe_warmup(config)}"
     )
-    level = spend_level(config, cells, run_estimate, cores, target)
+    per_cell = cell_plan(config, cells, run_estimate, cores, target)
     for cell in cells:
         if cell.skip:
             print(f"  skip {cell.id:<34} {cell.skip}")
         else:
-            runs = round(planned_runs(cell, target, cores, "expected", level), 1)
-            print(f"  run  {cell.id:<34} ~{run_estimate(cell):7.1f} s per run, ~{runs:g} runs")
+            run_s, runs = run_estimate(cell), per_cell[cell.id]["runs"]
+            print(f"  run  {cell.id:<34} ~{run_s:7.1f} s per run, ~{runs:g} runs")
     expected = planned_seconds(
         config, cells, run_estimate, stored, cores, "expected", target, child_s
     )
@@ -192,7 +212,7 @@ def print_plan(
         f"Estimated duration{left}: {duration(expected)}{upto} (calibrated here on a sample of "
         "the sweep's own tasks, timed alone and in parallel)"
     )
-    return {"expected_s": expected, "max_s": most}
+    return {"expected_s": expected, "max_s": most, "cells": per_cell}
 
 
 def describe_repeats(target: Target, cores: int) -> str:

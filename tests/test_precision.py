@@ -155,6 +155,9 @@ def test_the_estimate_and_the_duration_are_stored(tmp_path, images):
     assert sweep(write_config(tmp_path, images, [0.05], repeats=2), out) == 0
     (session,) = json.loads((out / "meta.json").read_text())["sessions"]
     assert session["estimate_s"] > 0 and session["duration_s"] > 0
+    runs = store.load_runs(out)
+    assert set(session["cells"]) == set(runs["cell_id"])  # each cell's own estimate, to check
+    assert all(c["run_s"] > 0 and c["runs"] == 2 for c in session["cells"].values())
     calibration = session["calibration"]
     assert calibration["probe_s"] > 0 and calibration["child_s"] > 0
     assert "task_s" not in calibration  # per-task costs stay out of meta.json
