@@ -71,5 +71,5 @@ def _cell_cvs(folder: Path, cores: int) -> list[float]:
     except HarnessError:
         return []
     ok = runs[runs["status"].eq("ok") & runs["workers"].le(cores)]
-    walls = ok.groupby("cell_id")["wall_s"]
-    return [stats.cv(w) for _, w in walls if len(w) >= MIN_RUNS and stats.cv(w) > 0]
+    cvs = [stats.cv(w) for _, w in ok.groupby("cell_id")["wall_s"] if len(w) >= MIN_RUNS]
+    return [cv for cv in cvs if cv > 0]
