@@ -22,7 +22,7 @@ needs to know about a strategy comes from this object; no other module names a s
     memory_mb(workers, n_images, image_mb) peak memory of one run, for the preflight
     notes                                 sentences the report adds when the strategy is in a run
     schedule                              how it hands tasks to workers, for the replay bound
-                                          (harness/replay.py); None: not replayed
+                                          (harness/analysis/replay.py); None: not replayed
     requires, extra                       modules it imports lazily, and the pip extra of this
                                           project that installs them (a config naming the
                                           strategy without them is refused, naming the extra)
@@ -47,7 +47,7 @@ PHASE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 # Phase keys the harness itself records in phases.extra; a strategy may not redeclare them.
 HARNESS_PHASES = ("startup",)
 
-# The default memory model, a deliberate over-estimate (see harness/preflight.py).
+# The default memory model, a deliberate over-estimate (see harness/plan/preflight.py).
 PROCESS_BASE_MB = 150.0
 TRANSPORT_COPIES = 6  # a task's input, its output and the pipeline's intermediates
 QUEUE_BACKLOG = 64  # augmented images that may wait for savers in a queue strategy

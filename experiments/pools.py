@@ -5,8 +5,9 @@ make_pool is the study's `ctx.Pool(W, initializer=init_process, initargs=(cv2_th
 `Pool` that differs from multiprocessing's only in how it ends after a worker was killed.
 Otherwise every worker takes a distinct slot from a shared counter in its initializer, pins itself
 to plan[slot % len] (see experiments/placement.py) and then runs the strategy's own initializer.
-A pool worker that dies mid-run is caught by the harness's watchdog (harness/watchdog.py), the
-one dead-worker detector, which raises in the main thread so every `finally` here runs.
+A pool worker that dies mid-run is caught by the harness's watchdog
+(harness/measure/watchdog.py), the one dead-worker detector, which raises in the main thread so
+every `finally` here runs.
 """
 
 from __future__ import annotations

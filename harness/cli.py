@@ -16,29 +16,16 @@ from pathlib import Path
 
 from experiments.contract import ContractError
 from experiments.workload import init_process
-from harness import checks, crowding, history, inputs, machine, preflight, rundir, seeds, store
-from harness.compare import compare_runs, format_compare
+from harness import machine
+from harness.analysis import checks
+from harness.analysis.compare import compare_runs, format_compare
+from harness.analysis.results import load_results
 from harness.config import Config, load_config
 from harness.errors import HarnessError
-from harness.estimate import calibrate, speed_probe
-from harness.lock import OVERRIDE_FLAG, MachineLock
-from harness.overhead import measure
-from harness.plan import (
-    Cell,
-    Unit,
-    fit_budget,
-    parse_duration,
-    plan_cells,
-    plan_units,
-    print_plan,
-    runnable,
-    spend_level,
-)
-from harness.precision import Target, expected_runs
-from harness.report import write_report
-from harness.report.trace import write_trace
-from harness.results import load_results
-from harness.runner import (
+from harness.measure import seeds
+from harness.measure.lock import OVERRIDE_FLAG, MachineLock
+from harness.measure.overhead import measure
+from harness.measure.runner import (
     Budget,
     Interrupted,
     Limit,
@@ -49,7 +36,24 @@ from harness.runner import (
     recover_orphans,
     run_sweep,
 )
-from harness.verify import verify
+from harness.measure.verify import verify
+from harness.plan import crowding, history, inputs, preflight
+from harness.plan.cells import (
+    Cell,
+    Unit,
+    fit_budget,
+    parse_duration,
+    plan_cells,
+    plan_units,
+    print_plan,
+    runnable,
+    spend_level,
+)
+from harness.plan.estimate import calibrate, speed_probe
+from harness.precision import Target, expected_runs
+from harness.report import write_report
+from harness.report.trace import write_trace
+from harness.rundir import folders, store
 
 
 def _now() -> str:
@@ -99,29 +103,29 @@ def _run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> 
     # no OpenCV thread pool exists when pools fork (a forked child can deadlock on one).
     init_process(config.cv2_threads)
     if args.out and not args.resume:
-        rundir.require_empty(Path(args.out))
+        folders.require_empty(Path(args.out))
     found = inputs.inspect(config, args.config)
     config = inputs.with_folder_size(config, found)
     host, versions = machine.host_info(), machine.versions()
     meta = store.read_meta(Path(args.resume)) if args.resume else None
     if meta is not None:
-        rundir.check_resumable(meta, config, host, versions, Path(args.resume))
+        folders.check_resumable(meta, config, host, versions, Path(args.resume))
         readable_for_resume(Path(args.resume))
         found = inputs.prepare(config, found, Path(args.resume))
-        if note := rundir.check_inputs(meta, found.digest, Path(args.resume)):
+        if note := folders.check_inputs(meta, found.digest, Path(args.resume)):
             print(f"Warning: {note}", file=sys.stderr)
     cells = plan_cells(config)
     setup = machine.setup_info(
         config.start_method
     )  # before calibrating, so the load average is the machine's
     setup["worker_threads"] = machine.probe_worker_threads(config.start_method, config.cv2_threads)
-    scratch_root = config.scratch_dir or Path(args.resume or args.out or rundir.RESULTS_ROOT)
+    scratch_root = config.scratch_dir or Path(args.resume or args.out or folders.RESULTS_ROOT)
     if not args.force:  # before calibrating, which would time absurd sizes
         preflight.check(config, runnable(cells), found.n_images, scratch_root, args.config)
     cores = machine.usable_cores()
     costs = calibrate(config, found.n_images, cores)
     if meta is not None:
-        probe_s = rundir.check_speed(meta, costs.probe_s, Path(args.resume), speed_probe)
+        probe_s = folders.check_speed(meta, costs.probe_s, Path(args.resume), speed_probe)
         costs = replace(costs, probe_s=probe_s)
     plan = Sweep(config, Path(args.resume or "."), {}, found.n_images, costs, cores)
     stored = plan.stored() if meta is not None else {}
@@ -145,7 +149,7 @@ def _run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> 
         print(f"Warning: {warning}", file=sys.stderr)
     if args.dry_run:
         return 0
-    run_dir = Path(args.resume) if args.resume else rundir.new_run_dir(config, args.out)
+    run_dir = Path(args.resume) if args.resume else folders.new_run_dir(config, args.out)
     if lock is not None:
         lock.set_run_dir(run_dir)
     if meta is None:
@@ -189,7 +193,7 @@ def _earlier_noise(
     if args.resume:
         root = Path(args.resume).parent
     else:
-        root = Path(args.out).parent if args.out else rundir.RESULTS_ROOT / config.name
+        root = Path(args.out).parent if args.out else folders.RESULTS_ROOT / config.name
     return history.earlier_noise(root, config.name, host, cores)
 
 
@@ -240,7 +244,7 @@ def _sweep_and_report(
     store.write_meta(run_dir, {**meta, **ended, "sessions": [*meta["sessions"][:-1], session]})
     if not store.load_runs(run_dir).empty:
         write_report(run_dir)
-    rundir.point_latest(run_dir)
+    folders.point_latest(run_dir)
     print(f"Report: {run_dir / 'report.md'}")
     if interrupted:
         print(

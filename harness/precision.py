@@ -34,7 +34,7 @@ BUDGET, SPEND = "budget", "spend"  # --budget, or the sweep's machine-time cap, 
 @dataclass(frozen=True)
 class Target:
     """`repeats: N` is Target(N, N, None): a fixed count, as before precision targets.
-    `planning_cv` only plans: the run-to-run CV earlier runs showed (harness.history), from
+    `planning_cv` only plans: the run-to-run CV earlier runs showed (harness.plan.history), from
     which the estimate expects a cell's run count; the stop rule never reads it. `spend` caps
     the sweep, not a cell: run-equivalents per cell (harness.runner.Spend)."""
 

@@ -69,7 +69,7 @@ class JobSpec(_Frozen):
 
 
 class CellSpec(_Frozen):
-    """What the runner hands one child process (`python -m harness.child SPEC.json`)."""
+    """What the runner hands one child process (`python -m harness.measure.child SPEC.json`)."""
 
     cell: dict[str, Any]  # Cell's fields
     job: JobSpec

@@ -8,8 +8,8 @@ the parent, as soon as they exist).
 Used two ways: imported by tests/test_worker_deaths.py (in-process, under `verify`'s code path),
 and loaded as a plugin (`plugins: [tests/_kill_injection.py]`) so that a measured run's cell
 process kills its strategy's first worker during start-up. The plugin acts only in a cell process
-(harness/child.py) and only while AUGSCALE_TEST_KILL_MARKER names a file: exactly one worker per
-cell dies, the replacement the pool starts lives.
+(harness/measure/child.py) and only while AUGSCALE_TEST_KILL_MARKER names a file: exactly one
+worker per cell dies, the replacement the pool starts lives.
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def idle_pool_kill(pick: Callable[[Any], int], kills: list[Kill], busy_s: float)
 
 
 def _cell_strategy() -> str | None:
-    """The strategy of this cell process (harness/child.py, whose argument is the cell's spec);
+    """The strategy of this cell process (measure/child.py, whose argument is the cell's spec);
     None in any other process (the parent sweep, pytest)."""
     if Path(sys.argv[0]).name != "child.py":
         return None

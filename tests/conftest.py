@@ -1,4 +1,4 @@
-"""Synthetic run folders (runs.parquet + meta.json written through harness.store), so the
+"""Synthetic run folders (runs.parquet + meta.json written through harness.rundir.store), so the
 analysis, report and compare code can be tested without running a sweep."""
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 from experiments.workload import init_process
-from harness import store
+from harness.rundir import store
 
 # Tests fork pools from this process: OpenCV must not have started its own thread pool first.
 init_process(1)
 
-# The test suite's sweeps take their own machine-wide lock (harness/lock.py), inherited by every
-# subprocess: a measurement running on this machine does not stop the tests, nor they it.
+# The test suite's sweeps take their own machine-wide lock (harness/measure/lock.py), inherited
+# by every subprocess: a measurement running on this machine does not stop the tests, nor they it.
 os.environ["AUGSCALE_LOCK"] = str(Path(tempfile.mkdtemp(prefix="augscale-test-")) / "lock")
 # The suite shares a busy machine with itself and others: a resume in a test may probe the
 # machine's speed up to 30% apart from its first session (users get 10%; tests/test_precision.py
@@ -40,7 +40,7 @@ def reference(images) -> str:
     """sequential's digest of the tiny workload: what every strategy must reproduce."""
     from _tiny import config
 
-    from harness.verify import run_digest
+    from harness.measure.verify import run_digest
 
     return run_digest("sequential", 1, images, config())
 

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import schema, study
-from harness.analysis import (
+from harness import schema
+from harness.analysis import study
+from harness.analysis.scaling import (
     SAVING_LABEL,
     TABLE_COLUMNS,
     baselines,

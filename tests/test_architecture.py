@@ -1,4 +1,4 @@
-"""Keeps docs/ARCHITECTURE.md true: its module table against the code, and the layer rules.
+"""Keeps docs/ARCHITECTURE.md true: its layer table against the code, and the layer rules.
 
 Pure `ast`/`tokenize` over every .py file under experiments/ and harness/: nothing of the
 project is imported, so this runs in well under a second and cannot be fooled by import-time
@@ -18,11 +18,11 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "ARCHITECTURE.md"
 PACKAGES = ("experiments", "harness")
 LAZY_WORD = re.compile(r"\blazy\b", re.IGNORECASE)
-# A table row: | `module` | 3 plan & store | job |
+# A layer row: | 3 | run folder | `harness/rundir/` | what lives there |
 ROW = re.compile(
-    r"^\|\s*`(?P<module>[\w.]+)`\s*\|\s*(?P<layer>[^|]*?)\s*\|\s*(?P<job>.*?)\s*\|\s*$"
+    r"^\|\s*(?P<number>\d+)\s*\|\s*(?P<name>[^|]*?)\s*\|\s*(?P<paths>[^|]*?)\s*\|\s*(?P<job>.*?)\s*\|\s*$"
 )
-LAYER_CELL = re.compile(r"^(?P<number>\d+)\s+(?P<name>\S.*)$")
+PATH = re.compile(r"`([\w./]+)`")
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -124,40 +124,46 @@ def project_imports() -> dict[str, frozenset[tuple[str, int, bool]]]:
     }
 
 
-def table_rows(doc: str) -> list[tuple[str, int, str, str]]:
-    """The module table's rows: (module, layer number, layer name, job). A row whose layer cell
-    does not read `<number> <name>` gets number -1, which the meta-test reports."""
+def table_rows(doc: str) -> list[tuple[int, str, tuple[str, ...], str]]:
+    """The layer table's rows: (number, name, paths, job). A path is a folder (`harness/plan/`)
+    or a file (`harness/errors.py`) relative to the repository."""
     rows, in_table = [], False
     for line in doc.splitlines():
-        if re.match(r"^\|\s*module\s*\|\s*layer\s*\|\s*job\s*\|", line):
+        if re.match(r"^\|\s*layer\s*\|\s*name\s*\|\s*where\s*\|", line):
             in_table = True
             continue
         if in_table:
             if not line.startswith("|"):
                 break
             m = ROW.match(line)
-            if m is None:
-                continue  # the |---| separator
-            layer = LAYER_CELL.match(m["layer"])
-            rows.append(
-                (
-                    m["module"],
-                    int(layer["number"]) if layer else -1,
-                    layer["name"].strip() if layer else m["layer"],
-                    m["job"],
-                )
-            )
+            if m is not None:
+                paths = tuple(PATH.findall(m["paths"]))
+                rows.append((int(m["number"]), m["name"], paths, m["job"]))
     return rows
 
 
-def layer_table(doc: str) -> dict[str, int]:
-    """module -> layer number, from the doc's `module | layer | job` table."""
-    return {module: layer for module, layer, _, _ in table_rows(doc)}
+def path_layers(doc: str) -> dict[str, int]:
+    """path -> layer number, from the doc's `layer | name | where | job` table."""
+    return {path: number for number, _, paths, _ in table_rows(doc) for path in paths}
+
+
+def layer_of(path: Path, layers: dict[str, int]) -> int | None:
+    """A module's layer: that of the longest listed path enclosing (or naming) its file."""
+    rel = _rel(path)
+    best = None
+    for listed, number in layers.items():
+        hit = rel == listed if not listed.endswith("/") else rel.startswith(listed)
+        if hit and (best is None or len(listed) > len(best[0])):
+            best = (listed, number)
+    return best[1] if best else None
 
 
 @cache
 def documented() -> dict[str, int]:
-    return layer_table(DOC.read_text(encoding="utf-8"))
+    """module -> layer, every module on disk that the doc places."""
+    layers = path_layers(DOC.read_text(encoding="utf-8"))
+    placed = {module_name(p): layer_of(p, layers) for p in source_files()}
+    return {m: n for m, n in placed.items() if n is not None}
 
 
 def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -236,14 +242,14 @@ def _rel(path: Path) -> str:
 # --- the doc against the code ----------------------------------------------------------------
 
 
-def test_every_module_is_documented_and_every_documented_module_exists() -> None:
-    on_disk, listed = set(modules_on_disk()), set(documented())
-    missing = sorted(on_disk - listed)  # on disk, not in the doc
-    extra = sorted(listed - on_disk)  # in the doc, not on disk
-    assert not missing and not extra, (
-        "docs/ARCHITECTURE.md's module table and the code disagree:\n"
-        f"  on disk but not in the doc ({len(missing)}): {', '.join(missing) or '-'}\n"
-        f"  in the doc but not on disk ({len(extra)}): {', '.join(extra) or '-'}"
+def test_every_module_is_placed_and_every_listed_path_exists() -> None:
+    unplaced = sorted(set(modules_on_disk()) - set(documented()))
+    listed = path_layers(DOC.read_text(encoding="utf-8"))
+    missing = sorted(p for p in listed if not (ROOT / p).exists())
+    assert not unplaced and not missing, (
+        "docs/ARCHITECTURE.md's layer table and the code disagree:\n"
+        f"  modules in no listed path ({len(unplaced)}): {', '.join(unplaced) or '-'}\n"
+        f"  listed paths not on disk ({len(missing)}): {', '.join(missing) or '-'}"
     )
 
 
@@ -311,53 +317,31 @@ def test_every_function_level_import_says_why_it_is_lazy() -> None:
 
 def test_doc_table_is_consistent() -> None:
     rows = table_rows(DOC.read_text(encoding="utf-8"))
-    assert len(rows) > 10, "docs/ARCHITECTURE.md: no `module | layer | job` table found"
+    assert len(rows) > 5, "docs/ARCHITECTURE.md: no `layer | name | where | job` table found"
     problems = []
+    numbers = [number for number, _, _, _ in rows]
+    if numbers != list(range(len(rows))):
+        problems.append(f"layers are not numbered 0..{len(rows) - 1} in order: {numbers}")
     seen: dict[str, int] = {}
-    for module, _, _, _ in rows:
-        seen[module] = seen.get(module, 0) + 1
-    problems += [f"{m} is in {n} rows" for m, n in sorted(seen.items()) if n > 1]
+    for _, _, paths, _ in rows:
+        for p in paths:
+            seen[p] = seen.get(p, 0) + 1
+    problems += [f"{p} is listed {n} times" for p, n in sorted(seen.items()) if n > 1]
+    problems += [f"layer {n}: no path given" for n, _, paths, _ in rows if not paths]
+    problems += [f"layer {n}: no job given" for n, _, _, job in rows if not job]
     problems += [
-        f"{m}: layer cell {name!r} does not read '<number> <name>'"
-        for m, number, name, _ in rows
-        if number < 0
-    ]
-    names: dict[int, set[str]] = {}
-    for _, number, name, _ in rows:
-        if number >= 0:
-            names.setdefault(number, set()).add(name)
-    problems += [
-        f"layer {n} has several names: {sorted(s)}" for n, s in sorted(names.items()) if len(s) > 1
-    ]
-    by_name: dict[str, set[int]] = {}
-    for n, s in names.items():
-        for name in s:
-            by_name.setdefault(name, set()).add(n)
-    problems += [
-        f"layer name {name!r} has several numbers: {sorted(s)}"
-        for name, s in sorted(by_name.items())
-        if len(s) > 1
-    ]
-    if names and sorted(names) != list(range(max(names) + 1)):
-        problems.append(f"layer numbers are not 0..{max(names)} without gaps: {sorted(names)}")
-    numbers = [number for _, number, _, _ in rows]
-    if numbers != sorted(numbers):
-        problems.append("rows are not ordered by layer")
-    problems += [
-        f"{m}: experiments modules belong to layer 0, not {number}"
-        for m, number, _, _ in rows
-        if m.split(".")[0] == "experiments" and number != 0
+        f"{p}: experiments belongs to layer 0, not {n}"
+        for n, _, paths, _ in rows
+        for p in paths
+        if p.startswith("experiments") and n != 0
     ]
     problems += [
-        f"{m}: harness modules sit above layer 0"
-        for m, number, _, _ in rows
-        if m.split(".")[0] == "harness" and number == 0
+        f"{p}: harness sits above layer 0"
+        for n, _, paths, _ in rows
+        for p in paths
+        if p.startswith("harness") and n == 0
     ]
-    problems += [f"{m}: no job given" for m, _, _, job in rows if not job]
-    problems += [
-        f"{m}: not a module of {' or '.join(PACKAGES)}" for m, _, _, _ in rows if not is_project(m)
-    ]
-    assert not problems, "docs/ARCHITECTURE.md's module table:\n  " + "\n  ".join(problems)
+    assert not problems, "docs/ARCHITECTURE.md's layer table:\n  " + "\n  ".join(problems)
 
 
 # --- the helpers, on small known inputs ------------------------------------------------------
@@ -369,9 +353,15 @@ def test_helpers() -> None:
     assert _resolve_relative("harness.report", True, 1, "html") == "harness.report.html"
     assert _resolve_relative("harness.report.html", False, 1, None) == "harness.report"
     assert _resolve_relative("harness.report.html", False, 2, "stats") == "harness.stats"
-    assert layer_table(
-        "| module | layer | job |\n|---|---|---|\n| `a.b` | 3 plan & store | x |\n"
-    ) == {"a.b": 3}
+    doc = (
+        "| layer | name | where | job |\n|---|---|---|---|\n"
+        "| 0 | low | `harness/x.py`, `harness/pkg/` | a |\n| 1 | high | `harness/pkg/sub/` | b |\n"
+    )
+    layers = path_layers(doc)
+    assert layers == {"harness/x.py": 0, "harness/pkg/": 0, "harness/pkg/sub/": 1}
+    assert layer_of(ROOT / "harness" / "pkg" / "sub" / "m.py", layers) == 1
+    assert layer_of(ROOT / "harness" / "pkg" / "m.py", layers) == 0
+    assert layer_of(ROOT / "harness" / "y.py", layers) is None
     assert strongly_connected({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert strongly_connected({"a": {"b"}, "b": set()}) == []
     source = (

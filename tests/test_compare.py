@@ -6,7 +6,7 @@ import shutil
 
 import numpy as np
 
-from harness.compare import compare_runs, format_compare, smallest_p
+from harness.analysis.compare import compare_runs, format_compare, smallest_p
 
 
 def test_two_times_slower_is_significant(synthetic_run):

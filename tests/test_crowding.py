@@ -1,4 +1,4 @@
-"""What sharing the machine costs the estimate (harness/crowding.py): the factor's shape, a
+"""What sharing the machine costs the estimate (harness/plan/crowding.py): the factor's shape, a
 real probe on the tiny workload, and the estimate stretched by it."""
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ import pytest
 import yaml
 
 from experiments.workload import Job
-from harness import cli, crowding
-from harness.crowding import Crowding
-from harness.estimate import Costs, cell_seconds
+from harness import cli
 from harness.images import checkerboard
-from harness.plan import Cell
+from harness.plan import crowding
+from harness.plan.cells import Cell
+from harness.plan.crowding import Crowding
+from harness.plan.estimate import Costs, cell_seconds
 
 JOB = Job(".", ".", 4, 0, False)
 TASKS = [(i, k) for i in range(2) for k in range(4)]

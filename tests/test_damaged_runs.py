@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import yaml
 
-from harness import cli, store
+from harness import cli
+from harness.rundir import store
 from harness.schema import FORMAT_VERSION, TASKS_DIR
 
 

@@ -17,9 +17,9 @@ from _tiny import AUGMENTATIONS, N_IMAGES, config
 
 from experiments.strategies import dask_backend
 from experiments.workload import Job
-from harness import hooks
-from harness.verify import digest, run_digest
-from harness.watchdog import Watchdog, child_pids
+from harness.measure import hooks
+from harness.measure.verify import digest, run_digest
+from harness.measure.watchdog import Watchdog, child_pids
 
 
 def test_module_imports_without_dask():

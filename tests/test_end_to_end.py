@@ -18,8 +18,8 @@ import yaml
 
 from harness.cli import main
 from harness.config import load_config
-from harness.plan import plan_cells, runnable
-from harness.verify import verify_runs
+from harness.measure.verify import verify_runs
+from harness.plan.cells import plan_cells, runnable
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 RUN_COLUMNS = [
@@ -324,7 +324,7 @@ def _cell_processes(marker: str) -> list[psutil.Process]:
         try:
             cmd = " ".join(proc.info["cmdline"] or [])
             if (
-                "harness.child" in cmd
+                "harness.measure.child" in cmd
                 and marker in cmd
                 and proc.info["status"] != psutil.STATUS_ZOMBIE
             ):
@@ -335,12 +335,12 @@ def _cell_processes(marker: str) -> list[psutil.Process]:
 
 
 def _cell_children() -> list[psutil.Process]:
-    """Descendants of this test process still running harness.child (or forked from it)."""
+    """Descendants of this test process still running harness.measure.child (or forked from it)."""
     found = []
     for proc in psutil.Process().children(recursive=True):
         try:
             if (
-                "harness.child" in " ".join(proc.cmdline())
+                "harness.measure.child" in " ".join(proc.cmdline())
                 and proc.status() != psutil.STATUS_ZOMBIE
             ):
                 found.append(proc)

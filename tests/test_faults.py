@@ -19,7 +19,8 @@ import psutil
 import pytest
 import yaml
 
-from harness import cli, store
+from harness import cli
+from harness.rundir import store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,7 +61,7 @@ def cell_processes(under: Path) -> list[psutil.Process]:
     found = []
     for p in psutil.process_iter(["cmdline"]):
         cmd = " ".join(p.info["cmdline"] or [])
-        if "harness.child" in cmd and str(under) in cmd:
+        if "harness.measure.child" in cmd and str(under) in cmd:
             found.append(p)
     return found
 
@@ -187,20 +188,20 @@ def test_exception_in_worker_is_a_failed_run(tmp_path, capsys):
     )
     out = tmp_path / "run"
     # Make the file unreadable after the preflight inventory: P_2's workers raise while reading.
-    real_prepare = cli_prepare = __import__("harness.inputs", fromlist=["prepare"]).prepare
+    real_prepare = cli_prepare = __import__("harness.plan.inputs", fromlist=["prepare"]).prepare
 
     def prepare_then_break(config, inputs, run_dir):  # noqa: ANN001, ANN202
         found = real_prepare(config, inputs, run_dir)
         (images / "a.png").write_bytes(b"not a png any more")
         return found
 
-    import harness.inputs
+    import harness.plan.inputs
 
-    harness.inputs.prepare = prepare_then_break
+    harness.plan.inputs.prepare = prepare_then_break
     try:
         code = cli.main(["run", str(cfg), "--out", str(out)])
     finally:
-        harness.inputs.prepare = cli_prepare
+        harness.plan.inputs.prepare = cli_prepare
     assert code == 1
     runs = rows(out)
     assert (runs["status"] == "failed").all()

@@ -1,5 +1,5 @@
 """Issue 11, the estimate's run counts: the plan expects as many runs per cell as the stop rule
-needs at the run-to-run noise of the config's earlier runs on this machine (harness.history).
+needs at the run-to-run noise of the config's earlier runs on this machine (harness.plan.history).
 Read from copies of committed real runs; the wiring through `run` is in test_precision.py."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from harness import precision
-from harness.history import RECENT, earlier_noise
+from harness.plan.history import RECENT, earlier_noise
 from harness.precision import Target
-from harness.store import META, RUNS
+from harness.rundir.store import META, RUNS
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 FIRST_STRONG = RESULTS / "strong_scaling" / "20261126-061513"  # 7 cells at W <= 2, CV 2.1%

@@ -18,7 +18,7 @@ from _tiny import AUGMENTATIONS
 
 from harness import cli
 from harness.errors import HarnessError
-from harness.lock import LOCK_ENV, MachineLock
+from harness.measure.lock import LOCK_ENV, MachineLock
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE = str(Path(__file__).with_name("_fake_strategy.py"))
@@ -106,7 +106,7 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path, monkeypatch):
     lock = tmp_path / "machine.lock"
     monkeypatch.setenv(LOCK_ENV, str(lock))
     code = (
-        "from harness.lock import MachineLock; import time\n"
+        "from harness.measure.lock import MachineLock; import time\n"
         "with MachineLock('run', 'x'):\n    time.sleep(60)"
     )
     holder_proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=os.environ.copy())

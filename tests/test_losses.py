@@ -14,10 +14,11 @@ import yaml
 from scipy.stats import binom
 
 from experiments.contract import Schedule, one_at_a_time, pool_chunksize
-from harness import losses, replay, store
+from harness.analysis import losses, replay
+from harness.analysis.results import load_results
 from harness.cli import main
 from harness.report import write_report
-from harness.results import load_results
+from harness.rundir import store
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import models
+from harness.analysis import models
 
 W = np.arange(1, 65)
 

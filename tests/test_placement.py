@@ -15,7 +15,7 @@ from experiments.strategies.pq import savers_for
 from experiments.workload import Job, init_process
 from harness.config import parse_config
 from harness.images import ensure_images
-from harness.verify import digest, run_digest
+from harness.measure.verify import digest, run_digest
 
 init_process(1)  # at collection, before any test forks: no OpenCV thread pool to inherit
 

@@ -133,7 +133,7 @@ import sys
 from experiments import strategies
 from harness.config import Config
 from harness.images import ensure_images
-from harness.verify import run_digest
+from harness.measure.verify import run_digest
 assert strategies.get("P_2COPY").summary
 config = Config.model_validate({"name": "c", "kind": "strong", "workers": [2],
     "strategies": ["P_2COPY"], "augmentations_per_image": 2})

@@ -26,8 +26,9 @@ from _tiny import config as tiny_config
 from experiments import strategies
 from experiments.strategies import joblib_backend, torch_loader
 from experiments.workload import Job
-from harness import cli, store
-from harness.verify import run_digest
+from harness import cli
+from harness.measure.verify import run_digest
+from harness.rundir import store
 
 ROOT = Path(__file__).resolve().parent.parent
 FORK = multiprocessing.get_context("fork")
@@ -163,7 +164,7 @@ def cell_of(runner: int, name: str) -> psutil.Process | None:
     for child in psutil.Process(runner).children():
         with contextlib.suppress(psutil.Error, OSError):  # a child that ended meanwhile
             cmd = child.cmdline()
-            if "harness.child" in " ".join(cmd):
+            if "harness.measure.child" in " ".join(cmd):
                 with open(cmd[-1]) as spec:
                     if json.load(spec)["cell"]["strategy"] == name:
                         return child

@@ -18,10 +18,14 @@ import pytest
 import yaml
 from _tiny import AUGMENTATIONS
 
-from harness import analysis, child, cli, history, precision, stats, store
+from harness import cli, precision, stats
+from harness.analysis import scaling
+from harness.analysis.results import load_results
 from harness.config import load_config
 from harness.errors import HarnessError
-from harness.plan import (
+from harness.measure import child
+from harness.plan import history
+from harness.plan.cells import (
     Cell,
     fit_budget,
     parse_duration,
@@ -30,7 +34,7 @@ from harness.plan import (
     spend_level,
 )
 from harness.precision import Target, stop_reason
-from harness.results import load_results
+from harness.rundir import store
 from harness.schema import CellSpec, JobSpec
 
 FAKE = str(Path(__file__).with_name("_fake_strategy.py"))
@@ -273,7 +277,7 @@ def test_spend_caps_the_sweeps_machine_time_and_marks_the_cells_it_cut(tmp_path,
     assert (table.loc[("FAKE", 4), "stop"], table.loc[("FAKE", 4), "n_ok"]) == ("time-slicing", 3)
     meta = json.loads((out / "meta.json").read_text())
     assert "FAKE-w1-save-160x80" in meta["sessions"][0]["spend_cut"]
-    used, _ = analysis.run_equivalents(results.table, results.runs, results.meta)
+    used, _ = scaling.run_equivalents(results.table, results.runs, results.meta)
     if order == "interleaved":
         assert used <= 4.0 * 1.02  # medians move a little after the last decision
     else:  # the child waited for each verdict: no run started after the cut
@@ -382,10 +386,10 @@ def _meta(order: str, sessions: list[str]) -> dict:
 def test_run_equivalents_weigh_cells_by_time_and_count_a_warm_up_per_child():
     day = "2026-11-26T0{}:00:00+00:00"
     table, runs = _cells_and_runs({"A": [day.format(1)] * 6, "B": [day.format(1)] * 3})
-    used, fixed = analysis.run_equivalents(table, runs, _meta("sequential", [day.format(0)]))
+    used, fixed = scaling.run_equivalents(table, runs, _meta("sequential", [day.format(0)]))
     assert fixed == 4.0  # 3 runs + 1 full warm-up
     assert used == pytest.approx((10 * 6.1 + 20 * 3.1) / 30)
-    used, _ = analysis.run_equivalents(table, runs, _meta("interleaved", [day.format(0)]))
+    used, _ = scaling.run_equivalents(table, runs, _meta("interleaved", [day.format(0)]))
     assert used == pytest.approx((10 * 6.6 + 20 * 3.3) / 30)  # a warm-up before every run
 
 
@@ -394,7 +398,7 @@ def test_run_equivalents_count_a_child_per_session_a_resumed_cell_ran_in():
     table, runs = _cells_and_runs({"A": [day.format(1)] * 6,
                                    "B": [day.format(1), day.format(5), day.format(5)]})
     meta = _meta("sequential", [day.format(0), day.format(4)])
-    used, _ = analysis.run_equivalents(table, runs, meta)
+    used, _ = scaling.run_equivalents(table, runs, meta)
     assert used == pytest.approx((10 * 6.1 + 20 * 3.2) / 30)
 
 

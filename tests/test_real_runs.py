@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import analysis
-from harness.compare import compare_runs
-from harness.overhead import measure
+from harness.analysis import scaling
+from harness.analysis.compare import compare_runs
+from harness.analysis.results import load_results as load
+from harness.measure.overhead import measure
 from harness.report import sections
-from harness.results import load_results as load
-from harness.store import META
+from harness.rundir.store import META
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 EXAMPLES = sorted(p for p in RESULTS.glob("quick_*/*") if p.is_dir() and not p.is_symlink())
@@ -44,7 +44,7 @@ def test_run_0_after_a_partial_warmup_is_not_slower_than_the_rest(config):
     if not runs:
         pytest.skip(f"no committed {config} run with a partial warm-up")
     data = [load(run) for run in runs]
-    ratios = pd.concat([analysis.first_run_ratios(d.runs, d.meta) for d in data])
+    ratios = pd.concat([scaling.first_run_ratios(d.runs, d.meta) for d in data])
     assert len(ratios) >= 5
     assert ratios.median() <= 1.02, f"{config}: run 0 {ratios.median():.3f} x the later runs"
 
@@ -53,7 +53,7 @@ def test_run_0_after_a_partial_warmup_is_not_slower_than_the_rest(config):
 def test_example_runs_have_statistics_for_every_cell(run):
     data = load(run)
     table = data.table
-    target = analysis.run_target(data.meta)
+    target = scaling.run_target(data.meta)
     if target.fixed:
         assert (table["n_ok"] == target.min).all()
     else:  # every cell stopped for a stated reason, within min..max
@@ -94,7 +94,7 @@ def test_work_at_each_size_on_a_real_weak_run(run):
     """The weak report's work per size: the baseline is 1x of both, E at the work done is
     E x work / W, and W times the pixels never costs more than W times the work here."""
     data = load(run)
-    table = analysis.work_growth(data.table, data.runs, data.tasks)
+    table = scaling.work_growth(data.table, data.runs, data.tasks)
     if data.tasks is None:
         assert table.empty
         return

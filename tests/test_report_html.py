@@ -16,9 +16,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from harness import analysis, checks, schema, store
+from harness import schema
+from harness.analysis import checks, scaling
+from harness.analysis.results import load_results
 from harness.report import html, markdown, plots, sections, write_report
-from harness.results import load_results
+from harness.rundir import store
 
 CHROMIUM = Path("/usr/bin/chromium")
 HARNESS = Path(__file__).resolve().parent.parent / "harness"
@@ -210,8 +212,8 @@ def test_no_sentence_is_written_twice(report):
     repeated = [line for line, n in Counter(prose).items() if n > 1]
     assert not repeated
     literals = Counter()
-    sources = [*HARNESS.glob("report/*.py"), *(HARNESS / n for n in
-               ("checks.py", "models.py", "study.py", "analysis.py", "results.py"))]
+    sources = [*HARNESS.glob("report/**/*.py"), *(HARNESS / "analysis" / n for n in
+               ("checks.py", "models.py", "study.py", "scaling.py", "results.py"))]
     for path in sources:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
@@ -364,11 +366,11 @@ def test_quiet_setup_raises_nothing_before_the_run(synthetic_run):
 
 
 def test_processes_for():
-    assert analysis.processes_for("sequential", 1) == 1
-    assert analysis.processes_for("P_2", 4) == 4
-    assert analysis.processes_for("P_Q", 4) == 4  # W includes the savers
-    assert analysis.processes_for("P_1", 4, main_works=True) == 5
-    assert analysis.processes_for("P_T", 4, main_works=True, in_process=True) == 4
+    assert scaling.processes_for("sequential", 1) == 1
+    assert scaling.processes_for("P_2", 4) == 4
+    assert scaling.processes_for("P_Q", 4) == 4  # W includes the savers
+    assert scaling.processes_for("P_1", 4, main_works=True) == 5
+    assert scaling.processes_for("P_T", 4, main_works=True, in_process=True) == 4
 
 
 def test_a_busy_main_process_counts_only_for_process_pools(synthetic_run):

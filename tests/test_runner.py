@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from _tiny import AUGMENTATIONS, N_IMAGES
 
-from harness import store
 from harness.config import parse_config
-from harness.estimate import Costs
-from harness.plan import plan_cells, plan_units, runnable
+from harness.measure.runner import Sweep, run_sweep
+from harness.plan.cells import plan_cells, plan_units, runnable
+from harness.plan.estimate import Costs
 from harness.precision import Target
-from harness.runner import Sweep, run_sweep
+from harness.rundir import store
 from harness.schema import CellSpec
 
 FAKE = str(Path(__file__).with_name("_fake_strategy.py"))

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import schema, store
+from harness import schema
 from harness.cli import main
 from harness.errors import HarnessError
+from harness.rundir import store
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = sorted(p.resolve() for p in (ROOT / "results").glob("*/latest"))

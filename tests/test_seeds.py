@@ -16,10 +16,10 @@ import pytest
 import yaml
 from _tiny import AUGMENTATIONS, N_IMAGES
 
-from harness import seeds
 from harness.cli import main
 from harness.errors import HarnessError
-from harness.lock import MachineLock
+from harness.measure import seeds
+from harness.measure.lock import MachineLock
 
 CONFIG = {
     "name": "seeded",

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from harness import stats
-from harness.analysis import scaling_table
+from harness.analysis.scaling import scaling_table
 
 
 def test_median_and_cv_of_a_known_sample():

@@ -3,7 +3,7 @@ tasks.parquet of folders written before that layout."""
 
 import pandas as pd
 
-from harness import store
+from harness.rundir import store
 from harness.schema import TASK_COLUMNS, TASKS_FILE
 
 

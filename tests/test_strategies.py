@@ -22,8 +22,8 @@ from experiments.strategies import dyn, shm
 from experiments.strategies.pq import savers_for
 from experiments.workload import Job, list_images
 from harness.config import Config
-from harness.plan import plan_cells, runnable
-from harness.verify import run_digest, verify_runs
+from harness.measure.verify import run_digest, verify_runs
+from harness.plan.cells import plan_cells, runnable
 
 # Every discovered strategy; P_DASK starts a cluster per call, tests/test_dask.py covers it.
 REGISTRY = strategies.registry()
@@ -256,8 +256,8 @@ import multiprocessing, sys
 from pathlib import Path
 from experiments.strategies import shm
 from experiments.workload import Job, init_process
-from harness import hooks
-from harness.watchdog import Watchdog
+from harness.measure import hooks
+from harness.measure.watchdog import Watchdog
 init_process(1)
 job = Job(Path(sys.argv[1]), Path(sys.argv[2]), 2000, 0, True)
 with hooks.around([Watchdog()]):

@@ -12,12 +12,13 @@ import yaml
 from _tiny import AUGMENTATIONS
 
 from experiments import strategies
-from harness import cli, store
-from harness.compare import compare_runs
+from harness import cli
+from harness.analysis.compare import compare_runs
+from harness.analysis.results import load_results
 from harness.config import load_config, parse_config
 from harness.errors import HarnessError
-from harness.plan import plan_cells
-from harness.results import load_results
+from harness.plan.cells import plan_cells
+from harness.rundir import store
 
 FAKE = str(Path(__file__).with_name("_fake_strategy.py"))
 

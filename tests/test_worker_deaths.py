@@ -2,8 +2,8 @@
 fails its run within 5 s, for every process-pool strategy, under `verify` as in a measured run,
 and nothing the run started is left running. Each death is a real SIGKILL, injected where each
 executor starts or idles its workers (tests/_kill_injection.py); the watchdog
-(harness/watchdog.py) is the one detector. The seconds from kill to failure are recorded as the
-property `detection_s` (pytest --junitxml), the source of README's table of them."""
+(harness/measure/watchdog.py) is the one detector. The seconds from kill to failure are recorded
+as the property `detection_s` (pytest --junitxml), the source of README's table of them."""
 
 from __future__ import annotations
 
@@ -23,9 +23,10 @@ from _optional import require_strategy
 from _tiny import config
 
 from experiments import strategies
-from harness import cli, store
-from harness.verify import run_digest
-from harness.watchdog import WorkerDied
+from harness import cli
+from harness.measure.verify import run_digest
+from harness.measure.watchdog import WorkerDied
+from harness.rundir import store
 
 # Every strategy whose workers are processes it starts and that a death would hang: the
 # contract says so (not in-process, no executor restarting workers); plugins join in.

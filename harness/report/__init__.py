@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.analysis.results import load_results
 from harness.report import html, markdown, plots, sections, table_csv
-from harness.results import load_results
 
 
 def write_report(run_dir: Path) -> list[Path]:

@@ -22,10 +22,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import NullLocator  # noqa: E402
 
-from harness import models  # noqa: E402
-from harness.analysis import OVERHEAD, SAVING_LABEL, STARTUP  # noqa: E402
-from harness.losses import LOSSES  # noqa: E402
-from harness.results import Results  # noqa: E402
+from harness.analysis import models  # noqa: E402
+from harness.analysis.losses import LOSSES  # noqa: E402
+from harness.analysis.results import Results  # noqa: E402
+from harness.analysis.scaling import OVERHEAD, SAVING_LABEL, STARTUP  # noqa: E402
 from harness.schema import BASELINE, WORK_PHASES  # noqa: E402
 
 DPI = 110

@@ -5,10 +5,11 @@ report is written here, or next to the numbers it describes (models, checks, stu
 
 Strings may carry `code` and **bold**, which markdown keeps and html converts.
 
-To add a section, touch two files: a function computing its numbers in harness/analysis.py, and
-a builder here added to SECTIONS (example: "Cores busy", analysis.cores_busy_table and
-cores_busy below). Its tables and figures then appear in both formats; a figure's draw function
-may live in plots.py. Numbers several sections share are cached on harness.results.Results.
+To add a section, touch two files: a function computing its numbers in
+harness/analysis/scaling.py, and a builder here added to SECTIONS (example: "Cores busy",
+scaling.cores_busy_table and cores_busy below). Its tables and figures then appear in both
+formats; a figure's draw function may live in plots.py. Numbers several sections share are cached
+on harness.analysis.results.Results.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from typing import ClassVar
 import pandas as pd
 from matplotlib.figure import Figure as MplFigure
 
-from harness import analysis, checks, losses, precision, replay, seeds, stats, study
-from harness.analysis import SAVING_LABEL
-from harness.models import num
-from harness.plan import duration
+from harness import precision, stats
+from harness.analysis import checks, losses, replay, scaling, study
+from harness.analysis.models import num
+from harness.analysis.results import Results
+from harness.analysis.scaling import SAVING_LABEL
+from harness.measure import seeds
+from harness.plan.cells import duration
 from harness.report import plots
-from harness.results import Results
 from harness.schema import BASELINE
 
 DASH = "—"
@@ -200,7 +203,7 @@ def header_items(results: Results) -> list[tuple[str, str]]:
 
 def repeats_item(results: Results) -> str:
     cfg = results.meta["config"]
-    target = analysis.run_target(results.meta)
+    target = scaling.run_target(results.meta)
     warm = cfg["warmup"]
     runs, share = (warm, 1.0) if isinstance(warm, int) else (warm["runs"], warm["tasks"])
     warmup = f"{runs} warm-up run(s)" + (f" of {share:.0%} of the tasks" if share < 1 else "")
@@ -219,8 +222,8 @@ def repeats_item(results: Results) -> str:
 
 
 def machine_time_item(results: Results) -> str:
-    used, fixed = analysis.run_equivalents(results.table, results.runs, results.meta)
-    runs, warm = analysis.FIXED_DEFAULT
+    used, fixed = scaling.run_equivalents(results.table, results.runs, results.meta)
+    runs, warm = scaling.FIXED_DEFAULT
     if pd.isna(used):
         return "no cell finished"
     return (
@@ -232,7 +235,7 @@ def machine_time_item(results: Results) -> str:
 
 def warmup_check_items(results: Results) -> list[tuple[str, str]]:
     """How much slower each cell's run 0 was than its later runs (sequential order only)."""
-    ratios = analysis.first_run_ratios(results.runs, results.meta)
+    ratios = scaling.first_run_ratios(results.runs, results.meta)
     if ratios.empty:
         return []
     low, mid, high = ratios.quantile([0.25, 0.5, 0.75])
@@ -298,7 +301,7 @@ def setup_items(results: Results) -> list[tuple[str, str]]:
             (
                 "Busy CPUs at start",
                 f"{setup['busy_cpus']:.1f} of "
-                f"{analysis.logical_cores(results.meta)} logical CPUs kept busy by other "
+                f"{scaling.logical_cores(results.meta)} logical CPUs kept busy by other "
                 "programs (sampled over about a second)",
             )
         )
@@ -358,11 +361,11 @@ def paper_shaped(results: Results) -> Section:
 
 
 def work_at_each_size(results: Results) -> Section | None:
-    """Weak scaling: how much work W times the pixels really was (analysis.work_growth)."""
+    """Weak scaling: how much work W times the pixels really was (scaling.work_growth)."""
     if results.kind != "weak":
         return None
     name = "Work at each size"
-    table = analysis.work_growth(results.table, results.runs, results.tasks)
+    table = scaling.work_growth(results.table, results.runs, results.tasks)
     if table.empty:
         why = "this run folder has no per-task traces (`tasks/`) to measure the work with."
         return unavailable("work", name, why)
@@ -490,7 +493,7 @@ def every_cell(results: Results) -> Section:
 def stop_rule_coverage(results: Results) -> str:
     """What stopping on a narrow interval does to its coverage, simulated for this run's
     target at the spread of its own cells."""
-    target = analysis.run_target(results.meta)
+    target = scaling.run_target(results.meta)
     spread = results.table["cv"].dropna()
     if target.fixed or spread.empty:
         return ""
@@ -665,7 +668,7 @@ def phase_notes(results: Results) -> list[str]:
 
 def cores_busy(results: Results) -> Section:
     """How many cores each cell really kept busy, beside the usable cores."""
-    table = analysis.cores_busy_table(results.runs)
+    table = scaling.cores_busy_table(results.runs)
     name = "Cores busy"
     if table is None:
         why = (
@@ -719,7 +722,7 @@ def cores_busy_table(results: Results, table: pd.DataFrame) -> Table:
 def cores_busy_sentences(results: Results, table: pd.DataFrame) -> list[str]:
     """One per strategy: the most cores it kept busy, against the usable cores."""
     cores = results.cores
-    peaks = analysis.cores_busy_peaks(table)
+    peaks = scaling.cores_busy_peaks(table)
     processes = results.per_cell(results.processes, peaks)
     out = []
     for r, procs in zip(peaks.itertuples(), processes, strict=True):
@@ -742,7 +745,7 @@ def cores_busy_sentences(results: Results, table: pd.DataFrame) -> list[str]:
 
 
 def why_efficiency_is_lost(results: Results) -> Section:
-    """The loss account per cell (harness/losses.py), from the per-task traces."""
+    """The loss account per cell (harness/analysis/losses.py), from the per-task traces."""
     name = "Why efficiency is lost"
     if results.tasks is None:
         why = "this run folder has no per-task traces (`tasks/`); newer runs have them."
@@ -1160,7 +1163,7 @@ def busy_processes_note(results: Results) -> str:
     text = (
         f"Busy processes per run: {'; '.join(parts)}. The main process (reading, pickling tasks, "
         "waiting) and helper processes that only relay data are not counted, unless the main "
-        f"process is measured dispatching for over {analysis.MAIN_BUSY_FRACTION:.0%} of the wall "
+        f"process is measured dispatching for over {scaling.MAIN_BUSY_FRACTION:.0%} of the wall "
         "time"
     )
     if threads:
@@ -1184,7 +1187,7 @@ def strategies_note(results: Results) -> tuple[str, list[str]]:
     return "Strategies:", lines
 
 
-# The report, in order. Adding a section = one function above (numbers from analysis.py) + one
+# The report, in order. Adding a section = one function above (numbers from scaling.py) + one
 # entry here.
 SECTIONS: list[Callable[[Results], Section | None]] = [
     run_and_machine,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.losses import LOSS_COLUMNS, POP
-from harness.results import Results
+from harness.analysis.losses import LOSS_COLUMNS, POP
+from harness.analysis.results import Results
 from harness.schema import CELL_KEYS, CSV_COLUMNS
 
 

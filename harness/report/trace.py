@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.analysis.losses import representative
+from harness.analysis.results import Results
 from harness.errors import HarnessError
-from harness.losses import representative
-from harness.results import Results
 from harness.schema import CELL_KEYS
 
 US = 1e6

@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 from experiments.contract import Strategy
-from harness.losses import representative
-from harness.scheduling import Costs, replay
+from harness.analysis.losses import representative
+from harness.plan.scheduling import Costs, replay
 from harness.schema import BASELINE
 
 STUDY_WORKERS = (1, 2, 4, 8, 16, 32, 64)

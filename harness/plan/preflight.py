@@ -17,7 +17,7 @@ from experiments import strategies
 from harness.config import Config
 from harness.errors import HarnessError
 from harness.images import CACHE_ROOT
-from harness.plan import Cell
+from harness.plan.cells import Cell
 
 BYTES_PER_PIXEL_SAVED = {
     "jpg": 1.0,

@@ -13,7 +13,7 @@ what is drawn (ElasticTransform alone is most of it). So the calibration
    the study's sequential runs, and at small sizes a second of this VM's speed moves them.
 A cell of W workers then takes that work over min(W, usable cores), its savers' share over the
 savers, plus process start-up, stretched by what sharing the machine costs: the same few tasks
-timed in 1, in `cores` and in 2 x `cores` processes at once (harness.crowding), once per image
+timed in 1, in `cores` and in 2 x `cores` processes at once (harness.plan.crowding), once per image
 size. That covers memory bandwidth, caches and time-slicing as this machine has them; how a
 cell's own strategy adds to them (queues, pickling) is left to its schedule.
 A fixed probe (every transform of the Compose on one 1000x500 image) is the machine's speed
@@ -39,13 +39,14 @@ import numpy as np
 
 from experiments import strategies
 from experiments.workload import Job, augment, build_pipeline, save, task_seed
-from harness import crowding, machine
+from harness import machine
 from harness.config import Config
-from harness.crowding import Crowding
 from harness.images import checkerboard
-from harness.plan import Cell, plan_cells
-from harness.scheduling import Costs as TaskCosts
-from harness.scheduling import replay
+from harness.plan import crowding
+from harness.plan.cells import Cell, plan_cells
+from harness.plan.crowding import Crowding
+from harness.plan.scheduling import Costs as TaskCosts
+from harness.plan.scheduling import replay
 
 MAX_TASKS = 2000  # tiny-image replays at most; more tasks are sampled evenly
 TINY = (32, 16)
@@ -72,7 +73,7 @@ class Costs:
     # (not sampled), for the scheduling model. Not stored in meta.json (summary()).
     task_s: dict[str, tuple[float, ...]] = field(default_factory=dict)
     scale: dict[str, float] = field(default_factory=dict)  # measured / modelled, per size
-    # Per size, how much longer parallel cells take on this machine (harness.crowding).
+    # Per size, how much longer parallel cells take on this machine (harness.plan.crowding).
     crowding: dict[str, Crowding] = field(default_factory=dict)
 
     def summary(self) -> dict:
@@ -141,7 +142,7 @@ def _leaves(transform: object) -> list[object]:
 def _child_start() -> float:
     """Seconds to start a cell's child process: a fresh interpreter importing the harness."""
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import harness.child"], check=False)
+    subprocess.run([sys.executable, "-c", "import harness.measure.child"], check=False)
     return round(time.perf_counter() - t0, 3)
 
 
@@ -227,7 +228,7 @@ def _save_and_read(image: np.ndarray, fmt: str) -> tuple[float, float]:
 
 def cell_seconds(cell: Cell, n_images: int, augmentations: int, costs: Costs, cores: int) -> float:
     """Estimated seconds for one timed run of the cell: its tasks handed out under the strategy's
-    schedule (harness.scheduling) where every task's cost is known, never less than all its
+    schedule (harness.plan.scheduling) where every task's cost is known, never less than all its
     work spread over the usable cores; else the mean cost spread over the workers."""
     key = size_key(cell.width, cell.height)
     strategy = strategies.get(cell.strategy)

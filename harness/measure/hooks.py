@@ -17,7 +17,7 @@ from typing import Protocol
 
 import psutil
 
-from harness.watchdog import Watchdog
+from harness.measure.watchdog import Watchdog
 
 
 class Hook(Protocol):

@@ -9,7 +9,7 @@ the baseline's runs and the cell's runs independently.
 Busy processes per cell and oversubscription (more of them than usable cores) are defined here
 too. Every function takes plain data (runs, tables, column labels) and knows no strategy by
 name: a strategy's own phase columns and whether it runs in-process are given by the caller
-(harness.results reads them from the strategy registry).
+(harness.analysis.results reads them from the strategy registry).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from harness.schema import BASELINE, CELL_KEYS, WORK_PHASES, Cell
 from harness.schema import TABLE_COLUMNS as SCHEMA_TABLE_COLUMNS
 
 SAVING_LABEL = {True: "saving", False: "no saving"}
-# Columns the checks add to a scaling table (harness.checks), not computed here.
+# Columns the checks add to a scaling table (harness.analysis.checks), not computed here.
 CHECK_COLUMNS = ("processes", "oversubscribed")
 # scaling_table's columns, in order: the schema's table columns the analysis computes.
 TABLE_COLUMNS = [c for c in SCHEMA_TABLE_COLUMNS if c not in CHECK_COLUMNS]

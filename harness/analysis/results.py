@@ -18,8 +18,9 @@ import pandas as pd
 
 from experiments import strategies as registry
 from experiments.contract import Strategy
-from harness import analysis, checks, losses, models, replay, store, study
+from harness.analysis import checks, losses, models, replay, scaling, study
 from harness.config import variants
+from harness.rundir import store
 from harness.schema import BASELINE, CELL_KEYS, phase_column
 
 
@@ -28,7 +29,7 @@ class Results:
     run_dir: Path
     meta: dict
     runs: pd.DataFrame
-    table: pd.DataFrame  # analysis.scaling_table: one row per cell that ran
+    table: pd.DataFrame  # scaling.scaling_table: one row per cell that ran
     skipped: list[dict]  # cells the plan skipped, with the reason
     plugin_errors: tuple[str, ...] = ()  # plugins of the run that could not be loaded here
 
@@ -72,16 +73,16 @@ class Results:
     # Derived views, computed once and shared by every section and format.
     @cached_property
     def cores(self) -> int:
-        return analysis.usable_cores(self.meta)
+        return scaling.usable_cores(self.meta)
 
     @cached_property
     def processes(self) -> pd.Series:
-        return analysis.cell_processes(self.table, self.runs, self.in_process)
+        return scaling.cell_processes(self.table, self.runs, self.in_process)
 
     @cached_property
     def oversubscribed(self) -> pd.Series:
         """Per row of `table`: more busy processes than the usable cores."""
-        return analysis.oversubscribed(self.processes, self.cores)
+        return scaling.oversubscribed(self.processes, self.cores)
 
     @cached_property
     def oversubscribed_cells(self) -> frozenset[tuple[str, bool, int]]:
@@ -105,15 +106,15 @@ class Results:
 
     @cached_property
     def phases(self) -> pd.DataFrame:
-        return analysis.phase_table(self.runs, self.extra_phases, self.in_process)
+        return scaling.phase_table(self.runs, self.extra_phases, self.in_process)
 
     @cached_property
     def phase_parts(self) -> list[tuple[str, str]]:
-        return analysis.phase_columns(self.phases, self.extra_phases)
+        return scaling.phase_columns(self.phases, self.extra_phases)
 
     @cached_property
     def speedups(self) -> pd.DataFrame:
-        return analysis.per_run_speedups(self.runs, self.kind)
+        return scaling.per_run_speedups(self.runs, self.kind)
 
     @cached_property
     def fits(self) -> list[models.SeriesFit]:
@@ -134,7 +135,7 @@ class Results:
 
     @cached_property
     def baselines(self) -> dict[bool, float]:
-        return analysis.baselines(self.table)
+        return scaling.baselines(self.table)
 
     @cached_property
     def tasks(self) -> pd.DataFrame | None:
@@ -143,11 +144,11 @@ class Results:
 
     @cached_property
     def losses(self) -> pd.DataFrame:
-        """The efficiency-loss account per cell (harness/losses.py); empty without traces."""
+        """The efficiency-loss account per cell (analysis/losses.py); empty without traces."""
         return losses.loss_table(self.runs, self.tasks, self.table, self.in_process)
 
     def replay(self, workers: list[int] | None = None) -> pd.DataFrame:
-        """The replay bound (harness/replay.py) at the run's W, or at `workers`; strong only."""
+        """The replay bound (analysis/replay.py) at the run's W, or at `workers`; strong only."""
         if self.kind != "strong":
             return replay.replay_table(self.runs, None, self.table, self.known, self.cores)
         return replay.replay_table(
@@ -193,5 +194,5 @@ def load_results(run_dir: Path) -> Results:
     meta = store.read_meta(run_dir)
     runs = store.load_runs(run_dir)
     errors = load_plugins(meta)
-    table = analysis.scaling_table(runs, meta["config"]["kind"], meta)
+    table = scaling.scaling_table(runs, meta["config"]["kind"], meta)
     return Results(run_dir, meta, runs, table, meta.get("skipped", []), errors)

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import OptimizeWarning, curve_fit
 
-from harness.analysis import SAVING_LABEL
+from harness.analysis.scaling import SAVING_LABEL
 from harness.schema import BASELINE
 
 POOR_FIT = 0.10  # residual RMS above 10% of the mean speedup: the model does not describe the data
@@ -135,7 +135,7 @@ def fit_series(
 ) -> list[SeriesFit]:
     """Fit every (strategy, saving) series of analysis.per_run_speedups; the baseline's runs
     join every series as its W = 1 points. oversubscribed: the (strategy, saving, workers) cells
-    that ran more busy processes than the usable cores (harness.checks)."""
+    that ran more busy processes than the usable cores (harness.analysis.checks)."""
     base = points[points["strategy"].eq(BASELINE)]
     others = points[points["strategy"].ne(BASELINE)]
     out = []

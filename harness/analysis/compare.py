@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import mannwhitneyu
 
-from harness import stats, store
-from harness.analysis import SAVING_LABEL, ok_samples
+from harness import stats
+from harness.analysis.scaling import SAVING_LABEL, ok_samples
+from harness.rundir import store
 from harness.schema import CELL_KEYS
 
 ALPHA = 0.05

@@ -15,10 +15,10 @@ from pathlib import Path
 
 from experiments import strategies
 from experiments.workload import Job, init_process, list_images, output_path
-from harness import hooks
 from harness.config import Config
+from harness.measure import hooks
+from harness.measure.watchdog import Watchdog
 from harness.schema import BASELINE
-from harness.watchdog import Watchdog
 
 
 def digest(job: Job, n_images: int) -> str:

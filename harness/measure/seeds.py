@@ -26,13 +26,15 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from experiments.workload import init_process
-from harness import inputs, machine, store
+from harness import machine
 from harness.config import Config
 from harness.errors import HarnessError
-from harness.estimate import calibrate
-from harness.plan import Unit
+from harness.measure.runner import Interrupted, Sweep, raise_interrupted, run_unit
+from harness.plan import inputs
+from harness.plan.cells import Unit
+from harness.plan.estimate import calibrate
 from harness.precision import Target
-from harness.runner import Interrupted, Sweep, raise_interrupted, run_unit
+from harness.rundir import store
 from harness.schema import BASELINE, Cell
 
 FILE = "seeds.json"

@@ -4,7 +4,7 @@
 Chunks of chunksize(n, W) go, in order, to the next free worker; a saver pipeline (P_Q-like)
 runs its augmenters so, then each saver saves what reaches it in arrival order; a strategy that
 reads in main has a serial head of every image's read; one that starts a pool pays start-up per
-worker. Nothing here contends (see harness/replay.py for what that leaves out).
+worker. Nothing here contends (see harness/analysis/replay.py for what that leaves out).
 """
 
 from __future__ import annotations

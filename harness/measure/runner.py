@@ -1,4 +1,4 @@
-"""Runs the plan: each unit in a fresh child process (harness/child.py) with a timeout, results
+"""Runs the plan: each unit in a fresh child process (measure/child.py) with a timeout, results
 stored as they finish (pyperf's manager side)."""
 
 from __future__ import annotations
@@ -18,11 +18,9 @@ import numpy as np
 from tqdm import tqdm
 
 from experiments import strategies
-from harness import store
 from harness.config import Config
 from harness.errors import HarnessError
-from harness.estimate import Costs, cell_seconds
-from harness.plan import (
+from harness.plan.cells import (
     Cell,
     Stored,
     Unit,
@@ -32,7 +30,9 @@ from harness.plan import (
     runnable,
     time_slicing,
 )
+from harness.plan.estimate import Costs, cell_seconds
 from harness.precision import Target, stop_reason
+from harness.rundir import store
 from harness.schema import CellSpec, JobSpec
 
 POLL_S = 0.2
@@ -208,7 +208,7 @@ def run_unit(
     offset, timed_out = 0, False
     with open(log, "w") as log_file:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "harness.child", str(spec_path)],
+            [sys.executable, "-m", "harness.measure.child", str(spec_path)],
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,

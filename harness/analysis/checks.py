@@ -35,7 +35,7 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from harness import stats
-from harness.analysis import (
+from harness.analysis.scaling import (
     SAVING_LABEL,
     first_run_ratios,
     logical_cores,

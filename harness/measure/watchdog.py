@@ -85,7 +85,7 @@ os.waitpid = _noting_waitpid  # looked up at call time by multiprocessing and lo
 
 
 class Watchdog:
-    """A hook (harness/hooks.py): enter just before the call, leave just after.
+    """A hook (harness/measure/hooks.py): enter just before the call, leave just after.
 
     restarts: the strategy's executor restarts dead workers and redoes their tasks; count the
     deaths (worker_restarts) instead of failing the run."""

@@ -1,4 +1,4 @@
-"""The child process of one unit: `python -m harness.child SPEC.json` (pyperf's worker side).
+"""The child process of one unit: `python -m harness.measure.child SPEC.json` (pyperf's worker).
 
 It loads the spec's plugins, opens the strategy's session, and writes one JSON line per run
 (warm-up and recorded) to the spec's `results` file as soon as the run ends, so the parent sees
@@ -30,7 +30,7 @@ from experiments.workload import (
     init_process,
     list_images,
 )
-from harness import hooks
+from harness.measure import hooks
 from harness.precision import Target, stop_reason
 from harness.schema import CellSpec, JobSpec, phase_column
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from harness import stats
 from harness.errors import HarnessError
-from harness.store import META, RUNS, read_meta, read_table
+from harness.rundir.store import META, RUNS, read_meta, read_table
 
 RECENT = 3  # the newest run folders asked: the machine's state drifts over days
 SAME_MACHINE = ("cpu_model", "physical_cores", "logical_cores")
