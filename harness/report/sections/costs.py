@@ -1,0 +1,282 @@
+"""Where the time goes and what it costs: the phases of each cell, the cores it kept busy,
+the efficiency it lost by cause, and timelines of median runs."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from harness.analysis import checks, losses, scaling
+from harness.analysis.results import Results
+from harness.report import plots
+from harness.report.blocks import (
+    Block,
+    Bullets,
+    Figure,
+    Paragraph,
+    Section,
+    Table,
+    Warnings,
+    unavailable,
+)
+from harness.report.format import DASH, fmt, marks, mode
+
+
+def where_the_time_goes(results: Results) -> Section:
+    if results.phases.empty:
+        return Section(
+            "phases",
+            "Where the time goes",
+            [Paragraph("No run finished ok with phase timings, so there is nothing to split.")],
+        )
+    return Section(
+        "phases",
+        "Where the time goes",
+        [
+            Figure("phases.png", "phases", lambda: plots.phase_plots(results)),
+            phases_table(results),
+            Bullets(phase_notes(results)),
+        ],
+    )
+
+
+# Columns the phase table shows after utilization, where the runs have them.
+PHASE_EXTRAS = {
+    "cores_busy": ("cores busy", "{:.2f}"),
+    "t_dispatch_s": ("main CPU [s]", "{:.3f}"),
+    "peak_rss_mb": ("peak RSS [MB]", "{:.0f}"),
+}
+
+
+def phases_table(results: Results) -> Table:
+    phases = results.phases
+    parts = results.phase_parts
+    extra = [(c, label, form) for c, (label, form) in PHASE_EXTRAS.items() if c in phases]
+    head = ["strategy", "saving", "W", "wall [s]"] + [f"{label} [s/worker]" for _, label in parts]
+    head += ["utilization"] + [label for _, label, _ in extra]
+    rows = []
+    for _, r in phases.iterrows():
+        row = [r["strategy"], mode(r["saving"]), str(r["workers"]), fmt(r["wall_s"])]
+        row += [f"{r[c]:.3f}" for c, _ in parts] + [fmt(r["utilization"], "pct")]
+        row += [DASH if pd.isna(r[c]) else form.format(r[c]) for c, _, form in extra]
+        rows.append(row)
+    return Table(head, rows, "phases")
+
+
+def phase_notes(results: Results) -> list[str]:
+    notes = [
+        "Each phase is the seconds summed over tasks divided by the workers, averaged over the ok "
+        "runs; overhead/idle is the rest of the wall time (pool start-up, pickling and hand-out, "
+        "waiting). Utilization = (read + augment + save) / (wall x workers).",
+        "The phase times are wall-clock per task: with more busy processes than cores "
+        f"({checks.OVERSUBSCRIBED}) they include time spent waiting for a CPU, so utilization "
+        "there overstates real CPU use. Cores busy is the real use: CPU seconds of all the run's "
+        "processes (getrusage of the cell process and its reaped children) per wall second; it "
+        "cannot exceed the cores.",
+        "Main CPU is the CPU time of the main process during the run: reading where it reads, "
+        "pickling tasks out and results back, managing the pool. Pool start-up is the time to "
+        "create the pool (forking W workers).",
+    ]
+    return notes + results.strategy_notes
+
+
+def cores_busy(results: Results) -> Section:
+    """How many cores each cell really kept busy, beside the usable cores."""
+    table = scaling.cores_busy_table(results.runs)
+    name = "Cores busy"
+    if table is None:
+        why = (
+            "this run folder records no CPU time per run (`t_cpu_s`), so how many cores its runs "
+            "kept busy cannot be shown. Runs recorded by a newer harness have it."
+        )
+        return unavailable("cores-busy", name, why)
+    intro = (
+        "Cores busy = CPU seconds of all the run's processes (`t_cpu_s`) per wall second, the "
+        "median over a cell's ok runs: the cores a run really kept busy, whatever its phase "
+        f"times say. It cannot exceed the {results.cores} usable cores (min of physical cores "
+        "and affinity)."
+    )
+    if "steal_s" in table:
+        intro += (
+            " Steal: CPU seconds the hypervisor took from this VM during the run (median), "
+            "time the run's processes wanted a CPU and did not get one."
+        )
+    return Section(
+        "cores-busy",
+        name,
+        [
+            Paragraph(intro),
+            cores_busy_table(results, table),
+            Bullets(cores_busy_sentences(results, table)),
+        ],
+    )
+
+
+def cores_busy_table(results: Results, table: pd.DataFrame) -> Table:
+    steal = "steal_s" in table
+    processes = results.per_cell(results.processes, table)
+    head = ["strategy", "saving", "W", "processes", "cores busy", "usable cores", "of usable"]
+    head += ["steal [s]"] if steal else []
+    rows = []
+    for r, procs, mark in zip(table.itertuples(), processes, marks(results, table), strict=True):
+        row = [
+            r.strategy,
+            mode(r.saving),
+            str(r.workers),
+            DASH if pd.isna(procs) else str(int(procs)),
+            fmt(r.cores_busy) + mark,
+            str(results.cores),
+            fmt(r.cores_busy / results.cores, "pct"),
+        ]
+        row += [DASH if pd.isna(r.steal_s) else f"{r.steal_s:.3f}"] if steal else []
+        rows.append(row)
+    return Table(head, rows, "cores-busy")
+
+
+def cores_busy_sentences(results: Results, table: pd.DataFrame) -> list[str]:
+    """One per strategy: the most cores it kept busy, against the usable cores."""
+    cores = results.cores
+    peaks = scaling.cores_busy_peaks(table)
+    processes = results.per_cell(results.processes, peaks)
+    out = []
+    for r, procs in zip(peaks.itertuples(), processes, strict=True):
+        share = r.cores_busy / cores
+        text = (
+            f"{r.strategy}: at most {r.cores_busy:.2f} cores busy (W={r.workers}, "
+            f"{mode(r.saving)}), {share:.0%} of the {cores} usable cores"
+        )
+        if share >= 0.9:
+            text += ": the machine's cores were nearly all in use."
+        elif pd.notna(procs) and procs < cores:
+            text += f"; with {int(procs)} busy process(es) it could not use more."
+        else:
+            text += (
+                f"; {cores - r.cores_busy:.1f} core(s) stayed idle even there: its "
+                "processes spent that time waiting, not computing."
+            )
+        out.append(text)
+    return out
+
+
+def why_efficiency_is_lost(results: Results) -> Section:
+    """The loss account per cell (harness/analysis/losses.py), from the per-task traces."""
+    name = "Why efficiency is lost"
+    if results.tasks is None:
+        why = "this run folder has no per-task traces (`tasks/`); newer runs have them."
+        return unavailable("losses", name, why)
+    table = results.losses
+    if table.empty:
+        why = (
+            "no cell has both a traced run and a sequential run of the same image size and "
+            "saving mode to compare its tasks with (weak scaling grows the images)."
+        )
+        return unavailable("losses", name, why)
+    intro = (
+        "For each cell's median run (the ok run nearest the median wall time; its efficiency is "
+        "E run, beside the table's E from medians), the efficiency it lost, 100 (1 − E run), split "
+        "into causes measured from the per-task traces against each task's twin in the median "
+        "sequential run (identical seeded work). The causes add up to the loss; see the README, "
+        "'Why it stops scaling', for each one. Load balance, communication efficiency, parallel "
+        "efficiency, computation scaling and global efficiency are the POP metrics of the same run."
+    )
+    blocks: list[Block] = [
+        Paragraph(intro),
+        loss_table(table),
+        Figure("losses.png", "efficiency lost, by cause", lambda: plots.loss_bars(results)),
+        Bullets(loss_sentences(results)),
+    ]
+    return Section("losses", name, blocks + loss_warnings(table))
+
+
+def loss_table(table: pd.DataFrame) -> Table:
+    causes = list(losses.LOSSES.values())
+    head = [
+        "strategy",
+        "saving",
+        "W",
+        "E",
+        "E run",
+        *causes,
+        "residual",
+        "load balance",
+        "comm. eff.",
+        "parallel eff.",
+        "comp. scaling",
+        "global eff.",
+        "task CPU / workers' CPU",
+    ]
+    out = Table(head, css="losses")
+    for _, r in table.iterrows():
+        out.rows.append(
+            [
+                r["strategy"],
+                mode(r["saving"]),
+                str(r["workers"]),
+                fmt(r["efficiency"], "pct"),
+                fmt(r["efficiency_run"], "pct"),
+                *[f"{r[c]:+.1f}" for c in losses.LOSS_COLUMNS],
+                f"{r['closure_residual_pp']:+.2f}",
+                *[fmt(r[c]) for c in losses.POP],
+                fmt(r["cpu_agreement"]),
+            ]
+        )
+    return out
+
+
+def loss_sentences(results: Results) -> list[str]:
+    out = []
+    for c in losses.largest_causes(results.losses, results.cores):
+        out.append(
+            f"{c['strategy']} ({mode(c['saving'])}) at W={c['workers']} loses "
+            f"{c['lost_pp']:.0f} pp of efficiency; the largest cause is {c['cause']} "
+            f"({c['cause_pp']:.0f} pp)."
+        )
+    return out
+
+
+def loss_warnings(table: pd.DataFrame) -> list[Block]:
+    bad = table[table["closure_residual_pp"].abs() > losses.RESIDUAL_PP]
+    off = table[(table["cpu_agreement"] - 1).abs() > losses.CPU_AGREEMENT]
+    found = []
+    if len(bad):
+        found.append(
+            f"{len(bad)} cell(s) do not close: the causes miss 100 (1 − E run) by more than "
+            f"{losses.RESIDUAL_PP} pp (column residual), a measurement problem (lanes or task "
+            "twins missing from the trace)."
+        )
+    if len(off):
+        found.append(
+            f"In {len(off)} cell(s) the tasks' own CPU time differs from the workers' CPU time "
+            f"(getrusage) by more than {losses.CPU_AGREEMENT:.0%}: the rest is pickling, queues "
+            "and pool management (or OpenCV threads that thread_time cannot see when "
+            "cv2_threads > 1)."
+        )
+    return [Warnings(found, label="Note")] if found else []
+
+
+def timelines(results: Results) -> Section | None:
+    """Gantt charts of median runs: at the largest W within the usable cores, and the largest."""
+    if results.tasks is None:
+        return None
+    picks = []
+    for (strategy, saving), rows in results.runs.groupby(["strategy", "saving"], sort=False):
+        ws = sorted(set(rows["workers"]))
+        within = [w for w in ws if w <= results.cores]
+        for w in dict.fromkeys([*within[-1:], ws[-1]]):
+            run = losses.representative(rows[rows["workers"].eq(w)])
+            if run is not None and len(results.run_trace(run["cell_id"], run["repeat"])):
+                picks.append((run, f"{strategy} W={w} ({mode(saving)}), {run['wall_s']:.2f} s"))
+    if not picks:
+        return None
+    text = (
+        "One row per worker lane (a process, or a thread for in-process strategies; savers are "
+        "lanes too) and one for the main thread; each task is drawn in its phases (read, augment, "
+        "save, hand-off to a saver), the main thread's spans as read, pool start-up, dispatch "
+        "(hand-out and join). Gaps are idle time. `python -m harness trace RUN_DIR` writes any "
+        "run as Chrome trace-event JSON for Perfetto or chrome://tracing."
+    )
+    figure = Figure("timelines.png", "timelines", lambda: plots.timelines(results, picks))
+    return Section("timelines", "Timelines", [Paragraph(text), figure])
+
+
+# This topic's sections, in report order (harness.report.sections joins the topics).
+SECTIONS = [where_the_time_goes, cores_busy, why_efficiency_is_lost, timelines]
