@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.analysis import replay, study
+from harness.analysis import checks, replay, study
 from harness.analysis.models import num
 from harness.analysis.results import Results
 from harness.report import plots
@@ -71,7 +71,9 @@ def _ratio(a: float, b: float) -> str:
 
 
 def marks_for_workers(results: Results, workers: int) -> str:
-    return " †" if workers > results.cores else ""
+    """The oversubscription mark for a replayed W: the replay has no busy-process count, so W
+    above the usable cores is what marks it."""
+    return f" {checks.OVERSUBSCRIBED}" if workers > results.cores else ""
 
 
 def scaling_models(results: Results) -> Section:
