@@ -1,7 +1,8 @@
 """Renders a run folder's report from runs.parquet + meta.json.
 
-sections.py says what the report holds, once, as data; markdown.py and html.py render it,
-plots.py draws its figures, table_csv.py writes the long-form table.
+sections/ says what the report holds, once, as data, in the blocks of blocks.py (numbers
+written by format.py); markdown.py and html.py render it, plots/ draws its figures,
+table_csv.py writes the long-form table.
 """
 
 from __future__ import annotations
