@@ -1,7 +1,7 @@
 # Every target installs the project into .venv on first use, so each works on a fresh clone.
 # EXTRAS=torch adds optional extras to the always-installed dask, dev and joblib (P_TORCH needs
-# torch: `make install EXTRAS=torch`; README, "Optional parts"). `make bench` runs P_TORCH, so
-# it installs the torch extra itself.
+# torch: `make install EXTRAS=torch`; docs/STRATEGIES.md, "Optional parts"). `make bench` runs
+# P_TORCH, so it installs the torch extra itself.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin

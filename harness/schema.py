@@ -193,7 +193,7 @@ TABLE_COLUMNS = _columns(
         "stop",
         "",
         "why the cell stopped recording under a precision target: target, max, futile, "
-        "time-slicing or budget (empty for a fixed repeat count)",
+        "time-slicing, budget or spend (empty for a fixed repeat count)",
     ),
     ("ci_low", "s", "95% interval of the median time (order statistics), low end"),
     ("ci_high", "s", "95% interval of the median time, high end"),

@@ -1,5 +1,5 @@
-"""The result schema: the typed spec, the column registry (and the README made from it), and
-the run folder's format version, migrated on read or refused."""
+"""The result schema: the typed spec, the column registry (and the column tables of
+docs/REPORT.md made from it), and the run folder's format version, migrated on read or refused."""
 
 from __future__ import annotations
 
@@ -96,16 +96,15 @@ def test_csv_columns_follow_the_registry():
 
 
 @pytest.mark.parametrize(("marker", "text"), schema.readme_tables().items())
-def test_the_readme_column_tables_are_the_registry(marker, text):
-    readme = (ROOT / "README.md").read_text()
-    found = re.search(
-        rf"<!-- columns:{marker} -->\n(.*?)\n<!-- /columns:{marker} -->", readme, re.S
-    )
+def test_the_report_docs_column_tables_are_the_registry(marker, text):
+    page = (ROOT / "docs" / "REPORT.md").read_text()
+    found = re.search(rf"<!-- columns:{marker} -->\n(.*?)\n<!-- /columns:{marker} -->", page, re.S)
     assert found, (
-        f"README.md lacks the <!-- columns:{marker} --> block; paste `python -m harness.schema`"
+        f"docs/REPORT.md lacks the <!-- columns:{marker} --> block; "
+        "paste `python -m harness.schema`"
     )
     assert found.group(1) == text, (
-        "README column table is stale: paste the output of `python -m harness.schema`"
+        "docs/REPORT.md column table is stale: paste the output of `python -m harness.schema`"
     )
 
 
