@@ -15,14 +15,14 @@ Thresholds, and why:
 - drift: a cell's run times, in start order, have a least-squares slope that differs from zero
   (p-values over all cells of at least DRIFT_RUNS runs held to a false discovery rate of
   DRIFT_FDR, Benjamini-Hochberg, so a 32-cell sweep does not cry wolf) and amounts to at least
-  DRIFT_CHANGE of the cell's median over its runs. On the 2-core VM of 2026-11-26 the same
-  1000 seeded tasks took 138 to 170 CPU seconds within ten minutes with little steal: the
-  machine's speed itself moved, and runs that trend are not the exchangeable sample the
-  intervals assume.
+  DRIFT_CHANGE of the cell's median over its runs. A VM's speed can move within minutes
+  with little steal (the same seeded tasks taking more CPU time run after run;
+  docs/STATISTICS.md), and runs that trend are not the exchangeable sample the intervals
+  assume.
 - cold run 0: each cell's run 0 / the median of its later runs (analysis.first_run_ratios), in
   median over at least COLD_CELLS cells, is above 1 + COLD_CHANGE and a one-sided Wilcoxon
   signed-rank test of the log ratios gives p < COLD_P. Per cell the ratio scatters by the
-  run-to-run noise (3-8% on the 2-core VM), so only the median over many cells can show a
+  run-to-run noise (several percent on a VM), so only the median over many cells can show a
   warm-up that left work for run 0.
 
 Every function takes plain data (meta, runs, tables) and knows no strategy by name.

@@ -24,8 +24,8 @@ import numpy as np
 
 from experiments.workload import Job, augment, init_process
 
-# Five probes at 2000x1000 (cores 2, most workers 64) on 2026-11-27 gave `beyond` 1.08-1.21 with
-# 2 rounds of 0.5 s and 1.08-1.15 with 4 rounds of 1.5 s, for 6 s more per image size.
+# Two rounds of 0.5 s scatter visibly from one probe to the next at large images; four rounds of
+# 1.5 s scatter less, for 6 s more per image size (docs/ESTIMATE.md).
 ROUNDS = 4
 SECONDS = 1.5  # of tasks per process, at one process
 MAX_TASKS = 12

@@ -9,8 +9,8 @@ what is drawn (ElasticTransform alone is most of it). So the calibration
 3. predicts the sequential work as the sum, plus reading and saving each output;
 4. scales that by measured / modelled seconds of a random sample of real tasks, each timed
    once (SCALE_SAMPLE tasks and SCALE_MIN_SECONDS, at most SCALE_SECONDS per size): the
-   component timings, each the fastest of a few calls on a warm cache, ran 6-20% low against
-   the study's sequential runs, and at small sizes a second of this VM's speed moves them.
+   component timings, each the fastest of a few calls on a warm cache, run low against real
+   sequential runs, and at small sizes a second of the machine's changing speed moves them.
 A cell of W workers then takes that work over min(W, usable cores), its savers' share over the
 savers, plus process start-up, stretched by what sharing the machine costs: the same few tasks
 timed in 1, in `cores` and in 2 x `cores` processes at once (harness.plan.crowding), once per image
@@ -179,9 +179,9 @@ def _fixed_part(
 def _scale(job: Job, image: np.ndarray, modelled: dict[tuple[int, int], float]) -> float:
     """Measured over modelled seconds of a random sample of real tasks, each timed once: a
     ratio estimate, precise because the model explains most of a task's cost. Small tasks are
-    timed for SCALE_MIN_SECONDS in all, unless the sweep has fewer: on this VM the per-task
-    cost of `quick_weak` from 4 calibrations in a row varied by CV 12-14% at 500x500 and
-    1000x500 with 24 tasks (under a second), by 3-7% with 2 s (2026-11-27)."""
+    timed for SCALE_MIN_SECONDS in all, unless the sweep has fewer: a sample of under a second
+    gives a factor that differs from one calibration to the next by far more than a sample of
+    2 s does (docs/ESTIMATE.md)."""
     order = np.random.default_rng(0).permutation(len(modelled))
     tasks = list(modelled)
     augment(image, job, *tasks[0])  # untimed: first-call allocations
