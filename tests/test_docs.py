@@ -17,7 +17,8 @@ value may list alternatives, `workers:1|2`. A cell "—" must have no such row o
 
 is a table whose first column is a run folder; its columns are read from that folder's meta.json:
 `duration` and `estimate` ("1 h 05 min", "4 min 14 s"), `ratio` (their quotient), `commit`
-(first 7 characters), `date` (YYYY-MM-DD), as the report's header computes them.
+(first 7 characters), `date` (YYYY-MM-DD), as the report's header computes them, and `machine`
+("AMD EPYC, 2 cores": the CPU model and physical cores), `config` (the config file's name).
 """
 
 from __future__ import annotations
@@ -69,13 +70,30 @@ def test_every_relative_link_resolves(page):
     assert not missing, f"{page.name} links what does not exist: {missing}"
 
 
+def anchors(page: Path) -> set[str]:
+    """The heading anchors GitHub makes: lower case, punctuation dropped, spaces to hyphens."""
+    lines = page.read_text().splitlines()
+    headings = [line.lstrip("#").strip() for line in lines if line.startswith("#")]
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
+
+
+@pytest.mark.parametrize("page", pages(), ids=lambda p: p.name)
+def test_every_anchor_names_a_heading(page):
+    found = [m.group(1) for m in LINK.finditer(page.read_text())]
+    targets = [t.split("#") for t in found if "#" in t and not re.match(r"[a-z]+:", t)]
+    wrong = [
+        f"{path}#{anchor}"
+        for path, anchor in targets
+        if anchor not in anchors((page.parent / path) if path else page)
+    ]
+    assert not wrong, f"{page.name} links headings that do not exist: {wrong}"
+
+
 def test_the_readme_is_short_and_narrow():
     lines = README.read_text().splitlines()
     assert len(lines) <= MAX_LINES, f"README.md has {len(lines)} lines, more than {MAX_LINES}"
     wide = [
-        n
-        for n, line in enumerate(lines, 1)
-        if len(line) > MAX_WIDTH and not line.startswith("|")
+        n for n, line in enumerate(lines, 1) if len(line) > MAX_WIDTH and not line.startswith("|")
     ]
     assert not wide, f"README.md lines over {MAX_WIDTH} characters (tables aside): {wide}"
 
@@ -190,7 +208,7 @@ def check_cell(where: str, cell: str, spec: str, rows: pd.DataFrame) -> int:
 
 
 def seconds(text: str) -> tuple[float, float]:
-    """"2 h 05 min" -> (7500, 60): the seconds and the unit of the smallest part shown."""
+    """ "2 h 05 min" -> (7500, 60): the seconds and the unit of the smallest part shown."""
     h, m, s = DURATION.fullmatch(text.strip()).groups()
     unit = 1 if s else 60 if m else 3600
     return int(h or 0) * 3600 + int(m or 0) * 60 + int(s or 0), unit
@@ -212,6 +230,8 @@ def meta_figures(meta: dict) -> dict[str, object]:
         "ratio": took / estimate,
         "commit": meta["git_commit"][:7],
         "date": meta["started_at"][:10],
+        "machine": f"{meta['host']['cpu_model']}, {meta['host']['physical_cores']} cores",
+        "config": Path(meta["config_file"]).name,
     }
 
 
