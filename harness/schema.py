@@ -256,7 +256,7 @@ def order_run_columns(columns: list[str]) -> list[str]:
 
 
 def markdown_table(columns: dict[str, Column]) -> str:
-    """The registry as a markdown table; the README's column lists are this, checked by a test."""
+    """The registry as a markdown table: the column lists of docs/REPORT.md, checked by a test."""
     lines = ["| column | unit | meaning |", "|---|---|---|"]
     lines += [f"| `{c.name}` | {c.unit or '—'} | {c.meaning} |" for c in columns.values()]
     return "\n".join(lines)
@@ -323,7 +323,7 @@ def read_meta_file(path: Path) -> dict:
 
 
 def readme_tables() -> dict[str, str]:
-    """The README's column tables by marker name; `python -m harness.schema` prints them."""
+    """docs/REPORT.md's column tables by marker name; `python -m harness.schema` prints them."""
     return {
         "runs": markdown_table(RUN_COLUMNS),
         "table": markdown_table(TABLE_COLUMNS),

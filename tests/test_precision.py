@@ -66,7 +66,7 @@ def test_the_interval_covers_the_median_as_often_as_it_says(draw):
 
 @pytest.mark.parametrize("sigma", [0.005, 0.02, 0.03, 0.05])
 def test_stopping_on_a_narrow_interval_keeps_95_percent_coverage(sigma):
-    """The README's claim for the shipped target, checked by simulation under the real rule."""
+    """docs/STATISTICS.md's claim for the shipped target, simulated under the real rule."""
     sim = precision.coverage(Target(**TARGET), sigma, trials=3000)
     assert sim["coverage"] >= 0.95
     assert 6 <= sim["mean_runs"] <= 9

@@ -3,7 +3,7 @@ fails its run within 5 s, for every process-pool strategy, under `verify` as in 
 and nothing the run started is left running. Each death is a real SIGKILL, injected where each
 executor starts or idles its workers (tests/_kill_injection.py); the watchdog
 (harness/measure/watchdog.py) is the one detector. The seconds from kill to failure are recorded
-as the property `detection_s` (pytest --junitxml), the source of README's table of them."""
+as the property `detection_s` (pytest --junitxml), the source of docs/FAULTS.md's table."""
 
 from __future__ import annotations
 
