@@ -1,7 +1,8 @@
 """Before a sweep: will it fit in this machine's memory and disk? Refuse with the figures if not.
 
 Peak memory of a cell is the strategy's own model (the contract's memory_mb; the default,
-experiments.contract.pool_memory_mb, is a deliberate over-estimate documented in the README).
+experiments.contract.pool_memory_mb, is a deliberate over-estimate: refusing a sweep that
+would fit costs less than one that swaps).
 Disk: one run's outputs (emptied after every run), and the generated test images.
 """
 

@@ -174,8 +174,8 @@ def why_efficiency_is_lost(results: Results) -> Section:
         "For each cell's median run (the ok run nearest the median wall time; its efficiency is "
         "E run, beside the table's E from medians), the efficiency it lost, 100 (1 − E run), split "
         "into causes measured from the per-task traces against each task's twin in the median "
-        "sequential run (identical seeded work). The causes add up to the loss; see the README, "
-        "'Why it stops scaling', for each one. Load balance, communication efficiency, parallel "
+        "sequential run (identical seeded work). The causes add up to the loss; docs/REPORT.md, "
+        "'What each loss means', defines each. Load balance, communication efficiency, parallel "
         "efficiency, computation scaling and global efficiency are the POP metrics of the same run."
     )
     blocks: list[Block] = [

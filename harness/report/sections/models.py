@@ -33,7 +33,7 @@ def replay_bound(results: Results) -> Section | None:
         "the model: what remains between that and the measured speedup, the model missed. "
         "≈ marks a strategy whose rule only approximates how it hands out tasks (its note "
         "says how). `python -m harness predict RUN_DIR --workers 1 2 4 … 64` replays any W. "
-        "See the README, 'What the replay assumes'."
+        "docs/REPORT.md, 'What the replay assumes', says what it leaves out."
     )
     out = Table(
         [
@@ -175,7 +175,7 @@ def study_replay(results: Results) -> list[Block]:
         return [
             Paragraph(
                 f"Replay of the study's worker counts: not available here, since {why}. "
-                f"Make one with `{replay.STUDY_RUN}` (29 min on a 2-core VM) and read its "
+                f"Make one with `{replay.STUDY_RUN}` (its duration: docs/RESULTS.md) and read its "
                 "report."
             )
         ]
