@@ -7,16 +7,16 @@ is moved to `options: {P_DASK: ...}` (LEGACY_OPTION_KEYS).
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StrictBool,
     StrictFloat,
     StrictInt,
@@ -31,6 +31,7 @@ from experiments.workload import IMAGE_SUFFIXES
 from harness.errors import HarnessError
 from harness.precision import Target
 from harness.schema import BASELINE
+from harness.variants import Variant, variants
 
 PositiveInt = Annotated[StrictInt, Field(gt=0)]
 Size = Annotated[list[PositiveInt], Field(min_length=2, max_length=2)]
@@ -80,6 +81,9 @@ class Warmup(_Strict):
 
 
 class Config(_Strict):
+    """A sweep as configured. Validation is pure: it loads no plugin and asks no registry, so a
+    stored config re-validates anywhere; make_runnable() adds those checks before a run."""
+
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)]
     kind: Literal["strong", "weak"]
     images: Images = Images()
@@ -104,6 +108,7 @@ class Config(_Strict):
     order: Literal["sequential", "interleaved"] = "sequential"
     cell_timeout_s: Annotated[StrictFloat | StrictInt, Field(gt=0)] | None = None
     scratch_dir: Path | None = None
+    _entries: list[Variant] = PrivateAttr(default_factory=list)
 
     @field_validator("name")
     @classmethod
@@ -112,27 +117,24 @@ class Config(_Strict):
             raise ValueError("must not contain '..'")
         return v
 
-    @field_validator("plugins")
-    @classmethod
-    def _load_plugins(cls, v: list[str]) -> list[str]:
-        try:
-            strategies.load_plugins(v)
-        except ContractError as err:
-            raise ValueError(str(err)) from None
-        return v
-
     @field_validator("strategies")
     @classmethod
-    def _known_strategies(cls, v: list[Any]) -> list[Any]:
+    def _distinct_entries(cls, v: list[Any]) -> list[Any]:
         labels = [e.label for e in variants(v)]  # ValueError naming a malformed entry
-        known = [s for s in strategies.names() if s != BASELINE]
-        unknown = [strategies.base_name(s) for s in labels if strategies.base_name(s) not in known]
-        if unknown:
-            raise ValueError(f"unknown strategy {unknown[0]!r}; known: {', '.join(known)}")
         twice = [s for s in labels if labels.count(s) > 1]
         if twice:
             raise ValueError(f"lists {twice[0]} twice")
         return v
+
+    @model_validator(mode="after")
+    def _parse_entries(self) -> Config:
+        self._entries = variants(self.strategies)
+        return self
+
+    @property
+    def entries(self) -> list[Variant]:
+        """The `strategies:` entries parsed, in the config's order (see harness/variants.py)."""
+        return self._entries
 
     @property
     def target(self) -> Target:
@@ -154,18 +156,15 @@ class Config(_Strict):
     @property
     def labels(self) -> list[str]:
         """The strategies to run, a variant by its label (P_TORCH[in_order=false])."""
-        return [e.label for e in variants(self.strategies)]
+        return [e.label for e in self.entries]
 
     @model_validator(mode="after")
-    def _valid_options(self) -> Config:
-        names = {e.name for e in variants(self.strategies)}
+    def _options_and_workers_fit(self) -> Config:
+        names = {e.name for e in self.entries}
         for name in self.options:
             if name not in names:
                 raise ValueError(f"options.{name}: options for a strategy this config does not run")
-            self._check_options(name, f"options.{name}")
-        for e in variants(self.strategies):
-            if e.options:
-                self._check_options(e.label, f"strategies: {e.label}", ": ")
+        for e in self.entries:
             if e.workers is not None and self.kind != "strong":
                 raise ValueError(f"strategies: {e.label}: workers: is for kind: strong")
             if e.workers is not None and not set(e.workers) <= set(self.workers or []):
@@ -175,23 +174,13 @@ class Config(_Strict):
                 )
         return self
 
-    def _check_options(self, label: str, where: str, sep: str = ".") -> None:
-        try:
-            self.options_for(label)
-        except ValidationError as err:
-            e = err.errors()[0]
-            loc = ".".join(map(str, e["loc"]))
-            raise ValueError(f"{where}{sep + loc if loc else ''}: {e['msg']}") from None
-        except ValueError as err:
-            raise ValueError(f"{where}: {err}") from None
-
     def options_for(self, label: str) -> dict[str, Any]:
         """The strategy's validated options, defaults filled in: `options: {NAME: ...}`, then a
         variant's own; the top-level `placement` applies to every strategy whose options have a
         placement."""
         name = strategies.base_name(label)
         strategy = strategies.get(name)
-        own = {e.label: e.options for e in variants(self.strategies)}.get(label, {})
+        own = {e.label: e.options for e in self.entries}.get(label, {})
         given = {**(self.options.get(name) or {}), **own}
         if strategy.options is not None and "placement" in strategy.options.model_fields:
             given.setdefault("placement", self.placement)
@@ -232,7 +221,7 @@ class Config(_Strict):
 
     def runs_at(self, label: str, workers: int) -> bool:
         """Whether the entry `label` runs at this worker count (a variant may list its own)."""
-        own = {e.label: e.workers for e in variants(self.strategies)}.get(label)
+        own = {e.label: e.workers for e in self.entries}.get(label)
         return own is None or workers in own
 
     @property
@@ -248,63 +237,6 @@ class Config(_Strict):
         return tuple(self.images.size)  # type: ignore[return-value]
 
 
-class Variant(NamedTuple):
-    """One `strategies:` entry: its label, strategy name, own options and own worker counts."""
-
-    label: str
-    name: str
-    options: dict[str, Any]
-    workers: list[int] | None  # None: every worker count of the sweep
-
-
-def variants(entries: list[Any]) -> list[Variant]:
-    """Each `strategies:` entry: a name, or a mapping of one name to that variant's options,
-    with an optional `workers: [...]` (a subset of the sweep's) beside it; ValueError else."""
-    found = []
-    for entry in entries:
-        if isinstance(entry, str) and "[" not in entry:
-            found.append(Variant(entry, entry, {}, None))
-            continue
-        names = [k for k in entry if k != "workers"] if isinstance(entry, dict) else []
-        if len(names) != 1:
-            raise ValueError(
-                f"entry {entry!r} must be a strategy name or one variant "
-                "{NAME: {option: value}}, e.g. {P_TORCH: {in_order: false}}"
-            )
-        name, own, workers = names[0], entry[names[0]], entry.get("workers")
-        own = dict(own or {}) if isinstance(own, dict | type(None)) else None
-        if not isinstance(name, str) or own is None:
-            raise ValueError(f"variant {entry!r} must be NAME: {{option: value, ...}}")
-        bad = [k for k, v in own.items() if not _label_safe(v)]
-        if bad:
-            raise ValueError(
-                f"variant {name}: option {bad[0]} must be true/false, a number or a plain word "
-                f"(letters, digits, '_.:+-'); give other values under options.{name}"
-            )
-        label = strategies.variant_label(name, own)
-        found.append(Variant(label, name, own, _entry_workers(label, workers)))
-    return found
-
-
-def _entry_workers(label: str, workers: object) -> list[int] | None:
-    if workers is None:
-        return None
-    if not (
-        isinstance(workers, list)
-        and workers
-        and all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in workers)
-    ):
-        raise ValueError(f"{label}: workers must be a list of worker counts, e.g. [2, 4]")
-    return list(workers)
-
-
-def _label_safe(value: object) -> bool:
-    """A value that can stand in a label, and so in cell ids and file names."""
-    if value is None or isinstance(value, bool | int | float):
-        return True
-    return isinstance(value, str) and bool(re.fullmatch(r"[A-Za-z0-9_.:+-]+", value))
-
-
 _FIXES = {
     "extra_forbidden": "remove it, or check its spelling against the README's list of keys",
     "missing": "add it",
@@ -317,6 +249,7 @@ _FIXES = {
     "too_long": "list fewer entries",
     "list_type": "write a YAML list, e.g. [2, 4]",
     "string_pattern_mismatch": "use letters, digits, '_', '-' or '.' only (no '/')",
+    "value_error": "correct the value as the message says (see README, 'Config keys')",
 }
 
 
@@ -326,7 +259,7 @@ def _first_error(path: Path, err: ValidationError) -> HarnessError:
     key = ".".join(str(p) for p in e["loc"]) or _key_named_in(msg)
     if e["type"] == "extra_forbidden":
         msg = "unknown key"
-    fix = _FIXES.get(e["type"], "correct the value as the message says (see README, 'Config keys')")
+    fix = _FIXES.get(e["type"], _FIXES["value_error"])
     return HarnessError(str(path), key, msg, fix)
 
 
@@ -352,6 +285,12 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def parse_config(data: object, path: Path) -> Config:
+    """A config file's data validated and made runnable; HarnessError with file, key and fix."""
+    return make_runnable(validate_config(data, path), path)
+
+
+def validate_config(data: object, path: Path) -> Config:
+    """A config file's data validated as a Config, without loading plugins or the registry."""
     if not isinstance(data, dict):
         raise HarnessError(
             str(path),
@@ -361,11 +300,49 @@ def parse_config(data: object, path: Path) -> Config:
         )
     data = _resolve_plugins(_move_legacy_keys(data, path), path)
     try:
-        config = Config.model_validate(data)
+        return Config.model_validate(data)
     except ValidationError as err:
         raise _first_error(path, err) from None
+
+
+def make_runnable(config: Config, path: Path) -> Config:
+    """The checks a run needs beyond validation: its plugins load, its strategies are known,
+    their options fit their contracts and their optional extras are installed."""
+    try:
+        strategies.load_plugins(config.plugins)
+    except ContractError as err:
+        raise _value_error(path, "plugins", str(err)) from None
+    known = [s for s in strategies.names() if s != BASELINE]
+    unknown = [e.name for e in config.entries if e.name not in known]
+    if unknown:
+        msg = f"unknown strategy {unknown[0]!r}; known: {', '.join(known)}"
+        raise _value_error(path, "strategies", msg)
+    for name in config.options:
+        _check_options(config, path, name, f"options.{name}")
+    for e in config.entries:
+        if e.options:
+            _check_options(config, path, e.label, f"strategies: {e.label}", ": ")
     _check_extras(config, path)
     return config
+
+
+def _check_options(config: Config, path: Path, label: str, where: str, sep: str = ".") -> None:
+    try:
+        config.options_for(label)
+    except ValidationError as err:
+        e = err.errors()[0]
+        loc = ".".join(map(str, e["loc"]))
+        msg = f"{where}{sep + loc if loc else ''}: {e['msg']}"
+    except ValueError as err:
+        msg = f"{where}: {err}"
+    else:
+        return
+    raise _value_error(path, _key_named_in(msg), msg)
+
+
+def _value_error(path: Path, key: str, msg: str) -> HarnessError:
+    """The error a failed check gives, as pydantic's value errors are reported."""
+    return HarnessError(str(path), key, msg, _FIXES["value_error"])
 
 
 def _check_extras(config: Config, path: Path) -> None:

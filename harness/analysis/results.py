@@ -19,7 +19,7 @@ import pandas as pd
 from experiments import strategies as registry
 from experiments.contract import Strategy
 from harness.analysis import checks, losses, models, replay, scaling, study
-from harness.config import variants
+from harness.variants import variants
 from harness.rundir import store
 from harness.schema import BASELINE, CELL_KEYS, phase_column
 
