@@ -219,12 +219,14 @@ def test_the_replay_table_replays_the_bound_and_the_runs_own_tasks():
 
 
 def test_the_study_replay_says_which_run_it_needs():
-    meta = {"config": {"kind": "strong", "images": {"count": 4}, "augmentations_per_image": 8}}
+    meta = {"config": {"name": "t", "kind": "strong", "workers": [2], "images": {"count": 4},
+                       "augmentations_per_image": 8}}
     runs = pd.DataFrame(
         [{"strategy": "sequential", "status": "ok", "width": 2000, "height": 1000, "cell_id": "s"}]
     )
     assert "10 images x 100 augmentations" in replay.study_size_reason(meta, runs, None)
-    meta = {"config": {"kind": "strong", "images": {"count": 10}, "augmentations_per_image": 100}}
+    meta = {"config": {"name": "t", "kind": "strong", "workers": [2], "images": {"count": 10},
+                       "augmentations_per_image": 100}}
     assert "per-task traces" in replay.study_size_reason(meta, runs, None)
     assert "2000x1000" in replay.study_size_reason(meta, runs.assign(width=500), None)
     assert replay.study_size_reason(meta, runs, SEQ.assign(cell_id="s")) is None

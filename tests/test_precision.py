@@ -379,7 +379,9 @@ def _cells_and_runs(repeats: dict[str, list[str]]) -> tuple[pd.DataFrame, pd.Dat
 
 
 def _meta(order: str, sessions: list[str]) -> dict:
-    return {"config": {"warmup": {"runs": 1, "tasks": 0.1}, "order": order},
+    config = {"name": "t", "kind": "strong", "workers": [2], "order": order,
+              "warmup": {"runs": 1, "tasks": 0.1}}
+    return {"config": config,
             "sessions": [{"started_at": at} for at in sessions]}
 
 

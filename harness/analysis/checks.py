@@ -44,6 +44,7 @@ from harness.analysis.scaling import (
     usable_cores,
 )
 from harness.precision import SLICING, TARGET
+from harness.rundir.meta import RunMeta, run_meta
 from harness.schema import CELL_KEYS
 
 LOAD_FRACTION = 0.5
@@ -58,17 +59,19 @@ OVERSUBSCRIBED = "†"
 UNSTABLE = "~"
 
 
-def pre_run_warnings(meta: dict) -> list[str]:
+def pre_run_warnings(meta: dict | RunMeta) -> list[str]:
     """Warnings known before anything runs: the machine's state and the plan."""
+    meta = run_meta(meta)
     return setup_warnings(meta) + _planned_oversubscription(meta)
 
 
 def report_warnings(
-    meta: dict, runs: pd.DataFrame, table: pd.DataFrame, oversubscribed: pd.Series
+    meta: dict | RunMeta, runs: pd.DataFrame, table: pd.DataFrame, oversubscribed: pd.Series
 ) -> list[str]:
     """Warnings for a finished (or partial) run: set-up, then what the results show.
     oversubscribed: per row of the scaling table `table`, whether it ran more busy processes
     than the usable cores."""
+    meta = run_meta(meta)
     return (
         setup_warnings(meta)
         + _oversubscribed_cells(table, oversubscribed, usable_cores(meta))
@@ -85,8 +88,8 @@ def report_warnings(
     )
 
 
-def setup_warnings(meta: dict) -> list[str]:
-    setup = meta.get("setup") or {}
+def setup_warnings(meta: RunMeta) -> list[str]:
+    setup = meta.setup
     logical = logical_cores(meta)
     found = _load_warning(setup, logical)
     governor = setup.get("governor")
@@ -126,11 +129,11 @@ def _load_warning(setup: dict, logical: int) -> list[str]:
     return []
 
 
-def _thread_warnings(meta: dict) -> list[str]:
-    probes = worker_probes((meta.get("setup") or {}).get("worker_threads"))
+def _thread_warnings(meta: RunMeta) -> list[str]:
+    probes = worker_probes(meta.setup.get("worker_threads"))
     cv2_threads = {p.get("cv2_threads") for p in probes} - {None}
     if not probes:
-        cv2_threads = {meta.get("config", {}).get("cv2_threads", 1)}
+        cv2_threads = {meta.config.cv2_threads}
     found = []
     if cv2_threads - {1}:
         n = max(cv2_threads)
@@ -172,15 +175,14 @@ def _cpu_list(cpus: list[int]) -> str:
     return ",".join(map(str, cpus)) if len(cpus) <= 8 else f"{cpus[0]}…{cpus[-1]}"
 
 
-def _planned_oversubscription(meta: dict) -> list[str]:
-    cfg = meta["config"]
-    workers = cfg.get("workers") or [p["workers"] for p in cfg.get("points") or []]
+def _planned_oversubscription(meta: RunMeta) -> list[str]:
+    workers = [w for w, _ in meta.config.sweep]
     cores = usable_cores(meta)
     over = sorted(
         {
             w
             for w in workers
-            for s in cfg.get("strategies", [])
+            for s in meta.config.labels
             if oversubscribed(processes_for(s, w), cores)
         }
     )
@@ -262,9 +264,9 @@ def _few_repeats(table: pd.DataFrame) -> list[str]:
     ]
 
 
-def _missed_targets(table: pd.DataFrame, meta: dict) -> list[str]:
+def _missed_targets(table: pd.DataFrame, meta: RunMeta) -> list[str]:
     """Cells at W <= usable cores that stopped without reaching the precision target."""
-    repeats = meta["config"]["repeats"]
+    repeats = meta.config.repeats
     if "stop" not in table or isinstance(repeats, int):
         return []
     missed = table[~table["stop"].isin(["", TARGET, SLICING])]
@@ -276,7 +278,7 @@ def _missed_targets(table: pd.DataFrame, meta: dict) -> list[str]:
         for r in missed.itertuples()
     )
     return [
-        f"{len(missed)} cell(s) missed the +-{repeats['ci']:.0%} target: {listed}. Fix: "
+        f"{len(missed)} cell(s) missed the +-{repeats.ci:.0%} target: {listed}. Fix: "
         "`futile` and `max` mean the runs vary too much (run on a quieter machine, or raise "
         "`max`); `budget` means --budget cut them (give more time, or --resume later); "
         "`spend` means the config's `repeats.spend` cap on machine time cut them (raise it, or "
@@ -284,7 +286,7 @@ def _missed_targets(table: pd.DataFrame, meta: dict) -> list[str]:
     ]
 
 
-def _steal(runs: pd.DataFrame, meta: dict) -> list[str]:
+def _steal(runs: pd.DataFrame, meta: RunMeta) -> list[str]:
     """From the per-run `steal_s` column (CPU seconds the hypervisor took), where recorded."""
     if "steal_s" not in runs:
         return []
@@ -331,7 +333,7 @@ def _drift(runs: pd.DataFrame) -> list[str]:
     ]
 
 
-def _cold_first_runs(runs: pd.DataFrame, meta: dict) -> list[str]:
+def _cold_first_runs(runs: pd.DataFrame, meta: RunMeta) -> list[str]:
     """Run 0 systematically slower than the later runs: a warm-up too small (see "cold run 0")."""
     ratios = first_run_ratios(runs, meta)
     if len(ratios) < COLD_CELLS or ratios.median() <= 1 + COLD_CHANGE:
@@ -363,9 +365,9 @@ def _worker_restarts(runs: pd.DataFrame) -> list[str]:
     ]
 
 
-def _input_files(meta: dict) -> list[str]:
+def _input_files(meta: RunMeta) -> list[str]:
     """The user's images left out as unreadable, or read but with a remark."""
-    inventory = meta.get("input_inventory") or {}
+    inventory = meta.input_inventory or {}
     found = []
     if left_out := inventory.get("unreadable"):
         listed = "; ".join(f"{name}: {why}" for name, why in left_out.items())

@@ -17,6 +17,7 @@ from scipy.stats import mannwhitneyu
 from harness import stats
 from harness.analysis.scaling import SAVING_LABEL, ok_samples
 from harness.rundir import store
+from harness.rundir.meta import stored_config
 from harness.schema import CELL_KEYS
 
 ALPHA = 0.05
@@ -167,8 +168,8 @@ def _setup_differences(meta_a: dict, meta_b: dict) -> list[str]:
         ),
         ("physical cores", lambda m: (m.get("host") or {}).get("physical_cores")),
         ("commit", lambda m: m.get("git_commit")),
-        ("start method", lambda m: (m.get("config") or {}).get("start_method")),
-        ("cv2 threads", lambda m: (m.get("config") or {}).get("cv2_threads")),
+        ("start method", lambda m: stored_config(m).start_method),
+        ("cv2 threads", lambda m: stored_config(m).cv2_threads),
     ):
         if get(meta_a) != get(meta_b):
             found.append(f"- {label} differs: A {get(meta_a)}, B {get(meta_b)}")

@@ -29,6 +29,7 @@ import pandas as pd
 from experiments.contract import Strategy
 from harness.analysis.losses import representative
 from harness.plan.scheduling import Costs, replay
+from harness.rundir.meta import RunMeta, run_meta
 from harness.schema import BASELINE
 
 STUDY_WORKERS = (1, 2, 4, 8, 16, 32, 64)
@@ -185,15 +186,18 @@ STUDY_REPLAY_COLUMNS = [
 ]
 
 
-def study_size_reason(meta: dict, runs: pd.DataFrame, tasks: pd.DataFrame | None) -> str | None:
+def study_size_reason(
+    meta: dict | RunMeta, runs: pd.DataFrame, tasks: pd.DataFrame | None
+) -> str | None:
     """Why this folder cannot replay the study's worker counts, or None when it can: the
     replay needs per-task costs of the study's own workload (its task count sets the tail)."""
-    cfg = meta["config"]
+    meta = run_meta(meta)
+    cfg = meta.config
     seq = runs[runs["strategy"].eq(BASELINE) & runs["status"].eq("ok")]
     sized = seq[seq["width"].eq(2000) & seq["height"].eq(1000)]
-    n = meta.get("n_images", cfg["images"]["count"])
-    if cfg["kind"] != "strong" or n != 10 or cfg["augmentations_per_image"] != 100:
-        found = f"{n} images x {cfg['augmentations_per_image']} augmentations"
+    n = meta.images_run
+    if cfg.kind != "strong" or n != 10 or cfg.augmentations_per_image != 100:
+        found = f"{n} images x {cfg.augmentations_per_image} augmentations"
         return f"it needs the study's workload (10 images x 100 augmentations), not {found}"
     if sized.empty:
         return "it needs a sequential run at the study's 2000x1000"

@@ -19,33 +19,43 @@ import pandas as pd
 from experiments import strategies as registry
 from experiments.contract import Strategy
 from harness.analysis import checks, losses, models, replay, scaling, study
-from harness.variants import variants
+from harness.config import Config
 from harness.rundir import store
+from harness.rundir.meta import RunMeta, run_meta
 from harness.schema import BASELINE, CELL_KEYS, phase_column
 
 
 @dataclass(frozen=True)
 class Results:
     run_dir: Path
-    meta: dict
+    meta: dict  # meta.json as read; run_meta is the typed view
     runs: pd.DataFrame
     table: pd.DataFrame  # scaling.scaling_table: one row per cell that ran
     skipped: list[dict]  # cells the plan skipped, with the reason
     plugin_errors: tuple[str, ...] = ()  # plugins of the run that could not be loaded here
 
+    @cached_property
+    def run_meta(self) -> RunMeta:
+        return run_meta(self.meta, str(self.run_dir / store.META))
+
+    @property
+    def config(self) -> Config:
+        """The config the run was recorded with."""
+        return self.run_meta.config
+
     @property
     def kind(self) -> str:
-        return self.meta["config"]["kind"]
+        return self.config.kind
 
     @property
     def strategies(self) -> list[str]:
         """The run's strategies (the baseline left out), in the config's order; a variant by
         its label (P_TORCH[in_order=false])."""
-        return [e.label for e in variants(self.meta["config"]["strategies"])]
+        return self.config.labels
 
     @property
     def saving_modes(self) -> list[bool]:
-        return [bool(m) for m in self.meta["config"]["saving"]]
+        return list(self.config.saving)
 
     # What the registry says about the run's strategies.
     @cached_property
@@ -178,10 +188,10 @@ class Results:
         return tasks[tasks["cell_id"].eq(cell_id) & tasks["repeat"].eq(repeat)]
 
 
-def load_plugins(meta: dict) -> tuple[str, ...]:
+def load_plugins(config: Config) -> tuple[str, ...]:
     """Load the run's strategy plugins; one line per plugin that cannot be loaded here."""
     errors = []
-    for plugin in (meta.get("config") or {}).get("plugins") or []:
+    for plugin in config.plugins:
         try:
             registry.load_plugins([plugin])
         except Exception as err:  # noqa: BLE001 - any broken plugin: the report still renders
@@ -192,7 +202,8 @@ def load_plugins(meta: dict) -> tuple[str, ...]:
 def load_results(run_dir: Path) -> Results:
     run_dir = store.require_run_dir(Path(run_dir))
     meta = store.read_meta(run_dir)
+    typed = run_meta(meta, str(run_dir / store.META))
     runs = store.load_runs(run_dir)
-    errors = load_plugins(meta)
-    table = scaling.scaling_table(runs, meta["config"]["kind"], meta)
+    errors = load_plugins(typed.config)
+    table = scaling.scaling_table(runs, typed.config.kind, typed)
     return Results(run_dir, meta, runs, table, meta.get("skipped", []), errors)

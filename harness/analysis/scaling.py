@@ -21,6 +21,7 @@ import pandas as pd
 
 from harness import stats
 from harness.precision import BUDGET, MAX, SPEND, Target, stop_reason
+from harness.rundir.meta import RunMeta, run_meta
 from harness.schema import BASELINE, CELL_KEYS, WORK_PHASES, Cell
 from harness.schema import TABLE_COLUMNS as SCHEMA_TABLE_COLUMNS
 
@@ -55,14 +56,16 @@ def ok_runs(runs: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------- processes and cores
 
 
-def logical_cores(meta: dict) -> int:
-    return int(meta["host"].get("logical_cores") or meta["host"]["physical_cores"])
+def logical_cores(meta: dict | RunMeta) -> int:
+    host = run_meta(meta).host
+    return int(host.logical_cores or host.physical_cores)
 
 
-def usable_cores(meta: dict) -> int:
+def usable_cores(meta: dict | RunMeta) -> int:
     """min(physical cores, CPUs in the affinity mask): the oversubscription threshold."""
-    physical = int(meta["host"]["physical_cores"])
-    affinity = (meta.get("setup") or {}).get("affinity")
+    meta = run_meta(meta)
+    physical = int(meta.host.physical_cores)
+    affinity = meta.setup.get("affinity")
     return min(physical, len(affinity)) if affinity else physical
 
 
@@ -145,7 +148,9 @@ def run_utilization(runs: pd.DataFrame) -> pd.Series:
     return busy / (runs["wall_s"] * runs["workers"])
 
 
-def scaling_table(runs: pd.DataFrame, kind: str, meta: dict | None = None) -> pd.DataFrame:
+def scaling_table(
+    runs: pd.DataFrame, kind: str, meta: dict | RunMeta | None = None
+) -> pd.DataFrame:
     """Long-form table: one row per cell, baselines first, with speedup and efficiency (and
     with meta, why each cell stopped recording)."""
     cells = cell_medians(runs)
@@ -165,27 +170,28 @@ def scaling_table(runs: pd.DataFrame, kind: str, meta: dict | None = None) -> pd
     return cell_order(table)[TABLE_COLUMNS]
 
 
-def run_target(meta: dict) -> Target:
+def run_target(meta: dict | RunMeta) -> Target:
     """The stop rule the run recorded under: its config's, `max` as its last budget capped it."""
-    repeats = meta["config"]["repeats"]
+    meta = run_meta(meta)
+    repeats = meta.config.repeats
     if isinstance(repeats, int):
         return Target(repeats, repeats)
-    sessions = meta.get("sessions") or [{}]
-    most = min(repeats["max"], sessions[-1].get("max_runs") or repeats["max"])
-    return Target(repeats["min"], most, repeats["ci"], spend=repeats.get("spend"))
+    most = min(repeats.max, meta.last_session.max_runs or repeats.max)
+    return Target(repeats.min, most, repeats.ci, spend=repeats.spend)
 
 
 FIXED_DEFAULT = (3, 1.0)  # the fixed default before precision targets: 3 runs, 1 full warm-up
 
 
-def run_equivalents(table: pd.DataFrame, runs: pd.DataFrame, meta: dict) -> tuple[float, float]:
+def run_equivalents(
+    table: pd.DataFrame, runs: pd.DataFrame, meta: dict | RunMeta
+) -> tuple[float, float]:
     """Machine time in run-equivalents per cell (one run = one timed call of the cell, so each
     cell weighs by its median time), as recorded, and as FIXED_DEFAULT would have cost:
     (used, fixed). A warm-up counts by its share of the tasks, once per child process: one per
     run in interleaved order, one per session the cell ran in otherwise."""
-    cfg = meta["config"]
-    warm = cfg["warmup"]
-    warm_runs, share = (warm, 1.0) if isinstance(warm, int) else (warm["runs"], warm["tasks"])
+    meta = run_meta(meta)
+    warm_runs, share = meta.config.warmup_runs, meta.config.warmup_tasks
     done = table[table["time_s"].notna()].set_index(CELL_KEYS)
     if done.empty:
         return float("nan"), float("nan")
@@ -195,11 +201,11 @@ def run_equivalents(table: pd.DataFrame, runs: pd.DataFrame, meta: dict) -> tupl
     return float(used / weight), float(sum(FIXED_DEFAULT))
 
 
-def _children(runs: pd.DataFrame, meta: dict) -> pd.Series:
+def _children(runs: pd.DataFrame, meta: RunMeta) -> pd.Series:
     """Child processes each cell ran in, per CELL_KEYS."""
-    if meta["config"].get("order") == "interleaved":
+    if meta.config.order == "interleaved":
         return runs.groupby(CELL_KEYS).size()
-    starts = sorted(s["started_at"] for s in meta.get("sessions", []) if s.get("started_at"))
+    starts = sorted(s.started_at for s in meta.sessions if s.started_at)
     if len(starts) < 2:
         return runs.groupby(CELL_KEYS).size().clip(upper=1)
     when = pd.to_datetime(runs["started_at"], utc=True, errors="coerce")
@@ -210,12 +216,12 @@ def _children(runs: pd.DataFrame, meta: dict) -> pd.Series:
 FIRST_RUN_MIN_LATER = 2  # later runs a cell needs for its run 0 to be compared with them
 
 
-def first_run_ratios(runs: pd.DataFrame, meta: dict) -> pd.Series:
+def first_run_ratios(runs: pd.DataFrame, meta: dict | RunMeta) -> pd.Series:
     """Per cell (CELL_KEYS index): its recorded run 0 / the median of its later ok runs. What a
     warm-up left for run 0 to pay: 1.0 is nothing. Only in sequential order, where run 0 is the
     first timed call after the warm-up in its child; in interleaved order every run has its
     own warm-up, so there is no run 0 to single out (empty)."""
-    if meta["config"].get("order") == "interleaved":
+    if run_meta(meta).config.order == "interleaved":
         return pd.Series(dtype=float)
     ratios = {}
     for key, cell in ok_runs(runs).groupby(CELL_KEYS, sort=False):
@@ -226,15 +232,15 @@ def first_run_ratios(runs: pd.DataFrame, meta: dict) -> pd.Series:
     return pd.Series(list(ratios.values()), index=index, dtype=float)
 
 
-def stop_reasons(cells: pd.DataFrame, runs: pd.DataFrame, meta: dict) -> list[str]:
+def stop_reasons(cells: pd.DataFrame, runs: pd.DataFrame, meta: dict | RunMeta) -> list[str]:
     """Per cell: why it stopped recording runs ("" for a fixed repeat count)."""
+    meta = run_meta(meta)
     target = run_target(meta)
     if target.fixed:
         return [""] * len(cells)
-    sessions = meta.get("sessions", [])
-    cut = {c for s in sessions for c in s.get("budget_cut", [])}
-    spent = {c for s in sessions for c in s.get("spend_cut", [])}
-    capped = target.max < meta["config"]["repeats"]["max"]  # a budget lowered max
+    cut = {c for s in meta.sessions for c in s.budget_cut}
+    spent = {c for s in meta.sessions for c in s.spend_cut}
+    capped = target.max < meta.config.target.max  # a budget lowered max
     samples, cores = ok_samples(runs), usable_cores(meta)
     reasons = []
     for key in cells[CELL_KEYS].itertuples(index=False, name=None):

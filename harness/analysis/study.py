@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.rundir.meta import RunMeta, run_meta
 from harness.schema import BASELINE
 
 PAPER_CSV = Path(__file__).resolve().parents[1] / "data" / "paper_results.csv"
@@ -89,13 +90,15 @@ def reproduction_table(table: pd.DataFrame, kind: str) -> tuple[pd.DataFrame, st
     return merged[COLUMNS].reset_index(drop=True), study
 
 
-def notes(meta: dict, kind: str, study: str) -> list[str]:
+def notes(meta: dict | RunMeta, kind: str, study: str) -> list[str]:
     """What to keep in mind when reading the comparison (INCONSISTENCIES go in the report's
     notes)."""
-    host, cfg = meta["host"], meta["config"]
+    meta = run_meta(meta)
+    host, cfg = meta.host, meta.config
+    logical = host.logical_cores if "logical_cores" in host.model_fields_set else "?"
     lines = [
-        f"Cores: this machine has {host['physical_cores']} physical / "
-        f"{host.get('logical_cores', '?')} logical cores; the study's is {STUDY_MACHINE}, so any "
+        f"Cores: this machine has {host.physical_cores} physical / "
+        f"{logical} logical cores; the study's is {STUDY_MACHINE}, so any "
         "rank count above its core count was oversubscribed there too.",
         _workload_note(meta, kind, study),
     ]
@@ -104,7 +107,7 @@ def notes(meta: dict, kind: str, study: str) -> list[str]:
             "Matched to the workbook's unpublished weak series from 500x500 (its "
             "baseline size equals ours); Table 2 starts from 250x250."
         )
-    elif kind == "weak" and cfg["images"]["size"] != [250, 250]:
+    elif kind == "weak" and cfg.images.size != [250, 250]:
         lines.append(
             "No study series starts from this baseline size: cells are matched by "
             "image size, so the study's worker count differs (column paper W)."
@@ -112,13 +115,12 @@ def notes(meta: dict, kind: str, study: str) -> list[str]:
     return lines
 
 
-def _workload_note(meta: dict, kind: str, study: str) -> str:
-    cfg = meta["config"]
-    n = meta.get("n_images", cfg["images"]["count"])
+def _workload_note(meta: RunMeta, kind: str, study: str) -> str:
+    cfg, n = meta.config, meta.images_run
     same = (
         n == 10
-        and cfg["augmentations_per_image"] == 100
-        and (kind == "weak" or cfg["images"]["size"] == [2000, 1000])
+        and cfg.augmentations_per_image == 100
+        and (kind == "weak" or cfg.images.size == [2000, 1000])
     )
     if same:
         return (
@@ -126,7 +128,7 @@ def _workload_note(meta: dict, kind: str, study: str) -> str:
             "compare as well as ratios."
         )
     return (
-        f"Workload: {n} images x {cfg['augmentations_per_image']} augmentations here against the "
+        f"Workload: {n} images x {cfg.augmentations_per_image} augmentations here against the "
         "study's 10 x 100"
         + (" at 2000x1000" if study == "strong" else "")
         + ": only speedup and efficiency compare, not execution times."

@@ -35,6 +35,7 @@ from harness.plan.cells import Unit
 from harness.plan.estimate import calibrate
 from harness.precision import Target
 from harness.rundir import store
+from harness.rundir.meta import read_run_meta
 from harness.schema import BASELINE, Cell
 
 FILE = "seeds.json"
@@ -268,7 +269,7 @@ def _number(value: object) -> float | None:
 def check_run(run_dir: Path, config: Config) -> None:
     """A run folder whose workload is the config's, so the seeds' times stand beside its own."""
     store.require_run_dir(run_dir)
-    ran = store.read_meta(run_dir)["config"]
+    ran = read_run_meta(run_dir).config.model_dump(mode="json", exclude_unset=True)
     given = config.model_dump(mode="json")
     for key in WORKLOAD_KEYS:
         if ran.get(key) != given.get(key):

@@ -16,7 +16,8 @@ import numpy as np
 
 from harness import stats
 from harness.errors import HarnessError
-from harness.rundir.store import META, RUNS, read_meta, read_table
+from harness.rundir.meta import read_run_meta
+from harness.rundir.store import META, RUNS, read_table
 
 RECENT = 3  # the newest run folders asked: the machine's state drifts over days
 SAME_MACHINE = ("cpu_model", "physical_cores", "logical_cores")
@@ -45,11 +46,11 @@ def earlier_noise(root: Path, name: str, host: dict, cores: int) -> Noise | None
         if folder.is_symlink():
             continue  # `latest` is another folder's name
         try:
-            meta = read_meta(folder)
+            meta = read_run_meta(folder)
         except HarnessError:
             continue
-        if meta["config"].get("name") == name and _same_machine(meta.get("host") or {}, host):
-            found.append((str(meta.get("started_at", "")), folder))
+        if meta.config.name == name and _same_machine(meta.host.model_dump(), host):
+            found.append((str(getattr(meta, "started_at", "")), folder))
     cvs, used = [], []
     for _, folder in sorted(found)[-RECENT:]:
         cell_cvs = _cell_cvs(folder, cores)

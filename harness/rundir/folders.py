@@ -9,6 +9,7 @@ from pathlib import Path
 
 from harness.config import Config
 from harness.errors import HarnessError
+from harness.rundir.meta import stored_config
 
 RESULTS_ROOT = Path("results")
 # Keys that change how long or how often we measure, not what a measurement means.
@@ -54,7 +55,8 @@ def point_latest(run_dir: Path) -> None:
 
 def check_resumable(meta: dict, config: Config, host: dict, versions: dict, run_dir: Path) -> None:
     """Refuse a resume whose measurements would not be comparable with those already stored."""
-    old, new = meta["config"], config.model_dump(mode="json")
+    old = stored_config(meta, str(run_dir)).model_dump(mode="json", exclude_unset=True)
+    new = config.model_dump(mode="json")
     for key in sorted(set(old) | set(new)):
         if key not in RESUME_MAY_CHANGE and old.get(key) != new.get(key):
             raise HarnessError(
