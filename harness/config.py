@@ -89,7 +89,7 @@ class Config(_Strict):
     images: Images = Images()
     augmentations_per_image: PositiveInt = 100
     plugins: list[str] = []  # strategy modules outside the repo: module names or .py paths
-    # Each entry a strategy name, or a variant {NAME: {option: value, ...}} (see variants()).
+    # Each entry a strategy name, or a variant {NAME: {option: value, ...}} (harness/variants.py).
     strategies: Annotated[list[Any], Field(min_length=1)] = ["P_1", "P_2", "P_Q"]
     options: dict[str, dict[str, Any]] = {}  # per strategy: its own options
     saving: Annotated[list[StrictBool], Field(min_length=1, max_length=2)] = [True, False]
