@@ -4,81 +4,25 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import signal
 import sys
 import tempfile
-import time
-from collections.abc import Iterable, Iterator
-from dataclasses import replace
-from datetime import UTC, datetime
+from collections.abc import Iterator
 from pathlib import Path
 
 from experiments.contract import ContractError
-from experiments.workload import init_process
-from harness import machine
-from harness.analysis import checks
 from harness.analysis.compare import compare_runs, format_compare
 from harness.analysis.results import load_results
-from harness.config import Config, load_config
+from harness.commands import run
+from harness.config import load_config
 from harness.errors import HarnessError
 from harness.measure import seeds
 from harness.measure.lock import OVERRIDE_FLAG, MachineLock
 from harness.measure.overhead import measure
-from harness.measure.runner import (
-    Budget,
-    Interrupted,
-    Limit,
-    Spend,
-    Sweep,
-    raise_interrupted,
-    readable_for_resume,
-    recover_orphans,
-    run_sweep,
-)
 from harness.measure.verify import verify
-from harness.plan import crowding, history, inputs, preflight
-from harness.plan.cells import (
-    Cell,
-    Unit,
-    fit_budget,
-    parse_duration,
-    plan_cells,
-    plan_units,
-    print_plan,
-    runnable,
-    spend_level,
-)
-from harness.plan.estimate import calibrate, speed_probe
-from harness.precision import Target, expected_runs
+from harness.plan import inputs
 from harness.report import write_report
 from harness.report.trace import write_trace
-from harness.rundir import folders, store
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def new_meta(
-    config_path: str, config: Config, cells: list[Cell], input_facts: dict, machine_facts: dict
-) -> dict:
-    """meta.json of a new run: the config as given and validated, the machine, what is skipped."""
-    skipped = [
-        {"strategy": c.strategy, "workers": c.workers, "saving": c.saving, "reason": c.skip}
-        for c in cells
-        if c.skip
-    ]
-    return {
-        "config": config.model_dump(mode="json"),
-        "config_file": str(config_path),
-        "config_text": Path(config_path).read_text(),
-        **machine_facts,
-        "git_commit": machine.git_commit(),
-        **input_facts,
-        "skipped": skipped,
-        "started_at": _now(),
-    }
 
 
 @contextlib.contextmanager
@@ -93,174 +37,9 @@ def measuring(command: str, args: argparse.Namespace) -> Iterator[MachineLock]:
 def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.dry_run:  # measures nothing: no lock
-        return _run(args, config, None)
+        return run.run(args, config, None)
     with measuring("run", args) as lock:
-        return _run(args, config, lock)
-
-
-def _run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> int:
-    # Before any OpenCV work here: calibration then runs single-threaded like the workers, and
-    # no OpenCV thread pool exists when pools fork (a forked child can deadlock on one).
-    init_process(config.cv2_threads)
-    if args.out and not args.resume:
-        folders.require_empty(Path(args.out))
-    found = inputs.inspect(config, args.config)
-    config = inputs.with_folder_size(config, found)
-    host, versions = machine.host_info(), machine.versions()
-    meta = store.read_meta(Path(args.resume)) if args.resume else None
-    if meta is not None:
-        folders.check_resumable(meta, config, host, versions, Path(args.resume))
-        readable_for_resume(Path(args.resume))
-        found = inputs.prepare(config, found, Path(args.resume))
-        if note := folders.check_inputs(meta, found.digest, Path(args.resume)):
-            print(f"Warning: {note}", file=sys.stderr)
-    cells = plan_cells(config)
-    setup = machine.setup_info(
-        config.start_method
-    )  # before calibrating, so the load average is the machine's
-    setup["worker_threads"] = machine.probe_worker_threads(config.start_method, config.cv2_threads)
-    scratch_root = config.scratch_dir or Path(args.resume or args.out or folders.RESULTS_ROOT)
-    if not args.force:  # before calibrating, which would time absurd sizes
-        preflight.check(config, runnable(cells), found.n_images, scratch_root, args.config)
-    cores = machine.usable_cores()
-    costs = calibrate(config, found.n_images, cores)
-    if meta is not None:
-        probe_s = folders.check_speed(meta, costs.probe_s, Path(args.resume), speed_probe)
-        costs = replace(costs, probe_s=probe_s)
-    plan = Sweep(config, Path(args.resume or "."), {}, found.n_images, costs, cores)
-    stored = plan.stored() if meta is not None else {}
-    target = config.target
-    budget_s = parse_duration(args.budget) if args.budget else None
-    if budget_s is not None:
-        target = fit_budget(
-            config, cells, plan.run_estimate, stored, cores, budget_s, costs.child_s
-        )
-    noise = _earlier_noise(args, config, host, cores)
-    if noise is not None and not target.fixed:
-        target = replace(target, planning_cv=noise.cv)
-    estimate = print_plan(config, cells, plan.run_estimate, stored, cores, target, costs.child_s)
-    if not target.fixed:
-        level = spend_level(config, cells, plan.run_estimate, cores, target)
-        print(_runs_line(noise, target, cores, level))
-    if line := crowding.describe(costs.crowding, cores):
-        print(line)
-    planned = {"config": config.model_dump(mode="json"), "host": host, "setup": setup}
-    for warning in checks.pre_run_warnings(planned):
-        print(f"Warning: {warning}", file=sys.stderr)
-    if args.dry_run:
-        return 0
-    run_dir = Path(args.resume) if args.resume else folders.new_run_dir(config, args.out)
-    if lock is not None:
-        lock.set_run_dir(run_dir)
-    if meta is None:
-        found = inputs.prepare(config, found, run_dir)
-    sweep = Sweep(config, run_dir, found.dirs, found.n_images, costs, cores, target)
-    if meta is None:
-        facts = {"host": host, "versions": versions, "setup": setup}
-        meta = new_meta(args.config, config, cells, found.meta(), facts)
-    else:
-        resumed = [*meta.get("resumed_at", []), _now()]
-        meta = {**meta, "config": config.model_dump(mode="json"), "resumed_at": resumed}
-        if recovered := recover_orphans(sweep):
-            print(
-                f"Recovered {recovered} finished run(s) that the interrupted sweep had not stored."
-            )
-    session = {
-        "started_at": _now(),
-        "estimate_s": round(estimate["expected_s"], 1),
-        "estimate_max_s": round(estimate["max_s"], 1),
-        "cells": estimate["cells"],
-        "calibration": costs.summary(),
-        "max_runs": target.max,
-        "budget_s": budget_s,
-        "planning_cv": target.planning_cv,
-        "planning_from": [str(f) for f in noise.folders] if noise and target.planning_cv else [],
-    }
-    meta = {**meta, "sessions": [*meta.get("sessions", []), session]}
-    store.write_meta(run_dir, meta)
-    units = plan_units(runnable(cells), target, config.order, sweep.stored, cores)
-    print(f"Writing to {run_dir}" + (" (resuming)" if args.resume else ""))
-    limits = [Budget(budget_s)] if budget_s is not None else []
-    limits += [Spend(target.spend)] if target.spend is not None and not target.fixed else []
-    return _sweep_and_report(sweep, units, estimate["expected_s"], limits, meta, args)
-
-
-def _earlier_noise(
-    args: argparse.Namespace, config: Config, host: dict, cores: int
-) -> history.Noise | None:
-    """The run-to-run noise of this config's earlier runs here, from the folder the run goes to
-    (for a resume, its own runs so far count too)."""
-    if args.resume:
-        root = Path(args.resume).parent
-    else:
-        root = Path(args.out).parent if args.out else folders.RESULTS_ROOT / config.name
-    return history.earlier_noise(root, config.name, host, cores)
-
-
-def _runs_line(
-    noise: history.Noise | None, target: Target, cores: int, level: float = math.inf
-) -> str:
-    runs = f"Runs per cell at W <= {cores}: ~{expected_runs(target, False):g} planned"
-    if level < expected_runs(target, False):
-        runs += f", ~{max(target.min, level):.1f} within the sweep's spend"
-    if noise is None:
-        return (
-            f"{runs}, the fewest with a 95% interval: no earlier run of this config on this "
-            f"machine says how much runs vary, and noisy cells take up to {target.max}"
-        )
-    return f"{runs}, the stop rule's mean at the run-to-run {noise.describe()}"
-
-
-def _sweep_and_report(
-    sweep: Sweep,
-    units: Iterable[Unit],
-    estimate_s: float,
-    limits: list[Limit],
-    meta: dict,
-    args: argparse.Namespace,
-) -> int:
-    """Run, then always store meta and render the report, even when interrupted."""
-    previous = {s: signal.signal(s, raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
-    interrupted: Interrupted | None = None
-    bad = 0
-    started = time.monotonic()
-    try:
-        bad = run_sweep(sweep, units, estimate_s, limits)
-    except Interrupted as err:
-        interrupted = err
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-    run_dir = sweep.run_dir
-    session = {
-        **meta["sessions"][-1],
-        "ended_at": _now(),
-        "duration_s": round(time.monotonic() - started, 1),
-        "budget_cut": [],
-        "spend_cut": [],
-        **{f"{limit.name}_cut": sorted(limit.cut) for limit in limits},
-    }
-    ended = {"ended_at": _now(), "interrupted": interrupted.args[0] if interrupted else None}
-    store.write_meta(run_dir, {**meta, **ended, "sessions": [*meta["sessions"][:-1], session]})
-    if not store.load_runs(run_dir).empty:
-        write_report(run_dir)
-    folders.point_latest(run_dir)
-    print(f"Report: {run_dir / 'report.md'}")
-    if interrupted:
-        print(
-            f"Interrupted by {interrupted.args[0]}; every finished run is kept. Resume with:\n"
-            f"  python -m harness run {args.config} --resume {run_dir}\n"
-            f"  (or: make ... CONFIG={args.config} RESUME={run_dir})",
-            file=sys.stderr,
-        )
-        return 128 + interrupted.signum
-    if bad:
-        print(
-            f"{bad} run(s) did not finish ok; see the report's notes. "
-            f"Re-run them with --resume {run_dir}.",
-            file=sys.stderr,
-        )
-    return 1 if bad else 0
+        return run.run(args, config, lock)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -36,7 +36,7 @@ class Target:
     """`repeats: N` is Target(N, N, None): a fixed count, as before precision targets.
     `planning_cv` only plans: the run-to-run CV earlier runs showed (harness.plan.history), from
     which the estimate expects a cell's run count; the stop rule never reads it. `spend` caps
-    the sweep, not a cell: run-equivalents per cell (harness.runner.Spend)."""
+    the sweep, not a cell: run-equivalents per cell (harness.plan.limits.Spend)."""
 
     min: int
     max: int

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from experiments.strategies import BASELINE  # noqa: F401  (re-exported for the harness)
 from harness.errors import HarnessError
@@ -82,17 +82,20 @@ class CellSpec(_Frozen):
     target: list[float | None] = []  # [min, max, ci] of harness.precision.Target; [] = all
     prior: list[float] = []  # the cell's ok wall times stored before this child
     slicing: bool = False  # more workers than usable cores: stop at min
-    stop_file: str = ""  # once it exists, record no run beyond min (a budget ran out)
-    # Where the parent writes how many recorded runs it has judged against its limits; the
-    # child waits for that verdict before a run beyond min. "" = no limits, never wait.
-    verdicts: str = ""
+    stop_file: str = ""  # once it exists, record no run beyond min (a limit cut the cell)
+    # The judged file: where the parent writes how many recorded runs it has judged against its
+    # limits; the child waits for that before a run beyond min. "" = no limits, never wait.
+    # Stored as `verdicts`, its name in the spec files of earlier runs.
+    judged: str = Field("", alias="verdicts")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @property
     def the_cell(self) -> Cell:
         return Cell(**self.cell)
 
     def write(self, path: Path) -> None:
-        path.write_text(self.model_dump_json(indent=1))
+        path.write_text(self.model_dump_json(indent=1, by_alias=True))
 
     @classmethod
     def read(cls, path: Path) -> CellSpec:
@@ -244,6 +247,12 @@ TASK_COLUMNS = _columns(
     ("read_cpu_s", "s", "the part of cpu_s spent reading"),
 )
 TASK_KINDS = {0: "task", 1: "save"}  # experiments.workload.TASK / SAVE
+TRACE_KEYS = ("trace", "spans")  # a child's JSON line: the run's per-task rows and main spans
+
+
+def without_trace(run: dict) -> dict:
+    """A child's JSON line without its trace: what runs.parquet and a slim results file keep."""
+    return {k: v for k, v in run.items() if k not in TRACE_KEYS}
 
 
 def phase_column(key: str) -> str:

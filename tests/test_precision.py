@@ -25,14 +25,8 @@ from harness.config import load_config
 from harness.errors import HarnessError
 from harness.measure import child
 from harness.plan import history
-from harness.plan.cells import (
-    Cell,
-    fit_budget,
-    parse_duration,
-    plan_cells,
-    planned_seconds,
-    spend_level,
-)
+from harness.plan.cells import Cell, parse_duration, plan_cells
+from harness.plan.sweep_plan import Plan
 from harness.precision import Target, stop_reason
 from harness.rundir import store
 from harness.schema import CellSpec, JobSpec
@@ -216,12 +210,13 @@ def test_a_budget_caps_max_and_refuses_what_cannot_fit(tmp_path, images):
     def estimate(cell: Cell) -> float:
         return per_run[cell.id]
 
-    roomy = fit_budget(config, cells, estimate, {}, 2, 3 * 10 * 9 + 1)
+    plan = Plan(config, cells, estimate, 2, config.target)
+    roomy = plan.fit(3 * 10 * 9 + 1).target
     assert roomy.max == 9
-    tight = fit_budget(config, cells, estimate, {}, 2, 3 * 10 * 7)
+    tight = plan.fit(3 * 10 * 7).target
     assert tight.max == 7 and tight.min == 3
     with pytest.raises(HarnessError, match="too short.*costliest cells"):
-        fit_budget(config, cells, estimate, {}, 2, 3 * 10 * 3 - 1)
+        plan.fit(3 * 10 * 3 - 1)
     assert parse_duration("1h30m") == 5400 and parse_duration("45m") == 2700
 
 
@@ -297,11 +292,11 @@ def test_spend_shares_what_is_left_evenly_in_the_plan(tmp_path, images):
         write_config(tmp_path, images, [0.1], workers=[1, 4], repeats=SPEND)
     )
     cells, target = plan_cells(config), config.target
-    assert spend_level(config, cells, lambda c: 1.0, 1, target) == pytest.approx(4.5)
-    most = planned_seconds(config, cells, lambda c: 1.0, {}, 1, "max", target)
-    assert most == pytest.approx(4 * 3)  # the cap, not 9 runs each
-    uncapped = replace(target, spend=None)
-    assert spend_level(config, cells, lambda c: 1.0, 1, uncapped) == math.inf
+    plan = Plan(config, cells, lambda c: 1.0, 1, target)
+    assert plan.level() == pytest.approx(4.5)
+    assert plan.seconds("max") == pytest.approx(4 * 3)  # the cap, not 9 runs each
+    uncapped = replace(plan, target=replace(target, spend=None))
+    assert uncapped.level() == math.inf
 
 
 def test_a_spend_too_small_for_min_exits_2_naming_the_key(tmp_path, images, capsys):
@@ -319,7 +314,7 @@ def test_the_child_waits_for_the_verdict_on_its_last_run(tmp_path):
                              ext="jpg", cv2_threads=1),
         warmup=0, repeats=list(range(9)), start_method="fork", results="",
         target=[3, 9, 0.03], stop_file=str(tmp_path / "u.stop"),
-        verdicts=str(tmp_path / "u.judged"),
+        judged=str(tmp_path / "u.judged"),
     )
     (tmp_path / "u.judged").write_text("3")
 
@@ -331,9 +326,9 @@ def test_the_child_waits_for_the_verdict_on_its_last_run(tmp_path):
     walls = [1.0, 1.2, 1.0, 1.2]  # wants more: no interval yet
     thread = threading.Thread(target=parent)
     thread.start()
-    assert child.enough(spec, walls, written=4)
+    assert child.stops(spec, walls, written=4)
     thread.join()
-    assert not child.enough(spec, walls[:2], written=2)  # below min, nothing to wait for
+    assert not child.stops(spec, walls[:2], written=2)  # below min, nothing to wait for
 
 
 def test_resume_refuses_a_machine_of_another_speed(tmp_path, images, capsys):

@@ -32,10 +32,10 @@ from experiments.workload import (
 )
 from harness.measure import hooks
 from harness.precision import Target, stop_reason
-from harness.schema import CellSpec, JobSpec, phase_column
+from harness.schema import CellSpec, JobSpec, phase_column, without_trace
 
-VERDICT_WAIT_S = 120.0  # the parent answers within a poll (0.2 s); this only guards its death
-VERDICT_POLL_S = 0.02
+JUDGED_WAIT_S = 120.0  # the parent answers within a poll (0.2 s); this only guards its death
+JUDGED_POLL_S = 0.02
 
 START, END = TASK_FIELDS.index("start"), TASK_FIELDS.index("end")
 
@@ -133,8 +133,7 @@ def main(spec_path: str) -> int:
         def record(kind: str, n: int, the_job: Job) -> dict:
             row = {"kind": kind, "repeat": n, **run_once(strategy, the_job, workers, ctx, session)}
             if kind == "warmup":  # only recorded runs keep their trace
-                row.pop("trace", None), row.pop("spans", None)
-                row["warmup_tasks"] = spec.warmup_tasks
+                row = {**without_trace(row), "warmup_tasks": spec.warmup_tasks}
             if strategy.session is not None:
                 row["t_session_startup_s"] = session_s
             out.write(json.dumps(row) + "\n")
@@ -145,7 +144,7 @@ def main(spec_path: str) -> int:
         for n in range(spec.warmup):
             record("warmup", n, warm)
         for written, r in enumerate(spec.repeats):
-            if enough(spec, walls, written):
+            if stops(spec, walls, written):
                 break
             row = record("recorded", r, job)
             if row["status"] == "ok":
@@ -160,9 +159,10 @@ def warmup_job(job: Job, share: float) -> Job:
     return replace(job, augmentations=max(1, math.ceil(job.augmentations * share)))
 
 
-def enough(spec: CellSpec, walls: list[float], written: int = 0) -> bool:
-    """The stop rule (harness.precision) before a recorded run, then a limit's stop file,
-    once the parent has judged the `written` recorded runs of this child."""
+def stops(spec: CellSpec, walls: list[float], written: int = 0) -> bool:
+    """Whether to stop before a recorded run: the stop rule (harness.precision), then the stop
+    file of a limit that cut the cell, once the parent has judged the `written` recorded runs
+    of this child."""
     if not spec.target:
         return False
     low, high, ci = spec.target
@@ -171,21 +171,21 @@ def enough(spec: CellSpec, walls: list[float], written: int = 0) -> bool:
         return True
     if len(walls) < target.min or not spec.stop_file:
         return False
-    if spec.verdicts and written:  # the runs before this child were judged before it started
-        wait_for_verdict(spec, written)
+    if spec.judged and written:  # the runs before this child were judged before it started
+        wait_until_judged(spec, written)
     return Path(spec.stop_file).exists()
 
 
-def wait_for_verdict(spec: CellSpec, written: int, timeout: float = VERDICT_WAIT_S) -> None:
+def wait_until_judged(spec: CellSpec, written: int, timeout: float = JUDGED_WAIT_S) -> None:
     """Until the parent has judged every recorded run this child wrote (or has stopped it):
     without the wait a run starts before the parent has read the last one, and every cell a
     limit cuts gets one run more than the limit allows."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not Path(spec.stop_file).exists():
         with contextlib.suppress(OSError, ValueError):
-            if int(Path(spec.verdicts).read_text()) >= written:
+            if int(Path(spec.judged).read_text()) >= written:
                 return
-        time.sleep(VERDICT_POLL_S)
+        time.sleep(JUDGED_POLL_S)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import json
 import math
-import signal
 import statistics
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -29,7 +27,9 @@ from experiments.workload import init_process
 from harness import machine
 from harness.config import Config
 from harness.errors import HarnessError
-from harness.measure.runner import Interrupted, Sweep, raise_interrupted, run_unit
+from harness.machine import utc_now
+from harness.measure.interrupt import Interrupted, interruptible
+from harness.measure.runner import Sweep, run_unit
 from harness.plan import inputs
 from harness.plan.cells import Unit
 from harness.plan.estimate import calibrate
@@ -187,10 +187,6 @@ class Seeds(_Strict):
         return f"{self.warmup_runs} warm-up run(s){part}"
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 def measure(
     config: Config,
     config_path: str,
@@ -208,27 +204,26 @@ def measure(
     if run_dir is not None:
         check_run(run_dir, config)
     seeds = list(range(config.seed, config.seed + n))
-    started, runs, stopped = _now(), [], None
+    started, runs, stopped = utc_now(), [], None
     with tempfile.TemporaryDirectory(prefix="augscale-seeds-") as tmp:
         # Only the base size: a weak sweep's larger images are not needed here.
         base_only = config.model_copy(update={"kind": "strong", "workers": [1], "points": None})
         found = inputs.prepare(base_only, found, Path(tmp))
         costs = calibrate(base_only, found.n_images)  # for the runner's timeout
         cores = machine.usable_cores()
-        previous = {s: signal.signal(s, raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            for round_ in range(rounds):
-                for seed in seeds:
-                    seeded = config.model_copy(update={"seed": seed})
-                    sweep = Sweep(seeded, Path(tmp), found.dirs, found.n_images, costs, cores, ONE)
-                    for saving in config.saving:
-                        runs.append(_one(sweep, seed, saving, round_))
-                        on_run(runs[-1])
+            with interruptible():
+                for round_ in range(rounds):
+                    for seed in seeds:
+                        seeded = config.model_copy(update={"seed": seed})
+                        sweep = Sweep(
+                            seeded, Path(tmp), found.dirs, found.n_images, costs, cores, ONE
+                        )
+                        for saving in config.saving:
+                            runs.append(_one(sweep, seed, saving, round_))
+                            on_run(runs[-1])
         except Interrupted as err:
             stopped = err.args[0]
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
     return Seeds(
         format_version=FORMAT,
         config_name=config.name,
@@ -246,7 +241,7 @@ def measure(
         host=machine.host_info(),
         git_commit=machine.git_commit(),
         started_at=started,
-        ended_at=_now(),
+        ended_at=utc_now(),
         interrupted=stopped,
     )
 

@@ -1,12 +1,12 @@
-"""The control plane: a config expanded into cells (strategy x workers-or-point x saving), the
-cells into units (one child process each), and the plan printed with its estimated duration."""
+"""The control plane: a config expanded into cells (strategy x workers-or-point x saving), and
+the cells into units (one child process each); the plan and its estimate are sweep_plan.py."""
 
 from __future__ import annotations
 
 import math
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from experiments import strategies
@@ -16,7 +16,7 @@ from harness.errors import HarnessError
 from harness.precision import Target, stop_reason
 from harness.schema import BASELINE, Cell
 
-__all__ = ["Cell", "Stored", "Unit", "plan_cells", "plan_units", "print_plan", "runnable"]
+__all__ = ["Cell", "Stored", "Unit", "plan_cells", "plan_units", "runnable"]
 
 
 @dataclass(frozen=True)
@@ -107,112 +107,11 @@ def planned_runs(
     cell: Cell, target: Target, cores: int, runs: str, level: float = math.inf
 ) -> float:
     """A cell's runs when it stops as `expected`, at its `max`, or at `min`; a cell at
-    W <= cores stops at `level` if the sweep's `spend` runs out first (spend_level)."""
+    W <= cores stops at `level` if the sweep's `spend` runs out first (Plan.level)."""
     if runs == "min" or time_slicing(cell, cores):
         return target.min
     wanted = target.max if runs == "max" else expected_runs(cell, target, cores)
     return max(target.min, min(wanted, level))
-
-
-def spend_level(
-    config: Config,
-    cells: list[Cell],
-    run_estimate: Callable[[Cell], float],
-    cores: int,
-    target: Target,
-) -> float:
-    """The runs every cell at W <= cores can have before the sweep passes `spend`
-    run-equivalents per cell, each cell weighted by its run time, once the time-slicing cells
-    have their min (harness.runner.Spend shares it out the same way); inf without spend."""
-    todo = runnable(cells)
-    aiming = [c for c in todo if not time_slicing(c, cores)]
-    if target.spend is None or target.fixed or not aiming:
-        return math.inf
-    warm = config.warmup_runs * config.warmup_tasks
-    per_run, once = (1 + warm, 0.0) if config.order == "interleaved" else (1.0, warm)
-    times = {c.id: run_estimate(c) for c in todo}
-    slicing = sum(times[c.id] for c in todo if time_slicing(c, cores))
-    weight = sum(times[c.id] for c in aiming)
-    left = target.spend * (slicing + weight) - slicing * (target.min * per_run + once)
-    return (left - once * weight) / (per_run * weight)
-
-
-def planned_seconds(
-    config: Config,
-    cells: list[Cell],
-    run_estimate: Callable[[Cell], float],
-    stored: dict[str, Stored],
-    cores: int,
-    runs: str = "expected",
-    target: Target | None = None,
-    child_s: float = 0.0,
-) -> float:
-    """Estimated seconds for what is left: each cell's `expected` runs (or its `max`, or its
-    `min`), less those stored, plus the warm-ups of the children that record them."""
-    target, warm = target or config.target, config.warmup_runs * config.warmup_tasks
-    level = spend_level(config, cells, run_estimate, cores, target)
-    total = 0.0
-    for cell in runnable(cells):
-        planned = planned_runs(cell, target, cores, runs, level)
-        left = max(0, planned - len(stored.get(cell.id, Stored()).walls))
-        children = left if config.order == "interleaved" else min(left, 1)
-        total += run_estimate(cell) * (left + warm * children) + child_s * children
-    return total
-
-
-def cell_plan(
-    config: Config,
-    cells: list[Cell],
-    run_estimate: Callable[[Cell], float],
-    cores: int,
-    target: Target,
-) -> dict[str, dict[str, float]]:
-    """Per runnable cell: the estimated seconds of one run and the runs it is expected to take
-    (what meta.json keeps, so the estimate can be checked cell by cell afterwards)."""
-    level = spend_level(config, cells, run_estimate, cores, target)
-    return {
-        cell.id: {
-            "run_s": round(run_estimate(cell), 2),
-            "runs": round(planned_runs(cell, target, cores, "expected", level), 1),
-        }
-        for cell in runnable(cells)
-    }
-
-
-def print_plan(
-    config: Config,
-    cells: list[Cell],
-    run_estimate: Callable[[Cell], float],
-    stored: dict[str, Stored],
-    cores: int,
-    target: Target,
-    child_s: float = 0.0,
-) -> dict:
-    """The cells, each run's estimate, and the total for what is left; returns the estimate:
-    `expected_s`, `max_s` and `cells` (cell_plan)."""
-    todo = runnable(cells)
-    print(
-        f"Plan for {config.name} ({config.kind} scaling): {len(todo)} cells, "
-        f"{describe_repeats(target, cores)}; {describe_warmup(config)}"
-    )
-    per_cell = cell_plan(config, cells, run_estimate, cores, target)
-    for cell in cells:
-        if cell.skip:
-            print(f"  skip {cell.id:<34} {cell.skip}")
-        else:
-            run_s, runs = run_estimate(cell), per_cell[cell.id]["runs"]
-            print(f"  run  {cell.id:<34} ~{run_s:7.1f} s per run, ~{runs:g} runs")
-    expected = planned_seconds(
-        config, cells, run_estimate, stored, cores, "expected", target, child_s
-    )
-    most = planned_seconds(config, cells, run_estimate, stored, cores, "max", target, child_s)
-    left = " for what is left" if stored else ""
-    upto = f" (up to {duration(most)} if every cell runs to max)" if most > expected else ""
-    print(
-        f"Estimated duration{left}: {duration(expected)}{upto} (calibrated here on a sample of "
-        "the sweep's own tasks, timed alone and in parallel)"
-    )
-    return {"expected_s": expected, "max_s": most, "cells": per_cell}
 
 
 def describe_repeats(target: Target, cores: int) -> str:
@@ -234,41 +133,6 @@ def describe_warmup(config: Config) -> str:
     share = "" if config.warmup_tasks == 1 else f" of {config.warmup_tasks:.0%} of the tasks"
     per = "each (cell, repeat)" if config.order == "interleaved" else "each cell"
     return f"{config.warmup_runs} warm-up run(s){share} before {per}, in a fresh process"
-
-
-def fit_budget(
-    config: Config,
-    cells: list[Cell],
-    run_estimate: Callable[[Cell], float],
-    stored: dict[str, Stored],
-    cores: int,
-    seconds: float,
-    child_s: float = 0.0,
-) -> Target:
-    """The stop rule with `max` lowered until every cell running to it fits the budget; an
-    error naming the time needed and the costliest cells when even `min` runs do not fit."""
-    target = config.target
-    need = planned_seconds(config, cells, run_estimate, stored, cores, "min", target, child_s)
-    if need > seconds:
-        costs = {c.id: run_estimate(c) * planned_runs(c, target, cores, "min") for c in cells}
-        worst = sorted(costs, key=costs.__getitem__, reverse=True)[:3]
-        raise HarnessError(
-            "--budget",
-            None,
-            f"{duration(seconds)} is too short: {target.min} run(s) per cell need about "
-            f"{duration(need)}; the costliest cells are "
-            + ", ".join(f"{c} (~{duration(costs[c])})" for c in worst),
-            f"give --budget {math.ceil(need / 60)}m or more, or fewer workers, strategies or "
-            "pixels in the config",
-        )
-    for most in range(target.max, target.min - 1, -1):
-        capped = replace(target, max=most)
-        most_s = planned_seconds(
-            config, cells, run_estimate, stored, cores, "max", capped, child_s
-        )
-        if most_s <= seconds:
-            return capped
-    return replace(target, max=target.min)
 
 
 def parse_duration(text: str) -> float:

@@ -1,0 +1,214 @@
+"""`run`: a config measured into a run folder, then its report. run() reads as the data flow;
+each step below it is one function."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
+
+from experiments.workload import init_process
+from harness import machine
+from harness.analysis import checks
+from harness.config import Config
+from harness.measure.interrupt import Interrupted, interruptible
+from harness.measure.lock import MachineLock
+from harness.measure.runner import recover_orphans, run_sweep
+from harness.measure.sweep import Sweep, stored_runs
+from harness.plan import crowding, history, inputs, preflight
+from harness.plan.cells import Cell, Unit, parse_duration, plan_cells, plan_units, runnable
+from harness.plan.estimate import Costs, calibrate, speed_probe
+from harness.plan.limits import Limit, limits_for
+from harness.plan.sweep_plan import Plan
+from harness.precision import expected_runs
+from harness.report import write_report
+from harness.rundir import folders, sessions, store, units
+
+
+def run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> int:
+    # Before any OpenCV work here: calibration then runs single-threaded like the workers, and
+    # no OpenCV thread pool exists when pools fork (a forked child can deadlock on one).
+    init_process(config.cv2_threads)
+    if args.out and not args.resume:
+        folders.require_empty(Path(args.out))
+    found = inputs.inspect(config, args.config)
+    config = inputs.with_folder_size(config, found)
+    host, versions = machine.host_info(), machine.versions()
+    meta, found = _check_resume(args, config, found, host, versions)
+    cells = plan_cells(config)
+    setup = _setup(config)  # before calibrating, so the load average is the machine's
+    if not args.force:  # before calibrating, which would time absurd sizes
+        scratch_root = config.scratch_dir or Path(args.resume or args.out or folders.RESULTS_ROOT)
+        preflight.check(config, runnable(cells), found.n_images, scratch_root, args.config)
+    cores = machine.usable_cores()
+    costs = _calibrate(args, config, found.n_images, cores, meta)
+    stored = stored_runs(Path(args.resume)) if meta is not None else {}
+    plan = Plan.calibrated(config, cells, found.n_images, costs, cores, stored)
+    budget_s = parse_duration(args.budget) if args.budget else None
+    plan = plan.fit(budget_s) if budget_s is not None else plan
+    plan, noise = _with_noise(args, plan, host)
+    estimate = _print_plan(plan, noise, costs, host, setup)
+    if args.dry_run:
+        return 0
+    run_dir = Path(args.resume) if args.resume else folders.new_run_dir(config, args.out)
+    if lock is not None:
+        lock.set_run_dir(run_dir)
+    if meta is None:
+        found = inputs.prepare(config, found, run_dir)
+    sweep = Sweep(config, run_dir, found.dirs, found.n_images, costs, cores, plan.target)
+    facts = {"host": host, "versions": versions, "setup": setup}
+    meta = _start_meta(args, sweep, cells, meta, found, facts)
+    planning_from = list(noise.folders) if noise else []
+    session = sessions.new_session(estimate, costs.summary(), plan.target, budget_s, planning_from)
+    meta = sessions.with_session(meta, session)
+    store.write_meta(run_dir, meta)
+    todo = plan_units(runnable(cells), plan.target, config.order, sweep.stored, cores)
+    print(f"Writing to {run_dir}" + (" (resuming)" if args.resume else ""))
+    limits = limits_for(plan.target, budget_s)
+    return _sweep_and_report(sweep, todo, estimate["expected_s"], limits, meta, args)
+
+
+def _check_resume(
+    args: argparse.Namespace,
+    config: Config,
+    found: inputs.Inputs,
+    host: dict,
+    versions: dict,
+) -> tuple[dict | None, inputs.Inputs]:
+    """For --resume: the run's meta, once the run folder and its inputs are checked to go on
+    with this config on this machine; None for a new run."""
+    if not args.resume:
+        return None, found
+    run_dir = Path(args.resume)
+    meta = store.read_meta(run_dir)
+    folders.check_resumable(meta, config, host, versions, run_dir)
+    units.readable_for_resume(run_dir)
+    found = inputs.prepare(config, found, run_dir)
+    if note := folders.check_inputs(meta, found.digest, run_dir):
+        print(f"Warning: {note}", file=sys.stderr)
+    return meta, found
+
+
+def _setup(config: Config) -> dict:
+    setup = machine.setup_info(config.start_method)
+    setup["worker_threads"] = machine.probe_worker_threads(config.start_method, config.cv2_threads)
+    return setup
+
+
+def _calibrate(
+    args: argparse.Namespace, config: Config, n_images: int, cores: int, meta: dict | None
+) -> Costs:
+    """The costs the estimate needs, timed here; a resume keeps its run's speed probe once it
+    is checked that this machine runs at the same speed."""
+    costs = calibrate(config, n_images, cores)
+    if meta is None:
+        return costs
+    probe_s = folders.check_speed(meta, costs.probe_s, Path(args.resume), speed_probe)
+    return replace(costs, probe_s=probe_s)
+
+
+def _with_noise(
+    args: argparse.Namespace, plan: Plan, host: dict
+) -> tuple[Plan, history.Noise | None]:
+    """The plan expecting the run-to-run noise of this config's earlier runs here, from the
+    folder the run goes to (for a resume, its own runs so far count too)."""
+    config = plan.config
+    if args.resume:
+        root = Path(args.resume).parent
+    else:
+        root = Path(args.out).parent if args.out else folders.RESULTS_ROOT / config.name
+    noise = history.earlier_noise(root, config.name, host, plan.cores)
+    if noise is None or plan.target.fixed:
+        return plan, noise
+    return replace(plan, target=replace(plan.target, planning_cv=noise.cv)), noise
+
+
+def _print_plan(
+    plan: Plan, noise: history.Noise | None, costs: Costs, host: dict, setup: dict
+) -> dict:
+    """The plan, the runs per cell, crowding and the machine's warnings, printed; the
+    estimate returned."""
+    estimate = plan.print()
+    if not plan.target.fixed:
+        print(_runs_line(noise, plan))
+    if line := crowding.describe(costs.crowding, plan.cores):
+        print(line)
+    planned = {"config": plan.config.model_dump(mode="json"), "host": host, "setup": setup}
+    for warning in checks.pre_run_warnings(planned):
+        print(f"Warning: {warning}", file=sys.stderr)
+    return estimate
+
+
+def _runs_line(noise: history.Noise | None, plan: Plan) -> str:
+    target, cores, level = plan.target, plan.cores, plan.level()
+    runs = f"Runs per cell at W <= {cores}: ~{expected_runs(target, False):g} planned"
+    if level < expected_runs(target, False):
+        runs += f", ~{max(target.min, level):.1f} within the sweep's spend"
+    if noise is None:
+        return (
+            f"{runs}, the fewest with a 95% interval: no earlier run of this config on this "
+            f"machine says how much runs vary, and noisy cells take up to {target.max}"
+        )
+    return f"{runs}, the stop rule's mean at the run-to-run {noise.describe()}"
+
+
+def _start_meta(
+    args: argparse.Namespace,
+    sweep: Sweep,
+    cells: list[Cell],
+    meta: dict | None,
+    found: inputs.Inputs,
+    facts: dict,
+) -> dict:
+    """A new run's meta, or a resumed one's after storing the runs its killed parent had not."""
+    if meta is None:
+        return sessions.new_meta(args.config, sweep.config, cells, found.meta(), facts)
+    if recovered := recover_orphans(sweep):
+        print(f"Recovered {recovered} finished run(s) that the interrupted sweep had not stored.")
+    return sessions.resumed_meta(meta, sweep.config)
+
+
+def _sweep_and_report(
+    sweep: Sweep,
+    todo: Iterable[Unit],
+    estimate_s: float,
+    limits: list[Limit],
+    meta: dict,
+    args: argparse.Namespace,
+) -> int:
+    """Run, then always store meta and render the report, even when interrupted."""
+    interrupted: Interrupted | None = None
+    bad = 0
+    started = time.monotonic()
+    try:
+        with interruptible():
+            bad = run_sweep(sweep, todo, estimate_s, limits)
+    except Interrupted as err:
+        interrupted = err
+    run_dir = sweep.run_dir
+    cut = {limit.name: limit.cut for limit in limits}
+    stopped = interrupted.args[0] if interrupted else None
+    duration_s = time.monotonic() - started
+    store.write_meta(run_dir, sessions.ended_session(meta, duration_s, cut, stopped))
+    if not store.load_runs(run_dir).empty:
+        write_report(run_dir)
+    folders.point_latest(run_dir)
+    print(f"Report: {run_dir / 'report.md'}")
+    if interrupted:
+        print(
+            f"Interrupted by {interrupted.args[0]}; every finished run is kept. Resume with:\n"
+            f"  python -m harness run {args.config} --resume {run_dir}\n"
+            f"  (or: make ... CONFIG={args.config} RESUME={run_dir})",
+            file=sys.stderr,
+        )
+        return 128 + interrupted.signum
+    if bad:
+        print(
+            f"{bad} run(s) did not finish ok; see the report's notes. "
+            f"Re-run them with --resume {run_dir}.",
+            file=sys.stderr,
+        )
+    return 1 if bad else 0
