@@ -28,7 +28,7 @@ FUTILITY_SLACK = 1.25
 PLANNING_TRIALS = 2000  # simulated cells behind a planned run count: +-0.05 runs
 # Why a cell stopped; "" while it still wants runs.
 TARGET, MAX, SLICING, FUTILE = "target", "max", "time-slicing", "futile"
-BUDGET, SPEND = "budget", "spend"  # --budget, or the sweep's machine-time cap, denied the runs
+BUDGET, SPEND = "budget", "spend"  # a limit cut the cell: --budget, or the machine-time cap
 
 
 @dataclass(frozen=True)

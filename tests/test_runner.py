@@ -10,7 +10,8 @@ import pytest
 from _tiny import AUGMENTATIONS, N_IMAGES
 
 from harness.config import parse_config
-from harness.measure.runner import Sweep, run_sweep
+from harness.measure.runner import run_sweep
+from harness.measure.sweep import Sweep
 from harness.plan.cells import plan_cells, plan_units, runnable
 from harness.plan.estimate import Costs
 from harness.precision import Target

@@ -32,32 +32,20 @@ def run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> i
     # Before any OpenCV work here: calibration then runs single-threaded like the workers, and
     # no OpenCV thread pool exists when pools fork (a forked child can deadlock on one).
     init_process(config.cv2_threads)
-    if args.out and not args.resume:
-        folders.require_empty(Path(args.out))
-    found = inputs.inspect(config, args.config)
-    config = inputs.with_folder_size(config, found)
+    config, found = _inputs(args, config)
     host, versions = machine.host_info(), machine.versions()
     meta, found = _check_resume(args, config, found, host, versions)
     cells = plan_cells(config)
     setup = _setup(config)  # before calibrating, so the load average is the machine's
-    if not args.force:  # before calibrating, which would time absurd sizes
-        scratch_root = config.scratch_dir or Path(args.resume or args.out or folders.RESULTS_ROOT)
-        preflight.check(config, runnable(cells), found.n_images, scratch_root, args.config)
+    _preflight(args, config, cells, found.n_images)  # before calibrating absurd sizes
     cores = machine.usable_cores()
     costs = _calibrate(args, config, found.n_images, cores, meta)
-    stored = stored_runs(Path(args.resume)) if meta is not None else {}
-    plan = Plan.calibrated(config, cells, found.n_images, costs, cores, stored)
-    budget_s = parse_duration(args.budget) if args.budget else None
-    plan = plan.fit(budget_s) if budget_s is not None else plan
-    plan, noise = _with_noise(args, plan, host)
+    plan, noise, budget_s = _plan(args, config, cells, found.n_images, costs, cores, host)
     estimate = _print_plan(plan, noise, costs, host, setup)
     if args.dry_run:
         return 0
-    run_dir = Path(args.resume) if args.resume else folders.new_run_dir(config, args.out)
-    if lock is not None:
-        lock.set_run_dir(run_dir)
-    if meta is None:
-        found = inputs.prepare(config, found, run_dir)
+    run_dir = _run_dir(args, config, lock)
+    found = found if meta is not None else inputs.prepare(config, found, run_dir)
     sweep = Sweep(config, run_dir, found.dirs, found.n_images, costs, cores, plan.target)
     facts = {"host": host, "versions": versions, "setup": setup}
     meta = _start_meta(args, sweep, cells, meta, found, facts)
@@ -69,6 +57,14 @@ def run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> i
     print(f"Writing to {run_dir}" + (" (resuming)" if args.resume else ""))
     limits = limits_for(plan.target, budget_s)
     return _sweep_and_report(sweep, todo, estimate["expected_s"], limits, meta, args)
+
+
+def _inputs(args: argparse.Namespace, config: Config) -> tuple[Config, inputs.Inputs]:
+    """The input images found (not yet prepared), and the config with their size."""
+    if args.out and not args.resume:
+        folders.require_empty(Path(args.out))
+    found = inputs.inspect(config, args.config)
+    return inputs.with_folder_size(config, found), found
 
 
 def _check_resume(
@@ -98,6 +94,14 @@ def _setup(config: Config) -> dict:
     return setup
 
 
+def _preflight(args: argparse.Namespace, config: Config, cells: list[Cell], n_images: int) -> None:
+    """Refuse a sweep that memory or disk will not hold, unless --force."""
+    if args.force:
+        return
+    scratch_root = config.scratch_dir or Path(args.resume or args.out or folders.RESULTS_ROOT)
+    preflight.check(config, runnable(cells), n_images, scratch_root, args.config)
+
+
 def _calibrate(
     args: argparse.Namespace, config: Config, n_images: int, cores: int, meta: dict | None
 ) -> Costs:
@@ -108,6 +112,25 @@ def _calibrate(
         return costs
     probe_s = folders.check_speed(meta, costs.probe_s, Path(args.resume), speed_probe)
     return replace(costs, probe_s=probe_s)
+
+
+def _plan(
+    args: argparse.Namespace,
+    config: Config,
+    cells: list[Cell],
+    n_images: int,
+    costs: Costs,
+    cores: int,
+    host: dict,
+) -> tuple[Plan, history.Noise | None, float | None]:
+    """The plan of what is left (a resume's stored runs count), fitted to --budget, expecting
+    the earlier runs' noise; that noise and the budget in seconds."""
+    stored = stored_runs(Path(args.resume)) if args.resume else {}
+    plan = Plan.calibrated(config, cells, n_images, costs, cores, stored)
+    budget_s = parse_duration(args.budget) if args.budget else None
+    plan = plan.fit(budget_s) if budget_s is not None else plan
+    plan, noise = _with_noise(args, plan, host)
+    return plan, noise, budget_s
 
 
 def _with_noise(
@@ -153,6 +176,13 @@ def _runs_line(noise: history.Noise | None, plan: Plan) -> str:
             f"machine says how much runs vary, and noisy cells take up to {target.max}"
         )
     return f"{runs}, the stop rule's mean at the run-to-run {noise.describe()}"
+
+
+def _run_dir(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> Path:
+    run_dir = Path(args.resume) if args.resume else folders.new_run_dir(config, args.out)
+    if lock is not None:
+        lock.set_run_dir(run_dir)
+    return run_dir
 
 
 def _start_meta(

@@ -168,7 +168,7 @@ def recover_orphans(sweep: Sweep) -> int:
 
 def run_sweep(
     sweep: Sweep,
-    units_: Iterable[Unit],
+    todo: Iterable[Unit],
     total_s: float,
     limits: Sequence[Limit] = (),
 ) -> int:
@@ -178,7 +178,7 @@ def run_sweep(
     progress = Progress(sweep.plan(), total_s)
     bad = 0
     try:
-        for unit in units_:
+        for unit in todo:
             prior = sweep.stored().get(unit.cell.id, Stored()).walls
             beyond_min = unit.optional or len(prior) >= sweep.rule.min  # e.g. on resume
             if beyond_min and (limit := _cutting(limits, sweep, progress, prior, unit)):

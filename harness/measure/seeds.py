@@ -29,7 +29,8 @@ from harness.config import Config
 from harness.errors import HarnessError
 from harness.machine import utc_now
 from harness.measure.interrupt import Interrupted, interruptible
-from harness.measure.runner import Sweep, run_unit
+from harness.measure.runner import run_unit
+from harness.measure.sweep import Sweep
 from harness.plan import inputs
 from harness.plan.cells import Unit
 from harness.plan.estimate import calibrate

@@ -22,8 +22,8 @@ __all__ = ["Cell", "Stored", "Unit", "plan_cells", "plan_units", "runnable"]
 @dataclass(frozen=True)
 class Unit:
     """One child process: a cell and the repeat numbers it may record (after its warm-up), in
-    order. It records them until the stop rule (harness.precision) says the cell has enough;
-    `optional` units are beyond `min`, so a budget that runs out skips them."""
+    order. It records them until the stop rule (harness.precision) gives a stop reason;
+    `optional` units are beyond `min`, so a limit that cuts the cell skips them."""
 
     cell: Cell
     repeats: tuple[int, ...]
