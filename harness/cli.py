@@ -1,4 +1,5 @@
-"""python -m harness run|report|verify|compare|overhead|seeds ...: one function per subcommand."""
+"""python -m harness (or augscale) run|report|verify|compare|trace|predict|overhead|seeds ...:
+the command line, one thin function per subcommand; `run` itself is harness/commands/run.py."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from harness.measure.verify import verify
 from harness.plan import inputs
 from harness.report import write_report
 from harness.report.trace import write_trace
+from harness.rundir import seeds_file
 
 
 @contextlib.contextmanager
@@ -78,9 +80,9 @@ def cmd_seeds(args: argparse.Namespace) -> int:
     print(f"The {result.workload()}:")
     for spread in result.spreads:
         print(f"  {spread.line()}: {spread.verdict()}")
-    print(seeds.COMPARE)
+    print(seeds_file.COMPARE)
     if run_dir is not None and result.runs:
-        stored = seeds.write(run_dir, result)
+        stored = seeds_file.write(run_dir, result)
         write_report(run_dir)
         print(f"Stored in {stored}; report: {run_dir / 'report.md'}")
     elif run_dir is None:

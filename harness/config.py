@@ -96,8 +96,8 @@ class Config(_Strict):
     workers: list[PositiveInt] | None = None
     points: list[Point] | None = None
     repeats: PositiveInt | Repeats = 3
-    # A tenth of the tasks: run 0 after it is no slower than the later runs (README, "The
-    # partial warm-up, on every committed run"; tests/test_real_runs.py).
+    # A tenth of the tasks: run 0 after it is no slower than the later runs (docs/RESULTS.md,
+    # "The partial warm-up"; tests/test_real_runs.py).
     warmup: Annotated[StrictInt, Field(ge=0)] | Warmup = Field(
         default_factory=lambda: Warmup(runs=1, tasks=0.1)
     )

@@ -312,6 +312,37 @@ def test_every_function_level_import_says_why_it_is_lazy() -> None:
     )
 
 
+def _reads_meta_config(node: ast.AST) -> bool:
+    """`meta["config"]`, `results.meta["config"]` or `meta.get("config")`."""
+    if isinstance(node, ast.Subscript):
+        key, owner = node.slice, node.value
+    elif (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "get"
+        and node.args
+    ):
+        key, owner = node.args[0], node.func.value
+    else:
+        return False
+    is_config = isinstance(key, ast.Constant) and key.value == "config"
+    return is_config and "meta" in ast.unparse(owner)
+
+
+def test_only_the_run_folder_reads_the_stored_config_as_a_dict() -> None:
+    """Everything else reads the typed meta (harness.rundir.meta: RunMeta.config is a Config);
+    harness.schema's format migrations work on the raw dict by design."""
+    allowed = ("harness/rundir/", "harness/schema.py")
+    found = [
+        f"{_rel(path)}:{node.lineno}: {ast.unparse(node)}"
+        for path in source_files()
+        if not _rel(path).startswith(allowed)
+        for node in ast.walk(_tree(path))
+        if _reads_meta_config(node)
+    ]
+    assert not found, "read the typed meta instead (RunMeta.config):\n  " + "\n  ".join(found)
+
+
 # --- the doc itself --------------------------------------------------------------------------
 
 

@@ -215,7 +215,7 @@ def seconds(text: str) -> tuple[float, float]:
 
 
 def meta_figures(meta: dict) -> dict[str, object]:
-    """What the report's header says of a run's duration (sections.estimate_items); a folder
+    """What the report's header says of a run's duration (header.estimate_items); a folder
     from before sessions were recorded has its start and end, and no estimate."""
     sessions = [s for s in meta.get("sessions", []) if s.get("duration_s") is not None]
     if sessions:

@@ -19,7 +19,8 @@ import pytest
 from harness import schema
 from harness.analysis import checks, scaling
 from harness.analysis.results import load_results
-from harness.report import html, markdown, plots, sections, write_report
+from harness.report import blocks, html, markdown, plots, sections, write_report
+from harness.report.sections import costs, endnotes, header
 from harness.rundir import store
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -157,17 +158,17 @@ def test_every_section_renders_in_both_formats(synthetic_run):
                 assert plain in text, (section.id, plain)
 
 
-def _texts(block: sections.Block) -> list[str]:
+def _texts(block: blocks.Block) -> list[str]:
     """A few strings the block must show."""
-    if isinstance(block, sections.Facts):
+    if isinstance(block, blocks.Facts):
         return [value for _, value in block.items[:2]]
-    if isinstance(block, sections.Paragraph):
+    if isinstance(block, blocks.Paragraph):
         return [block.text]
-    if isinstance(block, sections.Bullets):
+    if isinstance(block, blocks.Bullets):
         return [text for text, _ in block.entries]
-    if isinstance(block, sections.Warnings):
+    if isinstance(block, blocks.Warnings):
         return block.items
-    if isinstance(block, sections.Table):
+    if isinstance(block, blocks.Table):
         return block.head[1:3] + [cell for cell in block.rows[0][:3] if cell]
     return []
 
@@ -178,16 +179,16 @@ def test_each_block_kind_renders_in_both_formats(tmp_path):
     fig, ax = plt.subplots()
     ax.plot([1, 2], [1, 2])
     plots.save(fig, tmp_path / "plots" / "made.png")
-    blocks = [
-        sections.Facts([("Label", "a `value`")]),
-        sections.Paragraph("A **bold** paragraph.", "legend"),
-        sections.Bullets(["one", ("two:", ["two a", "two b"])]),
-        sections.Table(["x", "y"], [["1", "2"]], "made"),
-        sections.Figure("made.png", "made plot", lambda: None),
-        sections.Figure("absent.png", "absent plot", lambda: None),
-        sections.Warnings(["Careful."]),
+    made = [
+        blocks.Facts([("Label", "a `value`")]),
+        blocks.Paragraph("A **bold** paragraph.", "legend"),
+        blocks.Bullets(["one", ("two:", ["two a", "two b"])]),
+        blocks.Table(["x", "y"], [["1", "2"]], "made"),
+        blocks.Figure("made.png", "made plot", lambda: None),
+        blocks.Figure("absent.png", "absent plot", lambda: None),
+        blocks.Warnings(["Careful."]),
     ]
-    content = [sections.Section("made", "Made up", blocks)]
+    content = [blocks.Section("made", "Made up", made)]
     md = markdown.render("Title", content)
     assert md.splitlines() == [
         "# Title", "", "## Made up", "", "- **Label:** a `value`", "", "A **bold** paragraph.",
@@ -228,14 +229,14 @@ def test_no_sentence_is_written_twice(report):
 def test_cores_busy_section(synthetic_run):
     run = synthetic_run("run", workers=[1, 2, 4, 8], setup=QUIET, cpu=True, steal=True)
     results = load_results(run)
-    section = sections.cores_busy(results)
-    table = next(b for b in section.blocks if isinstance(b, sections.Table))
+    section = costs.cores_busy(results)
+    table = next(b for b in section.blocks if isinstance(b, blocks.Table))
     assert table.head == ["strategy", "saving", "W", "processes", "cores busy", "usable cores",
                           "of usable", "steal [s]"]
     rows = {(r[0], r[1], r[2]): r for r in table.rows}
     assert rows[("P_1", "saving", "2")][4:7] == ["1.90", "4", "48%"]
     assert rows[("P_1", "saving", "8")][3:7] == ["8", "3.80†", "4", "95%"]  # 8 processes > 4
-    sentences = next(b for b in section.blocks if isinstance(b, sections.Bullets)).items
+    sentences = next(b for b in section.blocks if isinstance(b, blocks.Bullets)).items
     assert len(sentences) == 4  # sequential, P_1, P_2, P_Q
     assert sentences[0].startswith("sequential: at most 0.95 cores busy")
     assert "could not use more" in sentences[0]
@@ -247,7 +248,7 @@ def test_cores_busy_section(synthetic_run):
 
 def test_cores_busy_is_unavailable_without_cpu_time(synthetic_run):
     run = synthetic_run("run", workers=[1, 2])
-    section = sections.cores_busy(load_results(run))
+    section = costs.cores_busy(load_results(run))
     assert [b.kind for b in section.blocks] == ["paragraph"]
     assert section.blocks[0].text.startswith("Unavailable")
     write_report(run)
@@ -288,7 +289,7 @@ def test_strategy_notes_and_phases_come_from_the_registry(synthetic_run):
     assert results.extra_phases == {"t_queue_put_s": "queue put"}
     assert "P_T" in results.in_process and "P_Q" not in results.in_process
     assert any(note.startswith("P_Q: save is the savers' time") for note in results.strategy_notes)
-    note = sections.busy_processes_note(results)
+    note = endnotes.busy_processes_note(results)
     assert "P_Q: the W pool workers; P_T: the W threads of its one process" in note
     parts = dict(results.phase_parts)
     assert parts["t_queue_put_s"] == "queue put"
@@ -353,7 +354,7 @@ def test_busy_cpus_decide_the_load_warning_when_recorded(synthetic_run):
     text = " ".join(checks.pre_run_warnings(results.meta))
     assert "Other programs kept 5.5 of 8 logical CPUs busy at start" in text
     assert "load average" not in text
-    facts = dict(sections.setup_items(results))
+    facts = dict(header.setup_items(results))
     assert facts["Busy CPUs at start"].startswith("5.5 of 8 logical CPUs")
     calm = {**QUIET, "busy_cpus": 0.3, "loadavg": [7.5, 3.0, 1.0]}  # a lagging load average
     meta = load_results(synthetic_run("calm", workers=[1, 2, 4], setup=calm)).meta
@@ -446,7 +447,7 @@ def test_cold_run_0_warning_and_warmup_check_when_every_run_0_is_slower(syntheti
     results = load_results(run)
     warned = re.search(r"Each cell's run 0 took (\d+\.\d)% longer", " ".join(results.warnings))
     assert warned and 5 < float(warned.group(1)) < 7
-    check = dict(sections.header_items(results))["Warm-up check"]
+    check = dict(header.header_items(results))["Warm-up check"]
     median = float(re.search(r"median (\d\.\d+) over 16 cells", check).group(1))
     assert 1.05 < median < 1.07
 
@@ -455,7 +456,7 @@ def test_no_cold_run_0_warning_for_runs_that_only_scatter(synthetic_run):
     run = synthetic_run("run", workers=[1, 2, 4], repeats=5, noise=0.05, seed=6)
     results = load_results(run)
     assert "longer than its later runs" not in " ".join(results.warnings)
-    assert "Warm-up check" in dict(sections.header_items(results))
+    assert "Warm-up check" in dict(header.header_items(results))
 
 
 def test_no_warmup_check_in_interleaved_order(synthetic_run):
@@ -463,4 +464,4 @@ def test_no_warmup_check_in_interleaved_order(synthetic_run):
     meta = store.read_meta(run)
     meta["config"]["order"] = "interleaved"
     store.write_meta(run, meta)
-    assert "Warm-up check" not in dict(sections.header_items(load_results(run)))
+    assert "Warm-up check" not in dict(header.header_items(load_results(run)))

@@ -20,6 +20,7 @@ from harness.cli import main
 from harness.errors import HarnessError
 from harness.measure import seeds
 from harness.measure.lock import MachineLock
+from harness.rundir import seeds_file
 
 CONFIG = {
     "name": "seeded",
@@ -61,8 +62,8 @@ def seeded(tmp_path_factory) -> tuple[Path, Path, str, str, tuple]:
 
 def test_seeds_are_measured_and_stored(seeded):
     _, run_dir, _, _, (cells, rows) = seeded
-    found = seeds.read(run_dir)
-    assert found is not None and found.format_version == seeds.FORMAT
+    found = seeds_file.read(run_dir)
+    assert found is not None and found.format_version == seeds_file.FORMAT
     assert found.seeds == [0, 1, 2] and found.rounds == 2 and found.interrupted is None
     assert (found.warmup_runs, found.warmup_tasks) == (1, 0.5)
     assert found.planned == len(found.runs) == 12
@@ -89,10 +90,10 @@ def test_report_shows_the_seeds(seeded):
     _, run_dir, before, after, _ = seeded
     assert "Seed sensitivity" not in before, "a folder without seeds.json renders as before"
     assert "## Seed sensitivity" in after
-    assert "0 (this run's)" in after and seeds.COMPARE in after
+    assert "0 (this run's)" in after and seeds_file.COMPARE in after
     assert "saving: 3 seeds, min" in after and "run-to-run noise" in after
     assert "Seed sensitivity" in (run_dir / "report.html").read_text()
-    found = seeds.read(run_dir)
+    found = seeds_file.read(run_dir)
     for spread in found.spreads:
         assert spread.verdict() in after
     for run in found.runs:
@@ -106,7 +107,7 @@ def test_prints_the_spread_without_storing(tmp_path, capsys):
     out = capsys.readouterr().out
     for line in ("round 1, seed 0, saving:", "seed 1, no saving:", "not measured (one round)"):
         assert line in out, out
-    assert seeds.COMPARE in out and "Not stored" in out
+    assert seeds_file.COMPARE in out and "Not stored" in out
     assert list(tmp_path.iterdir()) == [cfg], "without --run nothing is written"
 
 
@@ -121,22 +122,22 @@ def test_prints_the_spread_without_storing(tmp_path, capsys):
 def test_a_damaged_file_is_one_line(seeded, tmp_path, capsys, content, says):
     copy = tmp_path / "copy"
     shutil.copytree(seeded[1], copy)
-    (copy / seeds.FILE).write_text(content)
+    (copy / seeds_file.FILE).write_text(content)
     capsys.readouterr()
     assert main(["report", str(copy)]) == 2
     err = one_line_error(capsys)
-    assert str(copy / seeds.FILE) in err and says in err and "Fix:" in err
+    assert str(copy / seeds_file.FILE) in err and says in err and "Fix:" in err
 
 
 def test_refuses_a_run_of_another_workload(seeded, tmp_path, capsys):
     _, run_dir, _, _, _ = seeded
-    stored = (run_dir / seeds.FILE).read_text()
+    stored = (run_dir / seeds_file.FILE).read_text()
     other = write_config(tmp_path, augmentations_per_image=AUGMENTATIONS + 1)
     capsys.readouterr()
     assert main(["seeds", str(other), "--run", str(run_dir)]) == 2
     err = one_line_error(capsys)
     assert "augmentations_per_image" in err and str(run_dir) in err
-    assert (run_dir / seeds.FILE).read_text() == stored
+    assert (run_dir / seeds_file.FILE).read_text() == stored
 
 
 def test_one_seed_has_no_spread(tmp_path, capsys):
@@ -183,13 +184,13 @@ def test_an_interrupt_keeps_the_finished_seeds(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(seeds, "_one", interrupted_second)
     args = ["seeds", str(cfg), "--n", "2", "--rounds", "1", "--run", str(run_dir)]
     assert main(args) == 128 + signal.SIGINT
-    found = json.loads((run_dir / seeds.FILE).read_text())
+    found = json.loads((run_dir / seeds_file.FILE).read_text())
     assert found["interrupted"] == "SIGINT" and len(found["runs"]) == 1
     assert "interrupted by SIGINT after 1 of 4 runs" in (run_dir / "report.md").read_text()
 
 
 def test_the_verdict_weighs_the_spread_against_the_noise():
     times = {0: 4.0, 1: 5.0}  # (max-min)/median 22%
-    assert seeds.Spread(True, times, None).verdict().startswith("give --rounds 2")
-    assert "the seeds'" in seeds.Spread(True, times, 0.05).verdict()
-    assert "could not tell" in seeds.Spread(True, times, 0.15).verdict()
+    assert seeds_file.Spread(True, times, None).verdict().startswith("give --rounds 2")
+    assert "the seeds'" in seeds_file.Spread(True, times, 0.05).verdict()
+    assert "could not tell" in seeds_file.Spread(True, times, 0.15).verdict()

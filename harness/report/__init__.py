@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.analysis.results import load_results
-from harness.report import html, markdown, plots, sections, table_csv
+from harness.report import blocks, html, markdown, plots, sections, table_csv
 
 
 def write_report(run_dir: Path) -> list[Path]:
@@ -20,7 +20,7 @@ def write_report(run_dir: Path) -> list[Path]:
     content = sections.build(results)
     title = sections.title(results)
     written = table_csv.write(results)
-    written += [plots.save(f.draw(), results.run_dir / f.path) for f in sections.figures(content)]
+    written += [plots.save(f.draw(), results.run_dir / f.path) for f in blocks.figures(content)]
     written += markdown.write(results.run_dir, title, content)
     written += html.write(results.run_dir, title, content)  # embeds the plots: after them
     return written

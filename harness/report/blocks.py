@@ -80,7 +80,12 @@ class Section:
     title: str
     blocks: list[Block]
 
+    @classmethod
+    def unavailable(cls, section_id: str, name: str, why: str) -> Section:
+        """A section the run folder cannot fill, kept in place with the reason."""
+        return cls(section_id, name, [Paragraph(f"Unavailable: {why}")])
 
-def unavailable(section_id: str, name: str, why: str) -> Section:
-    """A section the run folder cannot fill, kept in place with the reason."""
-    return Section(section_id, name, [Paragraph(f"Unavailable: {why}")])
+
+def figures(sections: list[Section]) -> list[Figure]:
+    """Every figure of the report, in order: what the plots step draws and the html embeds."""
+    return [block for s in sections for block in s.blocks if isinstance(block, Figure)]

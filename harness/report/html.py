@@ -11,7 +11,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
-from harness.report import sections as s
+from harness.report import blocks as b
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 INLINE = [
@@ -45,13 +45,13 @@ def environment() -> Environment:
     return env
 
 
-def render(run_dir: Path, title: str, sections: list[s.Section]) -> str:
-    images = {f.path: data_uri(run_dir / f.path) for f in s.figures(sections)}
+def render(run_dir: Path, title: str, sections: list[b.Section]) -> str:
+    images = {f.path: data_uri(run_dir / f.path) for f in b.figures(sections)}
     template = environment().get_template("report.html.j2")
     return template.render(title=title, sections=sections, images=images)
 
 
-def write(run_dir: Path, title: str, sections: list[s.Section]) -> list[Path]:
+def write(run_dir: Path, title: str, sections: list[b.Section]) -> list[Path]:
     """Write report.html; after the plots, which it embeds."""
     out = run_dir / "report.html"
     out.write_text(render(run_dir, title, sections))

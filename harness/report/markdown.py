@@ -4,34 +4,34 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.report import sections as s
+from harness.report import blocks as b
 
 
-def table(block: s.Table) -> list[str]:
+def table(block: b.Table) -> list[str]:
     lines = ["| " + " | ".join(block.head) + " |", "|" + "---|" * len(block.head)]
     return lines + ["| " + " | ".join(row) + " |" for row in block.rows]
 
 
-def render_block(block: s.Block) -> list[str]:
-    if isinstance(block, s.Facts):
+def render_block(block: b.Block) -> list[str]:
+    if isinstance(block, b.Facts):
         return [f"- **{label}:** {value}" for label, value in block.items]
-    if isinstance(block, s.Paragraph):
+    if isinstance(block, b.Paragraph):
         return [block.text]
-    if isinstance(block, s.Bullets):
+    if isinstance(block, b.Bullets):
         lines = []
         for text, sub in block.entries:
             lines += [f"- {text}"] + [f"  - {item}" for item in sub]
         return lines
-    if isinstance(block, s.Warnings):
+    if isinstance(block, b.Warnings):
         return [f"- **{block.label}:** {item}" for item in block.items]
-    if isinstance(block, s.Table):
+    if isinstance(block, b.Table):
         return table(block)
-    if isinstance(block, s.Figure):
+    if isinstance(block, b.Figure):
         return [f"![{block.alt}]({block.path})"]
     raise TypeError(f"no markdown for {type(block).__name__}")
 
 
-def render(title: str, sections: list[s.Section]) -> str:
+def render(title: str, sections: list[b.Section]) -> str:
     lines = [f"# {title}"]
     for section in sections:
         lines += ["", f"## {section.title}"]
@@ -40,7 +40,7 @@ def render(title: str, sections: list[s.Section]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(run_dir: Path, title: str, sections: list[s.Section]) -> list[Path]:
+def write(run_dir: Path, title: str, sections: list[b.Section]) -> list[Path]:
     out = run_dir / "report.md"
     out.write_text(render(title, sections))
     return [out]

@@ -60,7 +60,7 @@ def strategy_colors(names: list[str]) -> dict[str, str]:
 def figure_title(results: Results) -> str:
     host = results.meta["host"]
     return (
-        f"{results.meta['config']['name']} on {host['cpu_model']} "
+        f"{results.config.name} on {host['cpu_model']} "
         f"({host['physical_cores']} physical cores)"
     )
 

@@ -24,78 +24,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from harness.analysis.results import Results
-from harness.report.blocks import (
-    Block,
-    Bullets,
-    Facts,
-    Figure,
-    Paragraph,
-    Section,
-    Table,
-    Warnings,
-    unavailable,
-)
-from harness.report.format import DASH, fmt, interval, marks
+from harness.report.blocks import Section
 from harness.report.sections import costs, endnotes, header, measured, models
-from harness.report.sections.costs import (
-    cores_busy,
-    timelines,
-    where_the_time_goes,
-    why_efficiency_is_lost,
-)
-from harness.report.sections.endnotes import busy_processes_note, notes, strategies_note
-from harness.report.sections.header import (
-    header_items,
-    run_and_machine,
-    setup_items,
-    title,
-    warnings,
-)
-from harness.report.sections.measured import (
-    every_cell,
-    paper_shaped,
-    seed_sensitivity,
-    work_at_each_size,
-)
-from harness.report.sections.models import beside_the_study, replay_bound, scaling_models
+from harness.report.sections.header import title
 
-__all__ = [
-    "DASH",
-    "SECTIONS",
-    "Block",
-    "Bullets",
-    "Facts",
-    "Figure",
-    "Paragraph",
-    "Section",
-    "Table",
-    "Warnings",
-    "beside_the_study",
-    "build",
-    "busy_processes_note",
-    "cores_busy",
-    "every_cell",
-    "figures",
-    "fmt",
-    "header_items",
-    "interval",
-    "marks",
-    "notes",
-    "paper_shaped",
-    "replay_bound",
-    "run_and_machine",
-    "scaling_models",
-    "seed_sensitivity",
-    "setup_items",
-    "strategies_note",
-    "timelines",
-    "title",
-    "unavailable",
-    "warnings",
-    "where_the_time_goes",
-    "why_efficiency_is_lost",
-    "work_at_each_size",
-]
+__all__ = ["SECTIONS", "build", "title"]
 
 # The report, in order: each topic's sections, in the order of the topics.
 SECTIONS: list[Callable[[Results], Section | None]] = [
@@ -111,6 +44,3 @@ def build(results: Results) -> list[Section]:
     """Every section the run has, in order."""
     return [section for builder in SECTIONS if (section := builder(results)) is not None]
 
-
-def figures(sections: list[Section]) -> list[Figure]:
-    return [block for s in sections for block in s.blocks if isinstance(block, Figure)]

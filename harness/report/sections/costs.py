@@ -8,16 +8,7 @@ import pandas as pd
 from harness.analysis import checks, losses, scaling
 from harness.analysis.results import Results
 from harness.report import plots
-from harness.report.blocks import (
-    Block,
-    Bullets,
-    Figure,
-    Paragraph,
-    Section,
-    Table,
-    Warnings,
-    unavailable,
-)
+from harness.report.blocks import Block, Bullets, Figure, Paragraph, Section, Table, Warnings
 from harness.report.format import DASH, fmt, marks, mode
 
 
@@ -88,7 +79,7 @@ def cores_busy(results: Results) -> Section:
             "this run folder records no CPU time per run (`t_cpu_s`), so how many cores its runs "
             "kept busy cannot be shown. Runs recorded by a newer harness have it."
         )
-        return unavailable("cores-busy", name, why)
+        return Section.unavailable("cores-busy", name, why)
     intro = (
         "Cores busy = CPU seconds of all the run's processes (`t_cpu_s`) per wall second, the "
         "median over a cell's ok runs: the cores a run really kept busy, whatever its phase "
@@ -162,14 +153,14 @@ def why_efficiency_is_lost(results: Results) -> Section:
     name = "Why efficiency is lost"
     if results.tasks is None:
         why = "this run folder has no per-task traces (`tasks/`); newer runs have them."
-        return unavailable("losses", name, why)
+        return Section.unavailable("losses", name, why)
     table = results.losses
     if table.empty:
         why = (
             "no cell has both a traced run and a sequential run of the same image size and "
             "saving mode to compare its tasks with (weak scaling grows the images)."
         )
-        return unavailable("losses", name, why)
+        return Section.unavailable("losses", name, why)
     intro = (
         "For each cell's median run (the ok run nearest the median wall time; its efficiency is "
         "E run, beside the table's E from medians), the efficiency it lost, 100 (1 − E run), split "

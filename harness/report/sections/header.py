@@ -14,8 +14,7 @@ from harness.schema import BASELINE
 
 
 def title(results: Results) -> str:
-    cfg = results.meta["config"]
-    return f"{cfg['name']}: {cfg['kind']} scaling"
+    return f"{results.config.name}: {results.config.kind} scaling"
 
 
 def run_and_machine(results: Results) -> Section:
@@ -24,14 +23,13 @@ def run_and_machine(results: Results) -> Section:
 
 
 def header_items(results: Results) -> list[tuple[str, str]]:
-    m, cfg, host = results.meta, results.meta["config"], results.meta["host"]
-    size = "x".join(map(str, cfg["images"]["size"]))
+    m, cfg, host = results.meta, results.config, results.meta["host"]
+    size = "x".join(map(str, cfg.images.size))
     source = (
-        f"images from {cfg['images']['input_dir']}"
-        if cfg["images"]["input_dir"]
+        f"images from {cfg.images.input_dir}"
+        if cfg.images.input_dir
         else f"generated {size} checkerboards"
     )
-    n_images = m.get("n_images", cfg["images"]["count"])
     items = [
         (
             "Machine",
@@ -42,16 +40,16 @@ def header_items(results: Results) -> list[tuple[str, str]]:
         (
             "Run",
             f"{m.get('started_at', '?')} to {m.get('ended_at', 'unfinished')}, commit "
-            f"`{m.get('git_commit')}`, start method `{cfg['start_method']}`, cv2 threads "
-            f"{cfg['cv2_threads']}",
+            f"`{m.get('git_commit')}`, start method `{cfg.start_method}`, cv2 threads "
+            f"{cfg.cv2_threads}",
         ),
         (
             "Workload",
-            f"{n_images} images x {cfg['augmentations_per_image']} augmentations, "
-            f"{source} ({cfg['images']['format']}), seed {cfg['seed']}",
+            f"{results.run_meta.images_run} images x {cfg.augmentations_per_image} "
+            f"augmentations, {source} ({cfg.images.format}), seed {cfg.seed}",
         ),
         ("Repeats", repeats_item(results)),
-        *estimate_items(m),
+        *estimate_items(results),
         ("Machine time", machine_time_item(results)),
         *warmup_check_items(results),
     ]
@@ -63,10 +61,8 @@ def header_items(results: Results) -> list[tuple[str, str]]:
 
 
 def repeats_item(results: Results) -> str:
-    cfg = results.meta["config"]
-    target = scaling.run_target(results.meta)
-    warm = cfg["warmup"]
-    runs, share = (warm, 1.0) if isinstance(warm, int) else (warm["runs"], warm["tasks"])
+    target = scaling.run_target(results.run_meta)
+    runs, share = results.config.warmup_runs, results.config.warmup_tasks
     warmup = f"{runs} warm-up run(s)" + (f" of {share:.0%} of the tasks" if share < 1 else "")
     if target.fixed:
         recorded = f"{target.min} recorded"
@@ -110,9 +106,9 @@ def warmup_check_items(results: Results) -> list[tuple[str, str]]:
     ]
 
 
-def estimate_items(meta: dict) -> list[tuple[str, str]]:
+def estimate_items(results: Results) -> list[tuple[str, str]]:
     """The plan's estimate beside the actual duration, per session of the run."""
-    sessions = [s for s in meta.get("sessions", []) if s.get("duration_s") is not None]
+    sessions = [s for s in results.meta.get("sessions", []) if s.get("duration_s") is not None]
     if not sessions:
         return []
     took = sum(s["duration_s"] for s in sessions)
@@ -136,12 +132,12 @@ def estimate_items(meta: dict) -> list[tuple[str, str]]:
             )
         )
     spent = sorted({c for s in sessions for c in s.get("spend_cut", [])})
-    spend = meta["config"]["repeats"]
-    if isinstance(spend, dict) and spend.get("spend") is not None:
+    repeats = results.config.repeats
+    if not isinstance(repeats, int) and repeats.spend is not None:
         items.append(
             (
                 "Machine-time cap",
-                f"{spend['spend']:g} run-equivalents per cell (`repeats.spend`); "
+                f"{repeats.spend:g} run-equivalents per cell (`repeats.spend`); "
                 + (f"cells cut short: {', '.join(spent)}" if spent else "no cell was cut"),
             )
         )

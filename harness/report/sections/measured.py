@@ -8,19 +8,10 @@ import pandas as pd
 from harness import precision, stats
 from harness.analysis import checks, scaling
 from harness.analysis.results import Results
-from harness.measure import seeds
 from harness.report import plots
-from harness.report.blocks import (
-    Block,
-    Bullets,
-    Figure,
-    Paragraph,
-    Section,
-    Table,
-    Warnings,
-    unavailable,
-)
+from harness.report.blocks import Block, Bullets, Figure, Paragraph, Section, Table, Warnings
 from harness.report.format import DASH, fmt, interval, marks, mode
+from harness.rundir import seeds_file
 from harness.schema import BASELINE
 
 TABLE_NAME = {"strong": "Table 1 (strong scaling)", "weak": "Table 2 (weak scaling)"}
@@ -48,7 +39,7 @@ def work_at_each_size(results: Results) -> Section | None:
     table = scaling.work_growth(results.table, results.runs, results.tasks)
     if table.empty:
         why = "this run folder has no per-task traces (`tasks/`) to measure the work with."
-        return unavailable("work", name, why)
+        return Section.unavailable("work", name, why)
     intro = (
         "Weak-scaling efficiency E = T_base / T_W assumes that W times the pixels is W times "
         "the work. Work here is the CPU seconds inside the tasks (reading left out, saving in), "
@@ -101,10 +92,7 @@ def legend(results: Results) -> str:
 
 
 def sweep_points(results: Results) -> list[tuple[int, tuple[int, int]]]:
-    cfg = results.meta["config"]
-    if cfg["kind"] == "strong":
-        return [(w, tuple(cfg["images"]["size"])) for w in cfg["workers"]]
-    return [(p["workers"], tuple(p["size"])) for p in cfg["points"]]
+    return results.config.sweep
 
 
 def paper_table(results: Results) -> Table:
@@ -238,10 +226,10 @@ def _coverage(level: float) -> str:
 
 def seed_sensitivity(results: Results) -> Section | None:
     """The baseline at other seeds (`python -m harness seeds`), when the folder has seeds.json."""
-    found = seeds.read(results.run_dir)
+    found = seeds_file.read(results.run_dir)
     if found is None:
         return None
-    own = results.meta["config"]["seed"]
+    own = results.config.seed
     table = Table(["seed", *(mode(s.saving) for s in found.spreads)])
     for seed in found.seeds:
         row = [f"{seed} (this run's)" if seed == own else str(seed)]
@@ -256,7 +244,7 @@ def seed_sensitivity(results: Results) -> Section | None:
         table.rows.append(row)
     text = (
         f"The {found.workload()}, timed by `python -m harness seeds` "
-        f"({found.ended_at}, `{seeds.FILE}`). Seconds, the median of a seed's rounds "
+        f"({found.ended_at}, `{seeds_file.FILE}`). Seconds, the median of a seed's rounds "
         "(each round's time in brackets):"
     )
     spread = [
@@ -264,13 +252,13 @@ def seed_sensitivity(results: Results) -> Section | None:
         f"{fmt(results.baselines.get(s.saving))} s at seed {own}"
         for s in found.spreads
     ]
-    blocks: list[Block] = [Paragraph(text), table, Bullets(spread), Paragraph(seeds.COMPARE)]
+    blocks: list[Block] = [Paragraph(text), table, Bullets(spread), Paragraph(seeds_file.COMPARE)]
     if caveats := seed_caveats(results, found):
         blocks.append(Warnings(caveats))
     return Section("seeds", "Seed sensitivity", blocks)
 
 
-def seed_caveats(results: Results, found: seeds.Seeds) -> list[str]:
+def seed_caveats(results: Results, found: seeds_file.Seeds) -> list[str]:
     there, here = (
         (h.get("hostname"), h.get("cpu_model")) for h in (found.host, results.meta["host"])
     )
