@@ -7,7 +7,6 @@ import os
 import platform
 import subprocess
 import sys
-from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -30,11 +29,6 @@ PACKAGES = (
 )
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUSY_SAMPLE_S = 1.0
-
-
-def utc_now() -> str:
-    """Now in UTC to the second, as every timestamp of a run folder is written."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def cpu_model() -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -247,12 +248,17 @@ TASK_COLUMNS = _columns(
     ("read_cpu_s", "s", "the part of cpu_s spent reading"),
 )
 TASK_KINDS = {0: "task", 1: "save"}  # experiments.workload.TASK / SAVE
-TRACE_KEYS = ("trace", "spans")  # a child's JSON line: the run's per-task rows and main spans
+TRACE_FIELDS = ("trace", "spans")  # a child's JSON line: the run's per-task rows and main spans
 
 
 def without_trace(run: dict) -> dict:
     """A child's JSON line without its trace: what runs.parquet and a slim results file keep."""
-    return {k: v for k, v in run.items() if k not in TRACE_KEYS}
+    return {k: v for k, v in run.items() if k not in TRACE_FIELDS}
+
+
+def utc_now() -> str:
+    """Now in UTC to the second, as every timestamp of a run folder is written."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def phase_column(key: str) -> str:

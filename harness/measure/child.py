@@ -16,7 +16,6 @@ import shutil
 import sys
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
 from multiprocessing.context import BaseContext
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from experiments.workload import (
 )
 from harness.measure import hooks
 from harness.precision import Target, stop_reason
-from harness.schema import CellSpec, JobSpec, phase_column, without_trace
+from harness.schema import CellSpec, JobSpec, phase_column, utc_now, without_trace
 
 JUDGED_WAIT_S = 120.0  # the parent answers within a poll (0.2 s); this only guards its death
 JUDGED_POLL_S = 0.02
@@ -71,7 +70,7 @@ def trace(phases: Phases, t0: float) -> dict[str, list]:
 
 def run_once(strategy: Strategy, job: Job, workers: int, ctx: BaseContext, session: object) -> dict:
     """One timed call, then the output check and clean-up (both untimed)."""
-    started = datetime.now(UTC).isoformat(timespec="seconds")
+    started = utc_now()
     try:
         clear(job.out_dir)
     except OSError as err:

@@ -13,10 +13,10 @@ import contextlib
 import fcntl
 import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.schema import utc_now
 
 LOCK_ENV = "AUGSCALE_LOCK"
 DEFAULT_PATH = Path("/tmp/augscale-measure.lock")
@@ -71,7 +71,7 @@ class MachineLock:
     def _write(self) -> None:
         if self.fd is None:
             return
-        text = json.dumps({**self.info, "since": datetime.now(UTC).isoformat(timespec="seconds")})
+        text = json.dumps({**self.info, "since": utc_now()})
         with contextlib.suppress(OSError):  # another user's file: the lock still works
             os.ftruncate(self.fd, 0)
             os.pwrite(self.fd, text.encode(), 0)

@@ -21,7 +21,6 @@ from experiments.workload import init_process
 from harness import machine
 from harness.config import Config
 from harness.errors import HarnessError
-from harness.machine import utc_now
 from harness.measure.interrupt import Interrupted, interruptible
 from harness.measure.runner import run_unit
 from harness.measure.sweep import Sweep
@@ -32,7 +31,7 @@ from harness.precision import Target
 from harness.rundir import store
 from harness.rundir.meta import read_run_meta
 from harness.rundir.seeds_file import FORMAT, SeedRun, Seeds
-from harness.schema import BASELINE, Cell
+from harness.schema import BASELINE, Cell, utc_now
 
 # The keys of a run's config that make the workload the seeds time.
 WORKLOAD_KEYS = ("images", "augmentations_per_image", "seed", "cv2_threads")

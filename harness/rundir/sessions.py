@@ -9,7 +9,7 @@ from pathlib import Path
 from harness import machine
 from harness.config import Config
 from harness.precision import Target
-from harness.schema import Cell
+from harness.schema import Cell, utc_now
 
 
 def new_meta(
@@ -29,13 +29,13 @@ def new_meta(
         "git_commit": machine.git_commit(),
         **input_facts,
         "skipped": skipped,
-        "started_at": machine.utc_now(),
+        "started_at": utc_now(),
     }
 
 
 def resumed_meta(meta: dict, config: Config) -> dict:
     """The meta of a run being resumed: the config it resumes with, and when."""
-    resumed = [*meta.get("resumed_at", []), machine.utc_now()]
+    resumed = [*meta.get("resumed_at", []), utc_now()]
     return {**meta, "config": config.model_dump(mode="json"), "resumed_at": resumed}
 
 
@@ -49,7 +49,7 @@ def new_session(
     """A session as it starts: the plan's estimate (Plan.print), the calibration, the stop
     rule's max after a budget, and the earlier runs whose noise planned the run counts."""
     return {
-        "started_at": machine.utc_now(),
+        "started_at": utc_now(),
         "estimate_s": round(estimate["expected_s"], 1),
         "estimate_max_s": round(estimate["max_s"], 1),
         "cells": estimate["cells"],
@@ -72,11 +72,11 @@ def ended_session(
     (`budget_cut`, `spend_cut`, by limit name), and the signal that interrupted it."""
     session = {
         **meta["sessions"][-1],
-        "ended_at": machine.utc_now(),
+        "ended_at": utc_now(),
         "duration_s": round(duration_s, 1),
         "budget_cut": [],
         "spend_cut": [],
         **{f"{name}_cut": sorted(cells) for name, cells in cut.items()},
     }
-    ended = {"ended_at": machine.utc_now(), "interrupted": interrupted}
+    ended = {"ended_at": utc_now(), "interrupted": interrupted}
     return {**meta, **ended, "sessions": [*meta["sessions"][:-1], session]}
