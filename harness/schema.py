@@ -161,6 +161,12 @@ RUN_COLUMNS = _columns(
         "s",
         "CPU seconds the hypervisor took from this VM during the run, summed over CPUs",
     ),
+    (
+        "host_busy_s",
+        "s",
+        "CPU seconds every process of the machine used during the run, this run's own included "
+        "(/proc/stat, summed over CPUs); host_busy_s − t_cpu_s is what other programs took",
+    ),
     ("t_startup_s", "s", "creating the pool (forking W workers)"),
     (
         "t_session_startup_s",

@@ -12,6 +12,12 @@ Thresholds, and why:
   physical cores, min(physical cores, CPUs in the affinity mask).
 - steal: the hypervisor taking over STEAL_FRACTION of all CPUs' time during a run (per-run
   `steal_s` column, where the runner records it).
+- shared machine: other programs using more than OTHERS_CPUS CPUs on average during a run
+  (host_busy_s − t_cpu_s per wall second, where recorded). The machine's own background (the
+  runner's polling, kernel threads writing the outputs) stays well below it. Runs whose
+  executor keeps its workers outside the run's processes (a `worker_restarts` value: Dask) are
+  left out, since their workers' CPU is not in t_cpu_s. The setup sample at start sees only the
+  second before the sweep; this sees every run.
 - drift: a cell's run times, in start order, have a least-squares slope that differs from zero
   (p-values over all cells of at least DRIFT_RUNS runs held to a false discovery rate of
   DRIFT_FDR, Benjamini-Hochberg, so a 32-cell sweep does not cry wolf) and amounts to at least
@@ -49,6 +55,7 @@ from harness.schema import CELL_KEYS
 
 LOAD_FRACTION = 0.5
 STEAL_FRACTION = 0.02  # of all CPUs' time during a run, taken by the hypervisor
+OTHERS_CPUS = 0.2  # CPUs' worth of time other programs took during a run, on average
 DRIFT_RUNS = 5
 DRIFT_FDR = 0.05
 DRIFT_CHANGE = 0.05
@@ -81,6 +88,7 @@ def report_warnings(
         + _few_repeats(table)
         + _missed_targets(table, meta)
         + _steal(runs, meta)
+        + _shared_machine(runs, meta)
         + _drift(runs)
         + _cold_first_runs(runs, meta)
         + _worker_restarts(runs)
@@ -298,6 +306,27 @@ def _steal(runs: pd.DataFrame, meta: RunMeta) -> list[str]:
         f"The hypervisor took more than {STEAL_FRACTION:.0%} of the CPUs' time (steal) during "
         f"{len(hit)} run(s), up to {hit.max():.0%}: another tenant of this VM's host slowed "
         "them. Fix: re-run at a quieter time or on dedicated hardware."
+    ]
+
+
+def _shared_machine(runs: pd.DataFrame, meta: RunMeta) -> list[str]:
+    """From the per-run `host_busy_s` column (see "shared machine" above), where recorded."""
+    if "host_busy_s" not in runs:
+        return []
+    ok = runs[runs["status"].eq("ok") & runs["host_busy_s"].notna()]
+    if "worker_restarts" in ok:
+        ok = ok[ok["worker_restarts"].isna()]
+    others = (ok["host_busy_s"] - ok["t_cpu_s"]) / ok["wall_s"]
+    hit = others[others > OTHERS_CPUS]
+    if hit.empty:
+        return []
+    cells = ok.loc[hit.index, "cell_id"].nunique()
+    return [
+        f"Other programs used the CPUs during {len(hit)} run(s) of {cells} cell(s), up to "
+        f"{hit.max():.1f} of {logical_cores(meta)} logical CPUs on average over a run "
+        "(host_busy_s − t_cpu_s in runs.parquet): those runs shared the machine, so their "
+        "times, and every speedup that divides by them, are slowed by an unknown amount. "
+        "Fix: stop the other programs (see `top`) and re-run."
     ]
 
 

@@ -4,7 +4,8 @@ columns it measured for the run's row. No hook is wired into the call itself.
 
     Watchdog  the one dead-worker detector, and peak resident memory   peak_rss_mb,
               (restarted workers, where the executor restarts them)   worker_restarts
-    Steal     CPU time the hypervisor took from this VM during the run  steal_s
+    HostCpu   the machine's CPU time during the run: what the          steal_s,
+              hypervisor took, what every process used                 host_busy_s
     CpuTime   CPU seconds of the run's processes                       t_cpu_s, t_dispatch_s
 """
 
@@ -58,32 +59,36 @@ def _cpu_seconds() -> tuple[float, float]:
     return own, own + kids.ru_utime + kids.ru_stime
 
 
-class Steal:
-    """Seconds of CPU time the hypervisor gave other tenants during the call, summed over this
-    VM's CPUs (Linux /proc/stat "steal"); nan where the kernel does not report it."""
+class HostCpu:
+    """The machine's CPU time during the call, summed over its CPUs (Linux /proc/stat): steal,
+    what the hypervisor gave other tenants (nan where the kernel does not report it), and busy,
+    what every process used, this run's own included. Busy minus the run's t_cpu_s is what
+    other programs took: a run that shared the machine is flagged, not silently slow."""
 
-    def __enter__(self) -> Steal:
-        self._start = _steal_s()
-        self.steal_s = float("nan")
+    def __enter__(self) -> HostCpu:
+        self._start = psutil.cpu_times()
+        self.steal_s = self.busy_s = float("nan")
         return self
 
     def __exit__(self, *exc: object) -> None:
-        end = _steal_s()
-        if end is not None and self._start is not None:
-            self.steal_s = end - self._start
+        end = psutil.cpu_times()
+        self.busy_s = _busy_s(end) - _busy_s(self._start)
+        if hasattr(end, "steal"):
+            self.steal_s = end.steal - self._start.steal
 
     def columns(self) -> dict[str, float]:
-        return {"steal_s": self.steal_s}
+        return {"steal_s": self.steal_s, "host_busy_s": self.busy_s}
 
 
-def _steal_s() -> float | None:
-    return getattr(psutil.cpu_times(), "steal", None)
+def _busy_s(times: object) -> float:
+    """Non-idle CPU seconds (guest time is already inside user on Linux)."""
+    return sum(getattr(times, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq"))
 
 
 def measuring(in_process: bool, restarts_workers: bool = False) -> list[Hook]:
     """The hooks of a measured run, outermost first: CPU time is read closest to the call.
     restarts_workers: the strategy's executor restarts dead workers (the contract says so)."""
-    return [Watchdog(restarts_workers), Steal(), CpuTime(in_process)]
+    return [Watchdog(restarts_workers), HostCpu(), CpuTime(in_process)]
 
 
 @contextlib.contextmanager
