@@ -42,9 +42,9 @@ class Sweep:
     def warmup_estimate(self, cell: Cell) -> float:
         return self.run_estimate(cell) * self.config.warmup_runs * self.config.warmup_tasks
 
-    def unit_estimate(self, unit: Unit, prior: int = 0) -> float:
+    def unit_estimate(self, unit: Unit) -> float:
         """A unit's warm-ups and the runs it is expected to record."""
-        expected = planned_runs(unit.cell, self.rule, self.cores, "expected") - prior
+        expected = planned_runs(unit.cell, self.rule, self.cores, "expected")
         runs = max(1, min(len(unit.repeats), expected))
         return (
             self.costs.child_s
