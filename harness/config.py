@@ -105,7 +105,8 @@ class Config(_Strict):
     cv2_threads: Annotated[StrictInt, Field(ge=0)] = 1
     start_method: Literal["fork", "forkserver", "spawn"] = "fork"
     placement: Literal["none", "close", "spread"] = "none"
-    order: Literal["sequential", "interleaved"] = "sequential"
+    order: Literal["sequential", "interleaved", "rounds"] = "sequential"
+    baseline_every: PositiveInt | None = None  # rounds: visit the baseline after every N cells
     cell_timeout_s: Annotated[StrictFloat | StrictInt, Field(gt=0)] | None = None
     scratch_dir: Path | None = None
     _entries: list[Variant] = PrivateAttr(default_factory=list)
@@ -209,7 +210,7 @@ class Config(_Strict):
         if isinstance(self.repeats, int) or self.repeats.spend is None:
             return self
         r = self.repeats
-        children = r.min if self.order == "interleaved" else 1
+        children = r.min if self.child_per_run else 1
         need = r.min + self.warmup_runs * self.warmup_tasks * children
         if r.spend < need:
             raise ValueError(
@@ -217,6 +218,17 @@ class Config(_Strict):
                 f"({r.min}) runs and their warm-ups ({need:g}); give {need:g} or more, or drop "
                 "spend"
             )
+        return self
+
+    @property
+    def child_per_run(self) -> bool:
+        """Whether every recorded run has a child (and a warm-up) of its own."""
+        return self.order in ("interleaved", "rounds")
+
+    @model_validator(mode="after")
+    def _visits_need_rounds(self) -> Config:
+        if self.baseline_every is not None and self.order != "rounds":
+            raise ValueError("baseline_every: is for order: rounds")
         return self
 
     def runs_at(self, label: str, workers: int) -> bool:

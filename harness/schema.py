@@ -80,7 +80,8 @@ class CellSpec(_Frozen):
     results: str  # the JSON-lines file the child appends one line per run to
     plugins: list[str] = []  # strategy plugins to load before resolving the strategy
     warmup_tasks: float = 1.0  # the share of the tasks each warm-up run does
-    target: list[float | None] = []  # [min, max, ci] of harness.precision.Target; [] = all
+    # [min, max, ci] of harness.precision.Target; [] = all (and in paired rounds, whose plan judges)
+    target: list[float | None] = []
     prior: list[float] = []  # the cell's ok wall times stored before this child
     slicing: bool = False  # more workers than usable cores: stop at min
     stop_file: str = ""  # once it exists, record no run beyond min (a limit cut the cell)
@@ -88,6 +89,8 @@ class CellSpec(_Frozen):
     # limits; the child waits for that before a run beyond min. "" = no limits, never wait.
     # Stored as `verdicts`, its name in the spec files of earlier runs.
     judged: str = Field("", alias="verdicts")
+    round: int | None = None  # paired rounds: echoed into every line the child writes
+    position: int | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -179,6 +182,16 @@ RUN_COLUMNS = _columns(
         "worker processes that died during the run and that the executor restarted, redoing "
         "their tasks (Dask's nanny); empty where a death fails the run",
     ),
+    (
+        "round",
+        "",
+        "paired rounds (`order: rounds`): the round the run belongs to, from 0; empty otherwise",
+    ),
+    (
+        "position",
+        "",
+        "paired rounds: the run's place in its round's sequence of its saving mode, from 0",
+    ),
 )
 # Columns an empty runs table has (every row of the first format had them).
 BASE_RUN_COLUMNS = list(RUN_COLUMNS)[: list(RUN_COLUMNS).index("started_at") + 1]
@@ -203,7 +216,8 @@ TABLE_COLUMNS = _columns(
         "stop",
         "",
         "why the cell stopped recording under a precision target: target, max, futile, "
-        "time-slicing, budget or spend (empty for a fixed repeat count)",
+        "time-slicing, budget or spend (empty for a fixed repeat count); in paired rounds a "
+        "cell's is its speedup's, and the baseline's is `rounds` (visited while its group ran)",
     ),
     ("ci_low", "s", "95% interval of the median time (order statistics), low end"),
     ("ci_high", "s", "95% interval of the median time, high end"),

@@ -4,7 +4,9 @@ strong: S = T_seq / T_W, E = S / W, Ideal = T_seq / W
 weak:   E = T_seq(base size) / T_W, S = E * W (scaled speedup)
 T is the median of a cell's ok repeats; each saving mode has its own baseline (schema.BASELINE).
 Intervals are bootstrap 95% intervals (harness.stats); speedup and efficiency intervals resample
-the baseline's runs and the cell's runs independently.
+the baseline's runs and the cell's runs independently. In paired rounds (`order: rounds`) a
+cell's speedup and efficiency come from its per-round ratios instead (harness.pairing): their
+Hodges-Lehmann centre and Wilcoxon interval.
 
 Busy processes per cell and oversubscription (more of them than usable cores) are defined here
 too. Every function takes plain data (runs, tables, column labels) and knows no strategy by
@@ -14,12 +16,13 @@ name: a strategy's own phase columns and whether it runs in-process are given by
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 import numpy as np
 import pandas as pd
 
 from harness import stats
+from harness.pairing import cell_ratios, ratio_interval, ratio_stop_reason
 from harness.precision import BUDGET, MAX, SPEND, Target, stop_reason
 from harness.rundir.meta import RunMeta, run_meta
 from harness.schema import BASELINE, CELL_KEYS, WORK_PHASES, Cell
@@ -167,7 +170,35 @@ def scaling_table(
     ideal = t_seq / w if kind == "strong" else t_seq
     table = cells.assign(speedup=speedup, efficiency=efficiency, ideal_s=ideal)
     table = _with_statistics(table, runs, kind)
+    if paired(runs):
+        table = _with_paired_ratios(table, runs, kind)
     return cell_order(table)[TABLE_COLUMNS]
+
+
+def paired(runs: pd.DataFrame) -> bool:
+    """Whether the runs were measured in paired rounds."""
+    return "round" in runs and bool(runs["round"].notna().any())
+
+
+def cell_id(key: tuple) -> str:
+    return Cell(**dict(zip(CELL_KEYS, key, strict=True))).id
+
+
+def _with_paired_ratios(table: pd.DataFrame, runs: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Speedup and efficiency from the cells' per-round ratios, with their intervals."""
+    ratios, table = cell_ratios(runs), table.copy()
+    keys = table[CELL_KEYS].itertuples(index=False, name=None)
+    for i, key in zip(table.index, keys, strict=True):
+        if key[0] == BASELINE:
+            continue
+        centre, low, high, _ = ratio_interval(ratios.get(cell_id(key), []))
+        w = key[2]
+        speedup = [v if kind == "strong" else v * w for v in (centre, low, high)]
+        table.loc[i, ["speedup", "speedup_ci_low", "speedup_ci_high"]] = speedup
+        table.loc[i, ["efficiency", "efficiency_ci_low", "efficiency_ci_high"]] = [
+            v / w for v in speedup
+        ]
+    return table
 
 
 def run_target(meta: dict | RunMeta) -> Target:
@@ -242,16 +273,39 @@ def stop_reasons(cells: pd.DataFrame, runs: pd.DataFrame, meta: dict | RunMeta) 
     spent = {c for s in meta.sessions for c in s.spend_cut}
     capped = target.max < meta.config.target.max  # a budget lowered max
     samples, cores = ok_samples(runs), usable_cores(meta)
+    judge = _round_judge(runs, target, cores) if paired(runs) else None
     reasons = []
     for key in cells[CELL_KEYS].itertuples(index=False, name=None):
         cell = Cell(**dict(zip(CELL_KEYS, key, strict=True)))
-        why = stop_reason(samples.get(key, []), target, cell.workers > cores)
+        if judge is not None:
+            why = judge(cell)
+        else:
+            why = stop_reason(samples.get(key, []), target, cell.workers > cores)
         if (why == "" and cell.id in cut) or (why == MAX and capped):
             why = BUDGET
         elif why == "" and cell.id in spent:
             why = SPEND
         reasons.append(why or "unfinished")
     return reasons
+
+
+ROUNDS = "rounds"  # the stop of a baseline in paired rounds: visited while its group ran
+
+
+def _round_judge(runs: pd.DataFrame, target: Target, cores: int) -> Callable[[Cell], str]:
+    """A cell's stop reason in paired rounds: its ratio's, after the rounds it ran in."""
+    ratios = cell_ratios(runs)
+    rounds = runs.groupby("cell_id")["round"].nunique()
+
+    def judge(cell: Cell) -> str:
+        if cell.strategy == BASELINE:
+            return ROUNDS
+        slicing = cell.workers > cores
+        return ratio_stop_reason(
+            ratios.get(cell.id, []), int(rounds.get(cell.id, 0)), target, slicing
+        )
+
+    return judge
 
 
 def _with_statistics(table: pd.DataFrame, runs: pd.DataFrame, kind: str) -> pd.DataFrame:

@@ -4,9 +4,10 @@ each step below it is one function."""
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,8 +23,9 @@ from harness.plan import crowding, history, inputs, preflight
 from harness.plan.cells import Cell, Unit, parse_duration, plan_cells, plan_units, runnable
 from harness.plan.estimate import Costs, calibrate, speed_probe
 from harness.plan.limits import Limit, limits_for
+from harness.plan.rounds import plan_rounds
 from harness.plan.sweep_plan import Plan
-from harness.precision import expected_runs
+from harness.precision import Target, expected_runs
 from harness.report import write_report
 from harness.rundir import folders, sessions, store, units
 
@@ -53,10 +55,19 @@ def run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> i
     session = sessions.new_session(estimate, costs.summary(), plan.target, budget_s, planning_from)
     meta = sessions.with_session(meta, session)
     store.write_meta(run_dir, meta)
-    todo = plan_units(runnable(cells), plan.target, config.order, sweep.stored, cores)
+    todo = _units(sweep, cells, plan.target)
     print(f"Writing to {run_dir}" + (" (resuming)" if args.resume else ""))
     limits = limits_for(plan.target, budget_s)
     return _sweep_and_report(sweep, todo, estimate["expected_s"], limits, meta, args)
+
+
+def _units(sweep: Sweep, cells: list[Cell], target: Target) -> Iterator[Unit]:
+    """The children to start, in the config's order."""
+    config, todo = sweep.config, runnable(cells)
+    if config.order == "rounds":
+        runs = functools.partial(store.load_runs, sweep.run_dir)
+        return plan_rounds(todo, target, runs, sweep.cores, config.seed, config.baseline_every)
+    return plan_units(todo, target, config.order, sweep.stored, sweep.cores)
 
 
 def _inputs(args: argparse.Namespace, config: Config) -> tuple[Config, inputs.Inputs]:

@@ -131,6 +131,8 @@ def main(spec_path: str) -> int:
 
         def record(kind: str, n: int, the_job: Job) -> dict:
             row = {"kind": kind, "repeat": n, **run_once(strategy, the_job, workers, ctx, session)}
+            if spec.round is not None:
+                row.update(round=spec.round, position=spec.position)
             if kind == "warmup":  # only recorded runs keep their trace
                 row = {**without_trace(row), "warmup_tasks": spec.warmup_tasks}
             if strategy.session is not None:

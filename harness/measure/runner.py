@@ -108,7 +108,7 @@ def run_unit(
     rows = [_row(sweep, unit.cell, r, recorded[r]) for r in unit.repeats if r in recorded]
     if proc.returncode == 0 and not timed_out:
         return rows  # the child stopped where the stop rule said
-    missing = _missing_reason(proc, timed_out, timeout, log)
+    missing = {**_missing_reason(proc, timed_out, timeout, log), **unit.where}
     lost = [r for r in unit.repeats if r not in recorded]
     if not sweep.rule.fixed:
         lost = lost[:1]  # the run it died in; the stop rule decides about the rest

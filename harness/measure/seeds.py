@@ -127,5 +127,3 @@ def check_run(run_dir: Path, config: Config) -> None:
                 "give the run's own config (its meta.json holds it as config_text), or leave "
                 "out --run",
             )
-
-

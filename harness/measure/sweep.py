@@ -114,9 +114,10 @@ def cell_spec(
         start_method=cfg.start_method,
         results=str(files.results),
         plugins=list(cfg.plugins),
-        target=[] if rule.fixed else [rule.min, rule.max, rule.ci],
+        target=[] if rule.fixed or unit.round is not None else [rule.min, rule.max, rule.ci],
         prior=list(prior),
         slicing=time_slicing(cell, sweep.cores),
         stop_file=str(files.stop),
         judged=str(files.judged) if judged else "",
+        **unit.where,
     )

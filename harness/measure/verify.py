@@ -47,8 +47,9 @@ def run_digest(strategy: str, workers: int, input_dir: Path, config: Config) -> 
             config.cv2_threads,
             config.options_for(strategy),
         )
-        with found.open_session(job, workers, ctx) as session, hooks.around(
-            [Watchdog(found.restarts_workers)]
+        with (
+            found.open_session(job, workers, ctx) as session,
+            hooks.around([Watchdog(found.restarts_workers)]),
         ):
             found.call(job, workers, ctx, session)
         return digest(job, len(list_images(input_dir)))

@@ -28,6 +28,13 @@ class Unit:
     cell: Cell
     repeats: tuple[int, ...]
     optional: bool = False
+    round: int | None = None  # in paired rounds (harness/plan/rounds.py): its round
+    position: int | None = None  # and its place in the round's sequence
+
+    @property
+    def where(self) -> dict[str, int]:
+        """The round and position a run of this unit stores ({} outside paired rounds)."""
+        return {} if self.round is None else {"round": self.round, "position": self.position}
 
     @property
     def tag(self) -> str:
@@ -131,7 +138,7 @@ def describe_repeats(target: Target, cores: int) -> str:
 
 def describe_warmup(config: Config) -> str:
     share = "" if config.warmup_tasks == 1 else f" of {config.warmup_tasks:.0%} of the tasks"
-    per = "each (cell, repeat)" if config.order == "interleaved" else "each cell"
+    per = "each (cell, repeat)" if config.child_per_run else "each cell"
     return f"{config.warmup_runs} warm-up run(s){share} before {per}, in a fresh process"
 
 

@@ -116,9 +116,7 @@ def calibrate(config: Config, n_images: int, cores: int | None = None) -> Costs:
         most = max(c.workers for c in cells if (c.width, c.height) == (width, height))
         if most > 1:  # a size of sequential cells only has nothing to stretch
             crowds[key] = crowding.measure(job, image, shuffled, per_task[key], cores, most, ctx)
-    return Costs(
-        per_task, saves, reads, speed_probe(), _child_start(), tasks, scales, crowds
-    )
+    return Costs(per_task, saves, reads, speed_probe(), _child_start(), tasks, scales, crowds)
 
 
 def speed_probe() -> float:

@@ -21,7 +21,9 @@ from harness.plan.cells import (
     time_slicing,
 )
 from harness.plan.estimate import Costs, cell_seconds
+from harness.plan.rounds import visits
 from harness.precision import Target
+from harness.schema import BASELINE
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,9 @@ class Plan:
         return runnable(self.cells)
 
     def children(self, runs: float) -> float:
-        """Child processes that record `runs` runs of a cell: one per run when interleaved."""
-        return runs if self.config.order == "interleaved" else min(runs, 1)
+        """Child processes that record `runs` runs of a cell: one per run when interleaved or
+        in rounds."""
+        return runs if self.config.child_per_run else min(runs, 1)
 
     def machine_runs(self, runs: float) -> float:
         """A cell's machine time for `runs` recorded runs and their children's warm-ups, in
@@ -97,11 +100,22 @@ class Plan:
         `min`), less those stored, plus the warm-ups of the children that record them."""
         level, total = self.level(), 0.0
         for cell in self.todo:
-            planned = planned_runs(cell, self.target, self.cores, runs, level)
+            planned = self.planned(cell, runs, level)
             left = max(0, planned - len(self.stored.get(cell.id, Stored()).walls))
             run_s = self.run_estimate(cell)
             total += run_s * self.machine_runs(left) + self.child_s * self.children(left)
         return total
+
+    def planned(self, cell: Cell, runs: str = "expected", level: float = math.inf) -> float:
+        """A cell's planned runs (cells.planned_runs); in paired rounds the baseline has as many
+        visits per round as its group's round holds, for as many rounds as its group's cells run."""
+        if self.config.order != "rounds" or cell.strategy != BASELINE:
+            return planned_runs(cell, self.target, self.cores, runs, level)
+        group = [c for c in self.todo if c.saving == cell.saving and c.strategy != BASELINE]
+        rounds = max(
+            (planned_runs(c, self.target, self.cores, runs, level) for c in group), default=0
+        )
+        return rounds * visits(len(group), self.config.baseline_every)
 
     def per_cell(self) -> dict[str, dict[str, float]]:
         """Per runnable cell: the estimated seconds of one run and the runs it is expected to
@@ -110,7 +124,7 @@ class Plan:
         return {
             cell.id: {
                 "run_s": round(self.run_estimate(cell), 2),
-                "runs": round(planned_runs(cell, self.target, self.cores, "expected", level), 1),
+                "runs": round(self.planned(cell, "expected", level), 1),
             }
             for cell in self.todo
         }

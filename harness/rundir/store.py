@@ -173,7 +173,9 @@ def read_meta(run_dir: Path) -> dict:
     meta = read_meta_file(path)
     if not isinstance(meta.get("config"), dict) or "kind" not in meta["config"]:
         raise HarnessError(
-            str(path), "config", "not a run's meta.json (no config with a kind)",
+            str(path),
+            "config",
+            "not a run's meta.json (no config with a kind)",
             "restore the file from a complete copy of the run folder",
         )
     return meta

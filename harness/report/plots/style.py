@@ -59,10 +59,7 @@ def strategy_colors(names: list[str]) -> dict[str, str]:
 
 def figure_title(results: Results) -> str:
     host = results.meta["host"]
-    return (
-        f"{results.config.name} on {host['cpu_model']} "
-        f"({host['physical_cores']} physical cores)"
-    )
+    return f"{results.config.name} on {host['cpu_model']} ({host['physical_cores']} physical cores)"
 
 
 def workers_axis(ax: plt.Axes, workers: list[int]) -> None:

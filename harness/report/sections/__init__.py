@@ -43,4 +43,3 @@ SECTIONS: list[Callable[[Results], Section | None]] = [
 def build(results: Results) -> list[Section]:
     """Every section the run has, in order."""
     return [section for builder in SECTIONS if (section := builder(results)) is not None]
-

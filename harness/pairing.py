@@ -1,0 +1,165 @@
+"""Ratios from paired rounds (`order: rounds`): each cell's run is divided by its saving mode's
+baseline as it stood at that moment, and the ratios of the rounds give the centre and the
+interval.
+
+The baseline is visited at the start and the end of every round of a group (and every
+`baseline_every` cells between); a run's baseline is the two visits that bracket it,
+interpolated linearly at the run's midpoint, so a drift that is linear between two visits cancels.
+A round whose run, or both of whose bracketing visits, failed gives no ratio (nan), and says so.
+
+The centre of a cell's per-round ratios is the Hodges-Lehmann estimate of their log (the median
+of the Walsh averages), exponentiated; the interval is the matching Wilcoxon signed-rank
+interval, distribution-free for a symmetric spread of log-ratios, exact in coverage. It exists at
+95% from 6 rounds; below that it is the range of the Walsh averages with its own, lower coverage
+(as `harness.stats.median_interval` does for times). Rounds are the unit resampled, never the
+runs inside one process.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pandas as pd
+
+from harness.precision import FUTILE, FUTILITY_SLACK, LEVEL, MAX, SLICING, TARGET, Target
+from harness.schema import BASELINE
+
+NAN = float("nan")
+
+
+@functools.cache
+def signed_rank_cdf(n: int) -> np.ndarray:
+    """P(T <= t), t = 0 .. n(n+1)/2, of the Wilcoxon signed-rank statistic of n values under
+    the null (each rank's sign a fair coin), by the exact recursion over ranks."""
+    counts = np.zeros(n * (n + 1) // 2 + 1)
+    counts[0] = 1.0
+    for rank in range(1, n + 1):
+        shifted = np.zeros_like(counts)
+        shifted[rank:] = counts[:-rank]
+        counts = (counts + shifted) / 2
+    return np.cumsum(counts)
+
+
+def _walsh(x: np.ndarray) -> np.ndarray:
+    i, j = np.triu_indices(len(x))
+    return np.sort((x[i] + x[j]) / 2)
+
+
+def hl_interval(x: object, level: float = LEVEL) -> tuple[float, float, float, float]:
+    """(centre, low, high, coverage) of the Hodges-Lehmann estimate of x's centre with the
+    Wilcoxon signed-rank interval [W(k), W(M+1-k)] of the M Walsh averages; k is the largest
+    index whose coverage 1 - 2 P(T <= k-1) is still at least `level`, or 1 (the range of the
+    Walsh averages, with its lower coverage) when none is. nans when x is empty."""
+    values = np.asarray(x, dtype=float)
+    values = values[np.isfinite(values)]
+    n = len(values)
+    if n == 0:
+        return NAN, NAN, NAN, NAN
+    walsh = _walsh(values)
+    cdf = signed_rank_cdf(n)
+    coverage = 1 - 2 * cdf[: (len(walsh) + 1) // 2]  # coverage of k = 1, 2, ...
+    k = max(1, int(np.sum(coverage >= level)))
+    return (
+        float(np.median(walsh)),
+        float(walsh[k - 1]),
+        float(walsh[len(walsh) - k]),
+        float(coverage[k - 1]),
+    )
+
+
+def signed_rank_p(x: object) -> float:
+    """Two-sided exact p of the Wilcoxon signed-rank test that x is centred on 0 (zeros
+    dropped, tied ranks averaged, which keeps the exact null only approximately)."""
+    values = np.asarray(x, dtype=float)
+    values = values[np.isfinite(values) & (values != 0)]
+    n = len(values)
+    if n == 0:
+        return 1.0
+    ranks = pd.Series(np.abs(values)).rank().to_numpy()
+    t = min(ranks[values > 0].sum(), ranks[values < 0].sum())
+    return float(min(1.0, 2 * signed_rank_cdf(n)[int(np.floor(t))]))
+
+
+def ratio_interval(ratios: object, level: float = LEVEL) -> tuple[float, float, float, float]:
+    """(centre, low, high, coverage) of positive per-round ratios, on the log scale."""
+    values = np.asarray(ratios, dtype=float)
+    values = values[np.isfinite(values) & (values > 0)]
+    centre, low, high, coverage = hl_interval(np.log(values), level)
+    return float(np.exp(centre)), float(np.exp(low)), float(np.exp(high)), coverage
+
+
+def ratio_half_width(ratios: object, level: float = LEVEL) -> float:
+    """(high - low) / (2 centre) of the ratio's interval: the precision a user reads."""
+    centre, low, high, _ = ratio_interval(ratios, level)
+    return (high - low) / (2 * centre) if centre > 0 else NAN
+
+
+def ratio_stop_reason(ratios: object, rounds: int, target: Target, slicing: bool) -> str:
+    """Why a cell needs no more rounds, from its per-round ratios after `rounds` rounds ("" while
+    it does). The stop rule of harness.precision, applied to the ratio instead of the time."""
+    values = np.asarray(ratios, dtype=float)
+    n = int(np.sum(np.isfinite(values)))
+    if target.ci is not None and not slicing and n >= target.min and _reached(values, target.ci):
+        return TARGET
+    if rounds >= target.max:
+        return MAX
+    if n < target.min or target.ci is None:
+        return ""
+    if slicing:
+        return SLICING
+    if n >= 6 and ratio_half_width(values) * np.sqrt(n / target.max) > FUTILITY_SLACK * target.ci:
+        return FUTILE  # even at max rounds, the width shrinking as 1/sqrt(n) stays too wide
+    return ""
+
+
+def _reached(ratios: np.ndarray, ci: float) -> bool:
+    _, _, _, coverage = ratio_interval(ratios)
+    return coverage >= LEVEL and ratio_half_width(ratios) <= ci
+
+
+def midpoints(runs: pd.DataFrame) -> pd.Series:
+    """Seconds since the epoch at the middle of each run's timed call."""
+    start = pd.to_datetime(runs["started_at"], utc=True, errors="coerce")
+    seconds = (start - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+    return seconds + runs["wall_s"].fillna(0) / 2
+
+
+def round_ratios(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per non-baseline run of a paired run: cell_id, round, saving, its wall_s, the
+    baseline interpolated at its midpoint (`base_s`) and `ratio` = base_s / wall_s (nan when the
+    run or both of its bracketing visits failed). Runs without a round are left out."""
+    columns = ["cell_id", "round", "saving", "wall_s", "base_s", "ratio"]
+    if "round" not in runs or runs["round"].isna().all():
+        return pd.DataFrame(columns=columns)
+    frame = runs[runs["round"].notna()].assign(mid=midpoints(runs))
+    ok = frame["status"].eq("ok") & frame["wall_s"].notna()
+    out = []
+    for (_, saving), group in frame.groupby(["round", "saving"], sort=True):
+        base = group[group["strategy"].eq(BASELINE) & ok.loc[group.index]].sort_values("mid")
+        cells = group[~group["strategy"].eq(BASELINE)]
+        base_s = _bracketed(base["mid"].to_numpy(), base["wall_s"].to_numpy(), cells["mid"])
+        walls = cells["wall_s"].where(ok.loc[cells.index])
+        out.append(cells[["cell_id", "round"]].assign(saving=saving, wall_s=walls, base_s=base_s))
+    if not out:
+        return pd.DataFrame(columns=columns)
+    table = pd.concat(out, ignore_index=True)
+    table["ratio"] = table["base_s"] / table["wall_s"]
+    return table[columns]
+
+
+def _bracketed(times: np.ndarray, walls: np.ndarray, at: pd.Series) -> np.ndarray:
+    """The baseline at each time in `at`: linear between the visits before and after it, the
+    nearer visit's where it has only one side, nan without visits."""
+    if len(times) == 0:
+        return np.full(len(at), NAN)
+    return np.interp(at.to_numpy(dtype=float), times, walls)
+
+
+def cell_ratios(runs: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each cell's per-round ratios (nan for a round without a pair), in round order."""
+    table = round_ratios(runs)
+    return {
+        cell: g.sort_values("round")["ratio"].to_numpy(dtype=float)
+        for cell, g in table.groupby("cell_id", sort=False)
+    }

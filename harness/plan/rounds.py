@@ -1,0 +1,98 @@
+"""Paired rounds (`order: rounds`): the units of a sweep whose ratios divide runs measured
+minutes, not hours, apart.
+
+A comparison group is a saving mode's baseline and the cells its ratios divide. A round runs
+every cell of a group that still wants runs once, each in its own child (with its warm-up), in a
+fresh order drawn from the config's seed, the round and the saving mode; the baseline is visited
+at the round's start and end, and after every `baseline_every` cells between. Each run stores
+its round and its position in it. A cell stops taking part once its per-round ratio meets the
+stop rule (harness.pairing), judged from the rounds before, so a resumed sweep draws the same
+order for the round it was in; the baseline goes on while any cell of its group does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from harness.pairing import cell_ratios, ratio_stop_reason
+from harness.plan.cells import Cell, Unit, time_slicing
+from harness.precision import Target
+from harness.schema import BASELINE
+
+
+def groups(cells: list[Cell]) -> list[tuple[Cell, list[Cell]]]:
+    """(baseline, the cells it divides) per saving mode, in plan order; a saving mode without a
+    runnable baseline has no ratio to pair, and no group."""
+    out = []
+    for saving in dict.fromkeys(c.saving for c in cells):
+        mode = [c for c in cells if c.saving == saving]
+        base = [c for c in mode if c.strategy == BASELINE]
+        if base:
+            out.append((base[0], [c for c in mode if c.strategy != BASELINE]))
+    return out
+
+
+def visits(cells: int, every: int | None) -> int:
+    """The baseline's visits in a round of `cells` cells: start, end, and every `every` between."""
+    if cells == 0:
+        return 0
+    return math.ceil(cells / (every or cells)) + 1
+
+
+def round_order(cells: list[Cell], seed: int, round_: int, saving: bool) -> list[Cell]:
+    """The round's order of a group's cells: a permutation drawn from (seed, round, saving)."""
+    rng = np.random.default_rng([seed, round_, int(saving)])
+    return [cells[i] for i in rng.permutation(len(cells))]
+
+
+def with_visits(order: list[Cell], base: Cell, every: int | None) -> list[Cell]:
+    """The round's sequence: the baseline first, after every `every` cells, and last."""
+    step = every or len(order)
+    seq = [base]
+    for i, cell in enumerate(order, 1):
+        seq.append(cell)
+        if i % step == 0 or i == len(order):
+            seq.append(base)
+    return seq
+
+
+def plan_rounds(
+    cells: list[Cell],
+    target: Target,
+    runs: Callable[[], pd.DataFrame],
+    cores: int,
+    seed: int,
+    every: int | None = None,
+) -> Iterator[Unit]:
+    """The children to start, lazily, round by round; runs already ok are not run again."""
+    for round_ in range(target.max):
+        now = runs()
+        before = now[now["round"] < round_] if "round" in now else now.iloc[:0]
+        ratios = cell_ratios(before)
+        ok = now[now["status"].eq("ok")]
+        done = set(zip(ok["cell_id"], ok["repeat"], strict=True))
+        for base, members in groups(cells):
+            wanting = [c for c in members if _wants(c, ratios.get(c.id, ()), round_, target, cores)]
+            if not wanting:
+                continue
+            per_round = visits(len(members), every)
+            seq = with_visits(round_order(wanting, seed, round_, base.saving), base, every)
+            visit = 0
+            for position, cell in enumerate(seq):
+                repeat = round_
+                if cell == base:
+                    repeat, visit = round_ * per_round + visit, visit + 1
+                if (cell.id, repeat) not in done:
+                    yield Unit(
+                        cell, (repeat,), round_ >= target.min, round=round_, position=position
+                    )
+
+
+def _wants(cell: Cell, ratios: object, round_: int, target: Target, cores: int) -> bool:
+    if target.fixed:
+        return True
+    return not ratio_stop_reason(ratios, round_, target, time_slicing(cell, cores))
