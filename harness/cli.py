@@ -14,7 +14,7 @@ from pathlib import Path
 from experiments.contract import ContractError
 from harness.analysis.compare import compare_runs, format_compare
 from harness.analysis.results import load_results
-from harness.commands import run
+from harness.commands import aa, run
 from harness.config import load_config
 from harness.errors import HarnessError
 from harness.measure import seeds
@@ -42,6 +42,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         return run.run(args, config, None)
     with measuring("run", args) as lock:
         return run.run(args, config, lock)
+
+
+def cmd_aa(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        return aa.aa(args, None)
+    with measuring("aa", args) as lock:
+        return aa.aa(args, lock)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -142,12 +149,8 @@ def _lock_flag(command: argparse.ArgumentParser) -> None:
     )
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m harness", description="Scaling harness for parallel image augmentation"
-    )
-    sub = p.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run a sweep from a YAML config, then write its report")
+def _run_flags(run: argparse.ArgumentParser) -> None:
+    """The flags of a command that runs a sweep (`run`, `aa`)."""
     run.add_argument("config")
     run.add_argument("--out", help="run folder (default results/<name>/<timestamp>)")
     run.add_argument("--dry-run", action="store_true", help="print the plan and estimate only")
@@ -165,8 +168,25 @@ def parser() -> argparse.ArgumentParser:
         help="fit the sweep into this much time (45m, 2h, 1h30m): fewer runs beyond each "
         "cell's min, never fewer than min",
     )
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m harness", description="Scaling harness for parallel image augmentation"
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a sweep from a YAML config, then write its report")
+    _run_flags(run)
     _lock_flag(run)
     run.set_defaults(func=cmd_run)
+    ab = sub.add_parser(
+        "aa",
+        help="A/A self-test: run a config's cells twice under two labels in the same paired "
+        "rounds, and count the pairs that differ",
+    )
+    _run_flags(ab)
+    _lock_flag(ab)
+    ab.set_defaults(func=cmd_aa)
     rep = sub.add_parser("report", help="re-render a run folder's report from runs.parquet")
     rep.add_argument("run_dir")
     rep.set_defaults(func=cmd_report)

@@ -21,6 +21,7 @@ import functools
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtri
 
 from harness.precision import FUTILE, FUTILITY_SLACK, LEVEL, MAX, SLICING, TARGET, Target
 from harness.schema import BASELINE
@@ -116,6 +117,25 @@ def ratio_stop_reason(ratios: object, rounds: int, target: Target, slicing: bool
 def _reached(ratios: np.ndarray, ci: float) -> bool:
     _, _, _, coverage = ratio_interval(ratios)
     return coverage >= LEVEL and ratio_half_width(ratios) <= ci
+
+
+def unpaired_interval(
+    numerator: object, denominator: object, level: float = LEVEL
+) -> tuple[float, float, float]:
+    """(centre, low, high) of numerator / denominator for two independent samples, the same
+    runs taken as if unpaired: the two-sample Hodges-Lehmann shift of their logs with the
+    Mann-Whitney interval (normal approximation of its rank), for comparing with the paired one."""
+    num, den = (np.log(np.asarray(v, dtype=float)) for v in (numerator, denominator))
+    num, den = num[np.isfinite(num)], den[np.isfinite(den)]
+    m, n = len(num), len(den)
+    if m == 0 or n == 0:
+        return NAN, NAN, NAN
+    diffs = np.sort(np.subtract.outer(num, den).ravel())
+    z = float(ndtri(1 - (1 - level) / 2))
+    k = int(np.floor(m * n / 2 - z * np.sqrt(m * n * (m + n + 1) / 12)))
+    k = min(max(k, 1), len(diffs))
+    centre = float(np.exp(np.median(diffs)))
+    return centre, float(np.exp(diffs[k - 1])), float(np.exp(diffs[len(diffs) - k]))
 
 
 def midpoints(runs: pd.DataFrame) -> pd.Series:

@@ -43,9 +43,23 @@ def variants(entries: list[Any]) -> list[Variant]:
                 f"variant {name}: option {bad[0]} must be true/false, a number or a plain word "
                 f"(letters, digits, '_.:+-'); give other values under options.{name}"
             )
-        label = strategies.variant_label(name, own)
+        twin = own.pop(TWIN, None)  # the A/A command's second label: no option of the strategy
+        label = strategies.variant_label(name, {**own, **({TWIN: twin} if twin else {})})
         found.append(Variant(label, name, own, _entry_workers(label, workers)))
     return found
+
+
+TWIN = "aa"  # {NAME: {aa: B}}: the same strategy and options under a second label (`aa` command)
+
+
+def twin_of(label: str) -> str | None:
+    """The label an A/A twin repeats (P_1[aa=B] -> P_1), or None for a label that is no twin."""
+    name, _, rest = label.partition("[")
+    options = [o for o in rest.rstrip("]").split(",") if o] if rest else []
+    if not any(o.startswith(f"{TWIN}=") for o in options):
+        return None
+    kept = [o for o in options if not o.startswith(f"{TWIN}=")]
+    return f"{name}[{','.join(kept)}]" if kept else name
 
 
 def _entry_workers(label: str, workers: object) -> list[int] | None:

@@ -145,9 +145,14 @@ def every_cell(results: Results) -> Section:
         "1 - 2 P(Binomial(n, 1/2) < k), whatever their distribution. 95% needs 6 runs; with "
         "fewer the interval is the runs' range and its own coverage is shown (75% with 3). "
         "+- = (high - low) / (2 median), the cell's relative precision; stop = why a precision "
-        "target stopped the cell. Speedup and efficiency intervals are percentile bootstraps "
-        "(2000 resamples, fixed seed) resampling the baseline's and the cell's runs "
-        "independently. CV = std / mean of the ok repeats; outliers: runs with modified z-score "
+        "target stopped the cell. "
+        + (
+            "Speedup and efficiency intervals come from the paired rounds (see Paired rounds). "
+            if scaling.paired(results.runs)
+            else "Speedup and efficiency intervals are percentile bootstraps (2000 resamples, "
+            "fixed seed) resampling the baseline's and the cell's runs independently. "
+        )
+        + "CV = std / mean of the ok repeats; outliers: runs with modified z-score "
         f"> 3.5, assessed from 5 ok repeats on ({DASH} below). Processes: busy processes per "
         "run (see Notes)."
     )

@@ -1,0 +1,134 @@
+"""Paired rounds: the drift the baseline showed, what pairing did to each speedup's interval,
+the machine time the rounds cost, and the paired comparisons of the run's strategies (or of an
+A/A run's twins). Present only for runs made with `order: rounds`."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from harness.analysis import paired, scaling
+from harness.analysis.results import Results
+from harness.report.blocks import Facts, Figure, Paragraph, Section, Table
+from harness.report.format import DASH, fmt, mode
+from harness.report.plots.drift import drift_plots
+
+
+def rounds(results: Results) -> Section | None:
+    runs = results.runs
+    if not scaling.paired(runs):
+        return None
+    config = results.config
+    every = config.baseline_every
+    used, sequential = paired.extra_machine_time(
+        runs,
+        float(results.run_meta.last_session.calibration.get("child_s", 0.0)),
+        config.warmup_runs * config.warmup_tasks,
+    )
+    facts = Facts(
+        [
+            ("rounds", str(int(runs["round"].max()) + 1)),
+            (
+                "order",
+                f"a fresh permutation per round and saving mode, drawn from seed {config.seed}",
+            ),
+            (
+                "baseline visits",
+                "at each round's start and end"
+                + (f" and after every {every} cells" if every else ""),
+            ),
+            (
+                "machine time",
+                f"{used / 60:.1f} min, {fmt(used / sequential - 1, 'pct')} more than sequential "
+                "order would have taken for the same recorded runs (estimated)"
+                if sequential == sequential and sequential > 0
+                else DASH,
+            ),
+        ]
+    )
+    intro = Paragraph(
+        "Each cell's speedup is the Hodges-Lehmann centre of its per-round ratios T_base / T_cell, "
+        "T_base interpolated between the baseline visits that bracket the run, with the "
+        "Wilcoxon signed-rank 95% interval (exact; the range of the Walsh averages below 6 "
+        "rounds). A round whose run, or both of whose visits, failed gives no ratio."
+    )
+    return Section(
+        "rounds",
+        "Paired rounds",
+        [
+            intro,
+            facts,
+            _drift_table(runs),
+            _narrowing_table(results),
+            Figure("drift.png", "drift and what pairing left", lambda: drift_plots(results)),
+        ],
+    )
+
+
+def _drift_table(runs: pd.DataFrame) -> Table:
+    head = ["saving", "visits", "first s", "fastest s", "slowest s", "last s", "spread", "minutes"]
+    rows = [
+        [
+            mode(r.saving),
+            str(r.visits),
+            fmt(r.first_s),
+            fmt(r.fastest_s),
+            fmt(r.slowest_s),
+            fmt(r.last_s),
+            f"{r.spread:.1%}",
+            f"{r.minutes:.1f}",
+        ]
+        for r in paired.drift(runs).itertuples()
+    ]
+    return Table(head, rows)
+
+
+def _narrowing_table(results: Results) -> Table:
+    head = ["strategy", "saving", "W", "speedup +- paired", "+- if unpaired"]
+    rows = [
+        [r.strategy, mode(r.saving), str(r.workers), f"{r.paired:.1%}", f"{r.unpaired:.1%}"]
+        for r in paired.narrowing(results.table, results.runs).itertuples()
+    ]
+    return Table(head, rows)
+
+
+def comparisons(results: Results) -> Section | None:
+    runs = results.runs
+    if not scaling.paired(runs):
+        return None
+    table = paired.compare_pairs(runs, results.strategies)
+    if table.empty:
+        return None
+    flagged = int(table["significant"].sum())
+    covers = int(((table["low"] <= 1) & (table["high"] >= 1)).sum())
+    intro = Paragraph(
+        "Two strategies measured in the same rounds, round by round: ratio = T_A / T_B (above "
+        "1: B is faster), its Hodges-Lehmann centre and Wilcoxon 95% interval; flagged when "
+        f"the signed-rank test gives p < {paired.ALPHA}. {flagged} of {len(table)} pairs "
+        f"flagged; {covers} intervals cover 1."
+    )
+    head = ["A", "B", "saving", "W", "rounds", "B vs A", "interval", "p", "flag"]
+    rows = [
+        [
+            r.a,
+            r.b,
+            mode(r.saving),
+            str(r.workers),
+            str(r.rounds),
+            _faster(r.ratio),
+            f"[{fmt(r.low)}, {fmt(r.high)}]",
+            f"{r.p_value:.3f}",
+            "*" if r.significant else "",
+        ]
+        for r in table.itertuples()
+    ]
+    return Section("comparisons", "Paired comparisons", [intro, Table(head, rows)])
+
+
+def _faster(ratio: float) -> str:
+    if ratio != ratio:
+        return DASH
+    return f"{ratio - 1:+.1%} faster" if ratio >= 1 else f"{1 / ratio - 1:+.1%} slower"
+
+
+# This topic's sections, in report order (harness.report.sections joins the topics).
+SECTIONS = [rounds, comparisons]
