@@ -5,7 +5,8 @@ interval.
 The baseline is visited at the start and the end of every round of a group (and every
 `baseline_every` cells between); a run's baseline is the two visits that bracket it,
 interpolated linearly at the run's midpoint, so a drift that is linear between two visits cancels.
-A round whose run, or both of whose bracketing visits, failed gives no ratio (nan), and says so.
+A failed visit is passed over for the nearest ok one of the same round; a round whose run failed,
+or that has no ok visit, gives no ratio (nan).
 
 The centre of a cell's per-round ratios is the Hodges-Lehmann estimate of their log (the median
 of the Walsh averages), exponentiated; the interval is the matching Wilcoxon signed-rank
@@ -148,7 +149,7 @@ def midpoints(runs: pd.DataFrame) -> pd.Series:
 def round_ratios(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per non-baseline run of a paired run: cell_id, round, saving, its wall_s, the
     baseline interpolated at its midpoint (`base_s`) and `ratio` = base_s / wall_s (nan when the
-    run or both of its bracketing visits failed). Runs without a round are left out."""
+    run failed or its round has no ok visit). Runs without a round are left out."""
     columns = ["cell_id", "round", "saving", "wall_s", "base_s", "ratio"]
     if "round" not in runs or runs["round"].isna().all():
         return pd.DataFrame(columns=columns)
@@ -169,7 +170,7 @@ def round_ratios(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _bracketed(times: np.ndarray, walls: np.ndarray, at: pd.Series) -> np.ndarray:
-    """The baseline at each time in `at`: linear between the visits before and after it, the
+    """The baseline at each time in `at`: linear between the ok visits before and after it, the
     nearer visit's where it has only one side, nan without visits."""
     if len(times) == 0:
         return np.full(len(at), NAN)

@@ -247,6 +247,24 @@ def test_a_resume_in_the_middle_of_a_round_goes_on_with_that_round(round_, done)
     assert not stored.duplicated(["cell_id", "repeat"]).any()  # none run twice
 
 
+def test_a_failed_run_is_not_run_again_on_resume():
+    """Re-run later, it would pair with its round's visits long past: it stays failed."""
+    runner = FakeRunner()
+    planned = plan(runner, target=Target(3, 3))
+    for unit in planned:
+        runner.run(unit)
+        if unit.round == 1:
+            break
+    planned.close()
+    failed = next(r for r in runner.rows if r["round"] == 0 and r["cell_id"] == NOISY.id)
+    failed.update(status="failed", wall_s=float("nan"), error="child exited with status 1")
+    resumed = list(_run_all(plan(runner, target=Target(3, 3)), runner.run))
+    assert all(u.round >= 1 for u in resumed)
+    assert (NOISY.id, failed["repeat"]) not in {(u.cell.id, u.repeats[0]) for u in resumed}
+    ratios = cell_ratios(runner.runs())[NOISY.id]
+    assert np.isnan(ratios[0]) and np.isfinite(ratios[1:]).all()
+
+
 def _run_all(units: Iterator[Unit], run: Callable[[Unit], None]) -> Iterator[Unit]:
     for unit in units:
         run(unit)

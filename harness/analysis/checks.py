@@ -42,6 +42,7 @@ from scipy import stats as scipy_stats
 
 from harness import stats
 from harness.analysis.scaling import (
+    ROUNDS,
     SAVING_LABEL,
     first_run_ratios,
     logical_cores,
@@ -277,13 +278,20 @@ def _missed_targets(table: pd.DataFrame, meta: RunMeta) -> list[str]:
     repeats = meta.config.repeats
     if "stop" not in table or isinstance(repeats, int):
         return []
-    missed = table[~table["stop"].isin(["", TARGET, SLICING])]
+    missed = table[~table["stop"].isin(["", TARGET, SLICING, ROUNDS])]
     if missed.empty:
         return []
+    paired = meta.config.order == "rounds"  # the rule judged the speedup, not the time
+    precision = (
+        (missed["speedup_ci_high"] - missed["speedup_ci_low"]) / (2 * missed["speedup"])
+        if paired
+        else missed["half_width"]
+    )
+    what = "speedup " if paired else ""
     listed = ", ".join(
         f"{r.strategy} W={r.workers} {SAVING_LABEL[bool(r.saving)]} "
-        f"(+-{r.half_width:.1%} after {r.n_ok}: {r.stop})"
-        for r in missed.itertuples()
+        f"({what}+-{hw:.1%} after {r.n_ok}: {r.stop})"
+        for r, hw in zip(missed.itertuples(), precision, strict=True)
     )
     return [
         f"{len(missed)} cell(s) missed the +-{repeats.ci:.0%} target: {listed}. Fix: "

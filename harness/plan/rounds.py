@@ -68,13 +68,14 @@ def plan_rounds(
     seed: int,
     every: int | None = None,
 ) -> Iterator[Unit]:
-    """The children to start, lazily, round by round; runs already ok are not run again."""
+    """The children to start, lazily, round by round; runs already stored, ok or failed, are not
+    run again (a failed run leaves its round without that cell's ratio)."""
     for round_ in range(target.max):
         now = runs()
         before = now[now["round"] < round_] if "round" in now else now.iloc[:0]
         ratios = cell_ratios(before)
-        ok = now[now["status"].eq("ok")]
-        done = set(zip(ok["cell_id"], ok["repeat"], strict=True))
+        # A run that failed stays failed: re-run later, it would pair with visits long past.
+        done = set(zip(now["cell_id"], now["repeat"], strict=True))
         for base, members in groups(cells):
             wanting = [c for c in members if _wants(c, ratios.get(c.id, ()), round_, target, cores)]
             if not wanting:

@@ -49,7 +49,7 @@ def rounds(results: Results) -> Section | None:
         "Each cell's speedup is the Hodges-Lehmann centre of its per-round ratios T_base / T_cell, "
         "T_base interpolated between the baseline visits that bracket the run, with the "
         "Wilcoxon signed-rank 95% interval (exact; the range of the Walsh averages below 6 "
-        "rounds). A round whose run, or both of whose visits, failed gives no ratio."
+        "rounds). A round whose run failed, or that has no ok visit, gives no ratio."
     )
     return Section(
         "rounds",
