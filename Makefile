@@ -1,12 +1,12 @@
 # Every target installs the project into .venv on first use, so each works on a fresh clone.
 # EXTRAS=torch adds optional extras to the always-installed dask, dev and joblib (P_TORCH needs
-# torch: `make install EXTRAS=torch`; docs/STRATEGIES.md, "Optional parts"). `make bench` runs
-# P_TORCH, so it installs the torch extra itself.
+# torch: `make install EXTRAS=torch`; docs/STRATEGIES.md, "Optional parts"). `make bench` and
+# `make race` run P_TORCH, so they install the torch extra themselves.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 comma  := ,
-ifeq ($(MAKECMDGOALS),bench)
+ifneq ($(filter bench race,$(MAKECMDGOALS)),)
 EXTRAS ?= torch
 endif
 EXTRAS ?=
@@ -18,11 +18,12 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 EXTRA := $(if $(OUT),--out $(OUT)) $(if $(RESUME),--resume $(RESUME)) $(if $(FORCE),--force) \
          $(if $(IGNORE_LOCK),--ignore-lock) $(if $(BUDGET),--budget $(BUDGET))
 
-.PHONY: help install strong-scaling weak-scaling report verify compare bench test lint clean
+.PHONY: help install strong-scaling weak-scaling race report verify compare bench test lint clean
 
 help:
 	@echo "make strong-scaling [CONFIG=configs/strong_scaling.yaml] [OUT=dir] [BUDGET=45m]"
 	@echo "make weak-scaling   [CONFIG=configs/weak_scaling.yaml] [OUT=dir]"
+	@echo "make race [CONFIG=configs/race.yaml] [BUDGET=15m] [MARGIN=0.02]   which strategy, how many workers"
 	@echo "make report RUN=results/<name>/<run>   re-render a run's report from its parquet"
 	@echo "make verify CONFIG=configs/quick_strong.yaml   identical outputs across strategies"
 	@echo "make compare A=<run> B=<run>   two runs cell by cell"
@@ -42,6 +43,10 @@ strong-scaling: $(STAMP)
 
 weak-scaling: $(STAMP)
 	$(RUN_PY) run $(or $(CONFIG),configs/weak_scaling.yaml) $(EXTRA)
+
+race: $(STAMP)
+	$(RUN_PY) race $(or $(CONFIG),configs/race.yaml) $(EXTRA) $(if $(BUDGET),,--budget 15m) \
+		$(if $(MARGIN),--margin $(MARGIN))
 
 report: $(STAMP)
 	@test -n "$(RUN)" || { echo "make report: set RUN=results/<name>/<run id> (a run folder holding runs.parquet)" >&2; exit 2; }

@@ -1,5 +1,6 @@
-"""python -m harness (or augscale) run|report|verify|compare|trace|predict|overhead|seeds ...:
-the command line, one thin function per subcommand; `run` itself is harness/commands/run.py."""
+"""python -m harness (or augscale) run|aa|race|report|verify|compare|trace|predict|overhead|seeds|
+dimension ...: the command line, one thin function per subcommand; `run` itself is
+harness/commands/run.py, `aa` and `race` beside it in harness/commands/."""
 
 from __future__ import annotations
 
@@ -14,17 +15,18 @@ from pathlib import Path
 from experiments.contract import ContractError
 from harness.analysis.compare import compare_runs, format_compare
 from harness.analysis.results import load_results
-from harness.commands import aa, run
+from harness.commands import aa, race, run
 from harness.config import load_config
 from harness.errors import HarnessError
-from harness.measure import seeds
+from harness.measure import dimension, seeds
+from harness.measure.interrupt import Interrupted
 from harness.measure.lock import OVERRIDE_FLAG, MachineLock
 from harness.measure.overhead import measure
 from harness.measure.verify import verify
 from harness.plan import inputs
 from harness.report import write_report
 from harness.report.trace import write_trace
-from harness.rundir import seeds_file
+from harness.rundir import dimension_file, seeds_file
 
 
 @contextlib.contextmanager
@@ -49,6 +51,40 @@ def cmd_aa(args: argparse.Namespace) -> int:
         return aa.aa(args, None)
     with measuring("aa", args) as lock:
         return aa.aa(args, lock)
+
+
+def cmd_race(args: argparse.Namespace) -> int:
+    if args.margin is not None and not 0 < args.margin < 1:
+        raise HarnessError("--margin", None, f"{args.margin} is not a fraction", "give e.g. 0.02")
+    if args.first_test is not None and args.first_test < 2:
+        raise HarnessError("--first-test", None, "too early to test", "give 2 or more (5)")
+    if args.dry_run:
+        return race.race(args, None)
+    with measuring("race", args) as lock:
+        return race.race(args, lock)
+
+
+def cmd_dimension(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    for flag, value in (("--processes", args.processes), ("--runs", args.runs)):
+        if value < 2:
+            raise HarnessError(flag, None, f"{value} cannot show a spread", "give 2 or more")
+    run_dir = Path(args.run) if args.run else None
+    with measuring("dimension", args) as lock:
+        if run_dir is not None:
+            lock.set_run_dir(run_dir)
+        print(f"Where the variance of {config.name} lives:")
+        try:
+            found = dimension.measure(config, args.config, args.processes, args.runs, run_dir)
+        except Interrupted as err:
+            print(f"Interrupted by {err.args[0]}; nothing stored.", file=sys.stderr)
+            return 128 + signal.Signals[err.args[0]].value
+    print("\n".join(found.lines()))
+    if run_dir is not None:
+        stored = dimension_file.write(run_dir, found)
+        write_report(run_dir)
+        print(f"Stored in {stored}; report: {run_dir / 'report.md'}")
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -187,6 +223,14 @@ def parser() -> argparse.ArgumentParser:
     _run_flags(ab)
     _lock_flag(ab)
     ab.set_defaults(func=cmd_aa)
+    rc = sub.add_parser(
+        "race", help="race the config's strategies and worker counts: which is fastest, in minutes"
+    )
+    _run_flags(rc)
+    rc.add_argument("--margin", type=float, help="survivors within this fraction tie (0.02)")
+    rc.add_argument("--first-test", type=int, help="rounds before the first test (5)")
+    _lock_flag(rc)
+    rc.set_defaults(func=cmd_race)
     rep = sub.add_parser("report", help="re-render a run folder's report from runs.parquet")
     rep.add_argument("run_dir")
     rep.set_defaults(func=cmd_report)
@@ -230,6 +274,19 @@ def parser() -> argparse.ArgumentParser:
     sds.add_argument("--run", metavar="RUN_DIR", help="store seeds.json there; its report shows it")
     _lock_flag(sds)
     sds.set_defaults(func=cmd_seeds)
+    dim = sub.add_parser(
+        "dimension",
+        help="where the variance lives: within a process, between processes, over time; and "
+        "whether the CPUs differ",
+    )
+    dim.add_argument("config")
+    dim.add_argument("--processes", type=int, default=6, help="fresh processes per cell")
+    dim.add_argument("--runs", type=int, default=4, help="recorded runs per process")
+    dim.add_argument(
+        "--run", metavar="RUN_DIR", help="store dimension.json there; its report shows it"
+    )
+    _lock_flag(dim)
+    dim.set_defaults(func=cmd_dimension)
     return p
 
 

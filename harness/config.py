@@ -73,6 +73,16 @@ class Repeats(_Strict):
         return self
 
 
+class Race(_Strict):
+    """`order: race` (harness/racing.py): when the first test comes, at what level, and the
+    margin within which survivors tie. `repeats: {max}` caps the rounds."""
+
+    first_test: Annotated[StrictInt, Field(ge=2)] = 5
+    alpha: Annotated[StrictFloat, Field(gt=0, lt=0.5)] = 0.05
+    margin: Annotated[StrictFloat, Field(gt=0, lt=1)] = 0.02
+    stage: Literal["cores", "all"] = "cores"  # strategies at W = cores first, or every W at once
+
+
 class Warmup(_Strict):
     """Warm-up runs per child process, each over a fraction of the tasks (every image)."""
 
@@ -105,8 +115,9 @@ class Config(_Strict):
     cv2_threads: Annotated[StrictInt, Field(ge=0)] = 1
     start_method: Literal["fork", "forkserver", "spawn"] = "fork"
     placement: Literal["none", "close", "spread"] = "none"
-    order: Literal["sequential", "interleaved", "rounds"] = "sequential"
+    order: Literal["sequential", "interleaved", "rounds", "race"] = "sequential"
     baseline_every: PositiveInt | None = None  # rounds: visit the baseline after every N cells
+    race: Race | None = None  # order: race; None: the defaults (and older run folders resume)
     cell_timeout_s: Annotated[StrictFloat | StrictInt, Field(gt=0)] | None = None
     scratch_dir: Path | None = None
     _entries: list[Variant] = PrivateAttr(default_factory=list)
@@ -223,12 +234,21 @@ class Config(_Strict):
     @property
     def child_per_run(self) -> bool:
         """Whether every recorded run has a child (and a warm-up) of its own."""
-        return self.order in ("interleaved", "rounds")
+        return self.order in ("interleaved", "rounds", "race")
+
+    @property
+    def race_rules(self) -> Race:
+        return self.race or Race()
+
+    @property
+    def paired(self) -> bool:
+        """Whether it runs in paired rounds (harness/plan/rounds.py): `rounds` or a `race`."""
+        return self.order in ("rounds", "race")
 
     @model_validator(mode="after")
     def _visits_need_rounds(self) -> Config:
-        if self.baseline_every is not None and self.order != "rounds":
-            raise ValueError("baseline_every: is for order: rounds")
+        if self.baseline_every is not None and not self.paired:
+            raise ValueError("baseline_every: is for order: rounds or race")
         return self
 
     def runs_at(self, label: str, workers: int) -> bool:

@@ -27,7 +27,8 @@ def _partial_warmup(run: Path) -> bool:
     """A committed run recorded in sequential order after a warm-up of part of the tasks."""
     config = json.loads((run / META).read_text())["config"]
     warm = config.get("warmup")
-    return config.get("order") != "interleaved" and isinstance(warm, dict) and warm["tasks"] < 1
+    sequential = config.get("order", "sequential") == "sequential"
+    return sequential and isinstance(warm, dict) and warm["tasks"] < 1
 
 
 PARTIAL = sorted(
@@ -56,9 +57,16 @@ def test_example_runs_have_statistics_for_every_cell(run):
     target = scaling.run_target(data.meta)
     if target.fixed:
         assert (table["n_ok"] == target.min).all()
+    elif data.config.paired:  # a cell's rounds within min..max; the baseline visits each round
+        cells = table[table["strategy"].ne("sequential")]
+        assert cells["n_ok"].between(target.min, target.max).all()
+        assert cells["stop"].isin(["target", "max", "futile", "time-slicing"]).all()
+        base = table[table["strategy"].eq("sequential")]
+        assert base["stop"].eq("rounds").all() and base["n_ok"].ge(2 * target.min).all()
     else:  # every cell stopped for a stated reason, within min..max
         assert table["n_ok"].between(target.min, target.max).all()
         assert table["stop"].isin(["target", "max", "futile", "time-slicing"]).all()
+    if not target.fixed:
         slicing = table["workers"] > data.cores
         assert (table.loc[slicing, "n_ok"] == target.min).all()
         assert (table.loc[~slicing, "ci_level"] >= 0.95).all()

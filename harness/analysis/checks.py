@@ -281,7 +281,7 @@ def _missed_targets(table: pd.DataFrame, meta: RunMeta) -> list[str]:
     missed = table[~table["stop"].isin(["", TARGET, SLICING, ROUNDS])]
     if missed.empty:
         return []
-    paired = meta.config.order == "rounds"  # the rule judged the speedup, not the time
+    paired = meta.config.paired  # the rule judged the speedup, not the time
     precision = (
         (missed["speedup_ci_high"] - missed["speedup_ci_low"]) / (2 * missed["speedup"])
         if paired

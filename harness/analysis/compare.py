@@ -3,6 +3,12 @@
 A cell differs significantly when the two-sided Mann-Whitney U test gives p < 0.05 and the
 bootstrap 95% interval of median(B) / median(A) excludes 1. The exact test cannot give a small p
 with few runs: its smallest two-sided p is 2 / C(n_a + n_b, n_a), 0.1 for 3 vs 3.
+
+Both tests see only the noise inside each run. Two sessions of the same config differ by more
+(the machine's speed moves between them), so where other run folders of the config measured on
+this machine say how far a cell's median moves from session to session (sd of its log medians,
+harness.plan.history.session_spread), a cell is flagged only when B/A also lies beyond
+1.96 sqrt(2) sd of 1: the difference two sessions of unchanged code would show 95% of the time.
 """
 
 from __future__ import annotations
@@ -16,11 +22,13 @@ from scipy.stats import mannwhitneyu
 
 from harness import stats
 from harness.analysis.scaling import SAVING_LABEL, ok_samples
+from harness.plan.history import Spread, session_spread
 from harness.rundir import store
 from harness.rundir.meta import stored_config
 from harness.schema import CELL_KEYS
 
 ALPHA = 0.05
+SESSIONS_Z = 1.96 * np.sqrt(2)  # a 95% band for the difference of two sessions
 COLUMNS = CELL_KEYS + [
     "n_a",
     "n_b",
@@ -31,6 +39,7 @@ COLUMNS = CELL_KEYS + [
     "ratio_ci_high",
     "p_value",
     "smallest_p",
+    "session_sd",
     "significant",
 ]
 
@@ -42,42 +51,62 @@ def smallest_p(n_a: int, n_b: int) -> float:
     return min(1.0, 2.0 / comb(n_a + n_b, n_a))
 
 
-def compare_runs(run_a: Path, run_b: Path) -> pd.DataFrame:
-    """One row per cell present in both runs (A's order): medians, B/A with its interval, p."""
+def compare_runs(run_a: Path, run_b: Path, spread_from: list[Path] | None = None) -> pd.DataFrame:
+    """One row per cell present in both runs (A's order): medians, B/A with its interval, p.
+    The session-to-session spread comes from `spread_from`, by default the other run folders
+    beside A and B."""
     runs_a, runs_b = (store.load_runs(store.require_run_dir(Path(r))) for r in (run_a, run_b))
     meta_a, meta_b = (store.read_meta(Path(r)) for r in (run_a, run_b))
     times_a, times_b = ok_samples(runs_a), ok_samples(runs_b)
     keys_b = set(runs_b[CELL_KEYS].itertuples(index=False, name=None))
     keys_a = dict.fromkeys(runs_a[CELL_KEYS].itertuples(index=False, name=None))
+    folders = siblings(Path(run_a), Path(run_b)) if spread_from is None else spread_from
+    spread = session_spread(folders, stored_config(meta_a).name, meta_a.get("host") or {})
     empty = np.array([])
     rows = [
-        _compare_cell(k, times_a.get(k, empty), times_b.get(k, empty))
+        _compare_cell(k, times_a.get(k, empty), times_b.get(k, empty), spread)
         for k in keys_a
         if k in keys_b
     ]
     df = pd.DataFrame(rows, columns=COLUMNS)
-    df.attrs.update(a=str(run_a), b=str(run_b), a_meta=meta_a, b_meta=meta_b)
+    df.attrs.update(a=str(run_a), b=str(run_b), a_meta=meta_a, b_meta=meta_b, spread=spread)
     return df
 
 
-def _compare_cell(key: tuple, a: np.ndarray, b: np.ndarray) -> dict:
+def siblings(*runs: Path) -> list[Path]:
+    """The other run folders beside these (not `latest`, not the runs themselves)."""
+    mine = {r.resolve() for r in runs}
+    found = {
+        p.resolve()
+        for r in runs
+        for p in r.resolve().parent.iterdir()
+        if p.is_dir() and not p.is_symlink() and (p / store.META).is_file()
+    }
+    return sorted(found - mine)
+
+
+def _compare_cell(key: tuple, a: np.ndarray, b: np.ndarray, spread: Spread | None) -> dict:
     low, high = stats.ratio_ci(b, a)
     p = float("nan")
     if len(a) and len(b):
         p = float(mannwhitneyu(b, a, alternative="two-sided").pvalue)
     median_a, median_b = stats.median(a), stats.median(b)
+    ratio = median_b / median_a if median_a else float("nan")
+    sd = spread.of(key) if spread else float("nan")
+    beyond = not spread or abs(np.log(ratio)) > SESSIONS_Z * sd
     return {
         **dict(zip(CELL_KEYS, key, strict=True)),
         "n_a": len(a),
         "n_b": len(b),
         "median_a": median_a,
         "median_b": median_b,
-        "ratio": median_b / median_a if median_a else float("nan"),
+        "ratio": ratio,
         "ratio_ci_low": low,
         "ratio_ci_high": high,
         "p_value": p,
         "smallest_p": smallest_p(len(a), len(b)),
-        "significant": bool(p < ALPHA and (low > 1 or high < 1)),
+        "session_sd": sd,
+        "significant": bool(p < ALPHA and (low > 1 or high < 1) and beyond),
     }
 
 
@@ -91,6 +120,10 @@ def verdict(row: pd.Series) -> str:
             f"(smallest p = {row['smallest_p']:.2g})"
         )
     if not row["significant"]:
+        within = row["p_value"] < ALPHA and (row["ratio_ci_low"] > 1 or row["ratio_ci_high"] < 1)
+        if within and pd.notna(row["session_sd"]):
+            band = np.exp(SESSIONS_Z * row["session_sd"]) - 1
+            return f"within the spread between sessions (+-{band:.1%})"
         return "no significant difference"
     return "B slower" if row["ratio"] > 1 else "B faster"
 
@@ -100,6 +133,7 @@ def format_compare(df: pd.DataFrame) -> str:
     a, b = df.attrs.get("a", "A"), df.attrs.get("b", "B")
     lines = [f"A: {a}", f"B: {b}", ""]
     lines += _setup_differences(df.attrs.get("a_meta") or {}, df.attrs.get("b_meta") or {})
+    lines += _spread_lines(df.attrs.get("spread"))
     head = [
         "strategy",
         "saving",
@@ -141,8 +175,8 @@ def format_compare(df: pd.DataFrame) -> str:
     unreachable = int((df["smallest_p"] >= ALPHA).sum()) if len(df) else 0
     lines += [
         "",
-        f"{n_sig} of {len(df)} cells differ significantly (p < {ALPHA} and the "
-        "interval excludes 1).",
+        f"{n_sig} of {len(df)} cells differ significantly (p < {ALPHA}, the interval excludes "
+        "1, and beyond the spread between sessions where it is known).",
     ]
     if unreachable:
         lines.append(
@@ -151,6 +185,23 @@ def format_compare(df: pd.DataFrame) -> str:
             "cell to compare runs."
         )
     return "\n".join(lines) + "\n"
+
+
+def _spread_lines(spread: Spread | None) -> list[str]:
+    if spread is None:
+        return [
+            "No session-to-session spread: fewer than 3 other run folders of this config on this "
+            "machine, so cells are judged on the noise inside each run alone, which two sessions "
+            "of unchanged code exceed (docs/STATISTICS.md).",
+            "",
+        ]
+    band = np.exp(SESSIONS_Z * spread.typical) - 1
+    return [
+        f"Session-to-session spread of this config on this machine: a cell's median moves by "
+        f"sd {spread.typical:.1%} (median over cells, {len(spread.folders)} other run folders); "
+        f"a cell is flagged only beyond it (typically +-{band:.1%}).",
+        "",
+    ]
 
 
 def _num(value: float, digits: int = 2) -> str:

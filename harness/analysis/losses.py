@@ -3,7 +3,8 @@
 
 Every strategy does identical, seeded work, so task (i, k) of a parallel run has an exact twin
 in the sequential run of the same size and saving mode. For the cell's representative run (the
-ok run whose wall time is nearest the cell's median) against the median sequential run:
+ok run whose wall time is nearest the cell's median) against the median sequential run (in paired
+rounds, the baseline visit of the same round nearest it: twin_run):
 
     W T = sum over the W worker lanes of (idle before the first task + idle between tasks
           + idle after the last task + time inside tasks)
@@ -73,6 +74,17 @@ def representative(runs: pd.DataFrame) -> pd.Series | None:
         return None
     distance = (ok["wall_s"] - ok["wall_s"].median()).abs()
     return ok.loc[distance.idxmin()]
+
+
+def twin_run(run: pd.Series, seq: pd.DataFrame) -> pd.Series | None:
+    """The sequential run an account divides by: in paired rounds the baseline visit of the
+    run's own round nearest it, so a drift between the two measurements does not pass for
+    contention; otherwise the median sequential run."""
+    if "round" in seq and pd.notna(run.get("round")):
+        same = seq[seq["round"].eq(run["round"]) & seq["status"].eq("ok")]
+        if len(same):
+            return same.loc[(same["position"] - run["position"]).abs().idxmin()]
+    return representative(seq)
 
 
 def _overlap(start: float, end: float, spans: pd.DataFrame) -> float:
@@ -220,7 +232,8 @@ def loss_table(
             & runs["width"].eq(width)
             & runs["height"].eq(height)
         ]
-        run, seq_run = representative(cell_runs), representative(seq)
+        run = representative(cell_runs)
+        seq_run = None if run is None else twin_run(run, seq)
         if run is None or seq_run is None:
             continue
         mine = by_run.get((run["cell_id"], run["repeat"]))

@@ -220,7 +220,7 @@ def run_equivalents(
     """Machine time in run-equivalents per cell (one run = one timed call of the cell, so each
     cell weighs by its median time), as recorded, and as FIXED_DEFAULT would have cost:
     (used, fixed). A warm-up counts by its share of the tasks, once per child process: one per
-    run in interleaved order, one per session the cell ran in otherwise."""
+    run in interleaved order and in rounds, one per session the cell ran in otherwise."""
     meta = run_meta(meta)
     warm_runs, share = meta.config.warmup_runs, meta.config.warmup_tasks
     done = table[table["time_s"].notna()].set_index(CELL_KEYS)
@@ -234,7 +234,7 @@ def run_equivalents(
 
 def _children(runs: pd.DataFrame, meta: RunMeta) -> pd.Series:
     """Child processes each cell ran in, per CELL_KEYS."""
-    if meta.config.order == "interleaved":
+    if meta.config.child_per_run:
         return runs.groupby(CELL_KEYS).size()
     starts = sorted(s.started_at for s in meta.sessions if s.started_at)
     if len(starts) < 2:
@@ -250,9 +250,9 @@ FIRST_RUN_MIN_LATER = 2  # later runs a cell needs for its run 0 to be compared 
 def first_run_ratios(runs: pd.DataFrame, meta: dict | RunMeta) -> pd.Series:
     """Per cell (CELL_KEYS index): its recorded run 0 / the median of its later ok runs. What a
     warm-up left for run 0 to pay: 1.0 is nothing. Only in sequential order, where run 0 is the
-    first timed call after the warm-up in its child; in interleaved order every run has its
-    own warm-up, so there is no run 0 to single out (empty)."""
-    if run_meta(meta).config.order == "interleaved":
+    first timed call after the warm-up in its child; in interleaved order and in rounds every run
+    has its own warm-up, so there is no run 0 to single out (empty)."""
+    if run_meta(meta).config.child_per_run:
         return pd.Series(dtype=float)
     ratios = {}
     for key, cell in ok_runs(runs).groupby(CELL_KEYS, sort=False):

@@ -6,17 +6,15 @@ machine and method, at most 5% of the pairs are flagged and the intervals cover 
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
 import yaml
 
 from harness.analysis.paired import compare_pairs
-from harness.commands.run import run
+from harness.commands.run import run_derived, run_dir_of
 from harness.config import load_config
 from harness.measure.lock import MachineLock
 from harness.rundir import store
-from harness.rundir.folders import RESULTS_ROOT
 from harness.variants import TWIN
 
 
@@ -40,16 +38,9 @@ def aa_config_text(path: str) -> str:
 def aa(args: argparse.Namespace, lock: MachineLock | None) -> int:
     """Run the A/A config (its text kept in the run's meta.json), then print the verdict."""
     load_config(args.config)  # the user's file, checked as it is
-    text = aa_config_text(args.config)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"{Path(args.config).stem}_aa.yaml"
-        path.write_text(text)
-        config = load_config(path)
-        status = run(argparse.Namespace(**{**vars(args), "config": str(path)}), config, lock)
-    if args.dry_run:
-        return status
-    run_dir = Path(args.out or args.resume or RESULTS_ROOT / config.name / "latest")
-    print(summary(run_dir, config.labels))
+    status, config = run_derived(args, aa_config_text(args.config), lock)
+    if not args.dry_run:
+        print(summary(run_dir_of(args, config), config.labels))
     return status
 
 

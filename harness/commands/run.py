@@ -6,15 +6,16 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
+import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
 from experiments.workload import init_process
 from harness import machine
 from harness.analysis import checks
-from harness.config import Config
+from harness.config import Config, load_config
 from harness.measure.interrupt import Interrupted, interruptible
 from harness.measure.lock import MachineLock
 from harness.measure.runner import recover_orphans, run_sweep
@@ -23,11 +24,13 @@ from harness.plan import crowding, history, inputs, preflight
 from harness.plan.cells import Cell, Unit, parse_duration, plan_cells, plan_units, runnable
 from harness.plan.estimate import Costs, calibrate, speed_probe
 from harness.plan.limits import Limit, limits_for
-from harness.plan.rounds import plan_rounds
+from harness.plan.race import first_stage, race_taking_part
+from harness.plan.rounds import groups, plan_rounds
 from harness.plan.sweep_plan import Plan
 from harness.precision import Target, expected_runs
 from harness.report import write_report
 from harness.rundir import folders, sessions, store, units
+from harness.schema import BASELINE
 
 
 def run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> int:
@@ -44,6 +47,8 @@ def run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> i
     costs = _calibrate(args, config, found.n_images, cores, meta)
     plan, noise, budget_s = _plan(args, config, cells, found.n_images, costs, cores, host)
     estimate = _print_plan(plan, noise, costs, host, setup)
+    if config.order == "race":
+        print(_race_line(config, cells, cores))
     if args.dry_run:
         return 0
     run_dir = _run_dir(args, config, lock)
@@ -55,19 +60,69 @@ def run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> i
     session = sessions.new_session(estimate, costs.summary(), plan.target, budget_s, planning_from)
     meta = sessions.with_session(meta, session)
     store.write_meta(run_dir, meta)
-    todo = _units(sweep, cells, plan.target)
+    todo = _units(sweep, cells, plan.target, budget_s)
     print(f"Writing to {run_dir}" + (" (resuming)" if args.resume else ""))
-    limits = limits_for(plan.target, budget_s)
+    limits = limits_for(plan.target, None if config.order == "race" else budget_s)
     return _sweep_and_report(sweep, todo, estimate["expected_s"], limits, meta, args)
 
 
-def _units(sweep: Sweep, cells: list[Cell], target: Target) -> Iterator[Unit]:
+def _race_line(config: Config, cells: list[Cell], cores: int) -> str:
+    rules = config.race_rules
+    first = [
+        c for _, members in groups(runnable(cells)) for c in first_stage(members, cores, rules)
+    ]
+    per_mode = len(first) // max(1, len(config.saving))
+    later = " then its leaders at every W," if rules.stage == "cores" else ""
+    return (
+        f"A race, not this sweep: per saving mode {per_mode} contenders first,{later} dropped "
+        f"from round {rules.first_test} on when slower by more than {rules.margin:.0%}, tied "
+        f"within it (the estimate above is the sweep's, for comparison)"
+    )
+
+
+def run_derived(
+    args: argparse.Namespace, text: str, lock: MachineLock | None
+) -> tuple[int, Config]:
+    """run() on a config derived from the user's (`aa`, `race`): its YAML text written where
+    run() can read it, so the run's meta.json keeps that text. (exit status, the config)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(args.config).name
+        path.write_text(text)
+        config = load_config(path)
+        return run(argparse.Namespace(**{**vars(args), "config": str(path)}), config, lock), config
+
+
+def run_dir_of(args: argparse.Namespace, config: Config) -> Path:
+    """The folder a run of `config` with these flags wrote."""
+    return Path(args.out or args.resume or folders.RESULTS_ROOT / config.name / "latest")
+
+
+def _units(
+    sweep: Sweep, cells: list[Cell], target: Target, budget_s: float | None
+) -> Iterator[Unit]:
     """The children to start, in the config's order."""
     config, todo = sweep.config, runnable(cells)
-    if config.order == "rounds":
-        runs = functools.partial(store.load_runs, sweep.run_dir)
-        return plan_rounds(todo, target, runs, sweep.cores, config.seed, config.baseline_every)
-    return plan_units(todo, target, config.order, sweep.stored, sweep.cores)
+    if not config.paired:
+        return plan_units(todo, target, config.order, sweep.stored, sweep.cores)
+    runs = functools.partial(store.load_runs, sweep.run_dir)
+    racing = None
+    if config.order == "race":
+        racing = race_taking_part(config.race_rules, sweep.cores, _out_of_time(sweep, budget_s))
+    return plan_rounds(todo, target, runs, sweep.cores, config.seed, config.baseline_every, racing)
+
+
+def _out_of_time(sweep: Sweep, budget_s: float | None) -> Callable[[list[Cell]], bool]:
+    """Whether a round of these cells (and two baseline visits) would end past --budget."""
+    started = time.monotonic()
+
+    def out_of_time(alive: list[Cell]) -> bool:
+        if budget_s is None or not alive:
+            return False
+        base = Cell(BASELINE, 1, alive[0].saving, *sweep.config.base_size)
+        one = sum(sweep.unit_estimate(Unit(c, (0,))) for c in [*alive, base, base])
+        return time.monotonic() - started + one > budget_s
+
+    return out_of_time
 
 
 def _inputs(args: argparse.Namespace, config: Config) -> tuple[Config, inputs.Inputs]:
@@ -139,7 +194,8 @@ def _plan(
     stored = stored_runs(Path(args.resume)) if args.resume else {}
     plan = Plan.calibrated(config, cells, n_images, costs, cores, stored)
     budget_s = parse_duration(args.budget) if args.budget else None
-    plan = plan.fit(budget_s) if budget_s is not None else plan
+    if budget_s is not None and config.order != "race":  # a race ends its rounds in time
+        plan = plan.fit(budget_s)
     plan, noise = _with_noise(args, plan, host)
     return plan, noise, budget_s
 

@@ -60,6 +60,20 @@ def with_visits(order: list[Cell], base: Cell, every: int | None) -> list[Cell]:
     return seq
 
 
+# Which of a group's cells take part in a round, from the runs of the rounds before it.
+TakingPart = Callable[[list[Cell], int, pd.DataFrame], list[Cell]]
+
+
+def by_ratio(target: Target, cores: int) -> TakingPart:
+    """The cells whose speedup's stop rule still wants rounds (every cell with a fixed count)."""
+
+    def taking_part(members: list[Cell], round_: int, before: pd.DataFrame) -> list[Cell]:
+        ratios = cell_ratios(before)
+        return [c for c in members if _wants(c, ratios.get(c.id, ()), round_, target, cores)]
+
+    return taking_part
+
+
 def plan_rounds(
     cells: list[Cell],
     target: Target,
@@ -67,17 +81,19 @@ def plan_rounds(
     cores: int,
     seed: int,
     every: int | None = None,
+    taking_part: TakingPart | None = None,
 ) -> Iterator[Unit]:
-    """The children to start, lazily, round by round; runs already stored, ok or failed, are not
-    run again (a failed run leaves its round without that cell's ratio)."""
+    """The children to start, lazily, round by round, up to `target.max` rounds; runs already
+    stored, ok or failed, are not run again (a failed run leaves its round without that cell's
+    ratio). Who takes part is `taking_part`'s call, by default the speedups' stop rule."""
+    taking_part = taking_part or by_ratio(target, cores)
     for round_ in range(target.max):
         now = runs()
         before = now[now["round"] < round_] if "round" in now else now.iloc[:0]
-        ratios = cell_ratios(before)
         # A run that failed stays failed: re-run later, it would pair with visits long past.
         done = set(zip(now["cell_id"], now["repeat"], strict=True))
         for base, members in groups(cells):
-            wanting = [c for c in members if _wants(c, ratios.get(c.id, ()), round_, target, cores)]
+            wanting = taking_part(members, round_, before)
             if not wanting:
                 continue
             per_round = visits(len(members), every)

@@ -109,7 +109,7 @@ class Plan:
     def planned(self, cell: Cell, runs: str = "expected", level: float = math.inf) -> float:
         """A cell's planned runs (cells.planned_runs); in paired rounds the baseline has as many
         visits per round as its group's round holds, for as many rounds as its group's cells run."""
-        if self.config.order != "rounds" or cell.strategy != BASELINE:
+        if not self.config.paired or cell.strategy != BASELINE:
             return planned_runs(cell, self.target, self.cores, runs, level)
         group = [c for c in self.todo if c.saving == cell.saving and c.strategy != BASELINE]
         rounds = max(

@@ -1,10 +1,12 @@
 """tables/<kind>.csv: the scaling table in long form (schema.CSV_COLUMNS), with intervals,
-spread, utilization, busy processes and oversubscription."""
+spread, utilization, busy processes and oversubscription; beside it the loss account, the replay
+and, for runs in paired rounds, the paired comparisons (<kind>_pairs.csv)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from harness.analysis import paired, scaling
 from harness.analysis.losses import LOSS_COLUMNS, POP
 from harness.analysis.results import Results
 from harness.schema import CELL_KEYS, CSV_COLUMNS
@@ -15,7 +17,25 @@ def write(results: Results) -> list[Path]:
     out.parent.mkdir(exist_ok=True)
     table = results.table.assign(processes=results.processes, oversubscribed=results.oversubscribed)
     table[CSV_COLUMNS].to_csv(out, index=False, float_format="%.6g")
-    return [out] + write_losses(results) + write_replay(results) + write_study_replay(results)
+    return (
+        [out]
+        + write_losses(results)
+        + write_replay(results)
+        + write_study_replay(results)
+        + write_pairs(results)
+    )
+
+
+def write_pairs(results: Results) -> list[Path]:
+    """tables/<kind>_pairs.csv: the paired comparisons of a run in paired rounds."""
+    if not scaling.paired(results.runs):
+        return []
+    pairs = paired.compare_pairs(results.runs, results.strategies)
+    if pairs.empty:
+        return []
+    out = results.run_dir / "tables" / f"{results.kind}_pairs.csv"
+    pairs.to_csv(out, index=False, float_format="%.6g")
+    return [out]
 
 
 def write_replay(results: Results) -> list[Path]:

@@ -4,14 +4,12 @@ refused in one line."""
 
 from __future__ import annotations
 
-import json
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from harness.errors import HarnessError
 from harness.rundir import store
 from harness.schema import BASELINE
 
@@ -170,27 +168,5 @@ def write(run_dir: Path, seeds: Seeds) -> Path:
 def read(run_dir: Path) -> Seeds | None:
     """The run folder's seeds.json, None when it has none; a damaged, foreign or newer file is
     one line (HarnessError)."""
-    path = Path(run_dir) / FILE
-    if not path.is_file():
-        return None
-    fix = f"measure it again (python -m harness seeds CONFIG --run {run_dir}), or delete {path}"
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise HarnessError(
-            str(path), None, f"cannot be read, it is damaged or truncated ({err})", fix
-        ) from None
-    version = data.get("format_version") if isinstance(data, dict) else None
-    if isinstance(version, int) and version > FORMAT:
-        raise HarnessError(
-            str(path),
-            "format_version",
-            f"written by a newer augscale (version {version}; this one reads up to {FORMAT})",
-            "read it with the newer augscale, or " + fix,
-        )
-    try:
-        return Seeds.model_validate(data)
-    except ValidationError as err:
-        e = err.errors()[0]
-        where = ".".join(map(str, e["loc"])) or None
-        raise HarnessError(str(path), where, f"not a seeds file ({e['msg']})", fix) from None
+    fix = f"measure it again (python -m harness seeds CONFIG --run {run_dir}), or delete it"
+    return store.read_model(Path(run_dir) / FILE, Seeds, FORMAT, "a seeds file", fix)

@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
+from pydantic import BaseModel, ValidationError
 
 from experiments.workload import TASK_FIELDS
 from harness.errors import HarnessError
@@ -22,6 +24,8 @@ from harness.schema import (
     order_run_columns,
     read_meta_file,
 )
+
+M = TypeVar("M", bound=BaseModel)
 
 RUNS = "runs.parquet"
 META = "meta.json"
@@ -191,3 +195,30 @@ def require_run_dir(run_dir: Path) -> Path:
             "give a folder made by `python -m harness run`, e.g. results/<name>/latest",
         )
     return run_dir
+
+
+def read_model(path: Path, model: type[M], version: int, what: str, fix: str) -> M | None:
+    """A versioned JSON file of the run folder as `model`, None when absent; a damaged, foreign
+    or newer file is one line (HarnessError) naming it and `fix`."""
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise HarnessError(
+            str(path), None, f"cannot be read, it is damaged or truncated ({err})", fix
+        ) from None
+    found = data.get("format_version") if isinstance(data, dict) else None
+    if isinstance(found, int) and found > version:
+        raise HarnessError(
+            str(path),
+            "format_version",
+            f"written by a newer augscale (version {found}; this one reads up to {version})",
+            "read it with the newer augscale, or " + fix,
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        e = err.errors()[0]
+        where = ".".join(map(str, e["loc"])) or None
+        raise HarnessError(str(path), where, f"not {what} ({e['msg']})", fix) from None

@@ -7,6 +7,7 @@ sentence of the report is written in this package, or next to the numbers it des
 The builders live by topic, each module with its own ordered SECTIONS:
 - header: the title, "Run and machine", the warnings;
 - measured: the study-shaped table, work at each size, every cell, seed sensitivity;
+- race: a race's answer (order: race);
 - paired: in paired rounds, the drift, what pairing did, the paired comparisons;
 - costs: where the time goes, cores busy, why efficiency is lost, timelines;
 - models: the replay bound, the scaling models, beside the study;
@@ -26,7 +27,7 @@ from collections.abc import Callable
 
 from harness.analysis.results import Results
 from harness.report.blocks import Section
-from harness.report.sections import costs, endnotes, header, measured, models, paired
+from harness.report.sections import costs, endnotes, header, measured, models, paired, race
 from harness.report.sections.header import title
 
 __all__ = ["SECTIONS", "build", "title"]
@@ -34,6 +35,7 @@ __all__ = ["SECTIONS", "build", "title"]
 # The report, in order: each topic's sections, in the order of the topics.
 SECTIONS: list[Callable[[Results], Section | None]] = [
     *header.SECTIONS,
+    *race.SECTIONS,
     *measured.SECTIONS,
     *paired.SECTIONS,
     *costs.SECTIONS,

@@ -11,6 +11,7 @@ from harness.analysis.results import Results
 from harness.report.blocks import Facts, Figure, Paragraph, Section, Table
 from harness.report.format import DASH, fmt, mode
 from harness.report.plots.drift import drift_plots
+from harness.rundir import dimension_file
 
 
 def rounds(results: Results) -> Section | None:
@@ -51,17 +52,39 @@ def rounds(results: Results) -> Section | None:
         "Wilcoxon signed-rank 95% interval (exact; the range of the Walsh averages below 6 "
         "rounds). A round whose run failed, or that has no ok visit, gives no ratio."
     )
+    blocks = [intro, facts, Paragraph(_sessions(results))]
     return Section(
         "rounds",
         "Paired rounds",
         [
-            intro,
-            facts,
+            *blocks,
             _drift_table(runs),
             _narrowing_table(results),
             Figure("drift.png", "drift and what pairing left", lambda: drift_plots(results)),
         ],
     )
+
+
+def _sessions(results: Results) -> str:
+    """Whether the intervals span sessions, and how far earlier sessions moved the speedups."""
+    meta = results.run_meta
+    if len(meta.sessions) > 1:
+        return (
+            f"This run holds {len(meta.sessions)} sessions; its intervals pool their rounds, "
+            "which does not yet separate a between-session level."
+        )
+    spread, folders = paired.earlier_speedup_spread(
+        results.run_dir, meta.config.name, meta.host.model_dump(), results.kind
+    )
+    earlier = (
+        f" Earlier runs of this config on this machine ({folders} other run folders) moved a "
+        f"cell's speedup at W <= 2 by sd {spread:.1%} (median over cells) from one session to "
+        "the next."
+        if spread == spread
+        else " Fewer than 3 other run folders of this config on this machine say how far a "
+        "session moves the speedups."
+    )
+    return "The intervals are within one session: they hold for this session's machine." + earlier
 
 
 def _drift_table(runs: pd.DataFrame) -> Table:
@@ -130,5 +153,48 @@ def _faster(ratio: float) -> str:
     return f"{ratio - 1:+.1%} faster" if ratio >= 1 else f"{1 / ratio - 1:+.1%} slower"
 
 
+def variance_levels(results: Results) -> Section | None:
+    """From dimension.json (`python -m harness dimension --run`), when the folder has one."""
+    found = dimension_file.read(results.run_dir)
+    if found is None:
+        return None
+    intro = Paragraph(
+        f"The dimensioning experiment ({found.started_at[:16]} UTC, commit "
+        f"{(found.git_commit or '?')[:7]}): {found.processes} fresh processes of {found.runs} "
+        "runs per cell, the two cells alternating, each level a relative standard deviation "
+        "(log scale): within a process, between processes (beyond what the runs within "
+        "explain, net of a linear drift), and the drift over the experiment. Where the "
+        "between-process level dominates, repeats inside one process cannot show the spread "
+        "and one run per process (paired rounds) is the cost-optimal design "
+        '(docs/STATISTICS.md, "Paired rounds").'
+    )
+    head = ["cell", "median s", "within", "between", "drift", "runs per process"]
+    rows = [
+        [
+            c.cell_id,
+            fmt(c.median_s),
+            f"{c.within:.1%}",
+            f"{c.between:.1%}",
+            f"{c.drift:.1%}",
+            str(c.runs_per_process),
+        ]
+        for c in found.cells
+    ]
+    return Section(
+        "variance",
+        "Where the variance lives",
+        [intro, Table(head, rows), Paragraph(_cpus(found.cpu_spread()))],
+    )
+
+
+def _cpus(spread: float | None) -> str:
+    if spread is None:
+        return "The CPUs were not compared (one usable CPU)."
+    return (
+        "The baseline pinned to each usable CPU in turn (twice, in mirrored order): slowest / "
+        f"fastest - 1 = {spread:.1%}."
+    )
+
+
 # This topic's sections, in report order (harness.report.sections joins the topics).
-SECTIONS = [rounds, comparisons]
+SECTIONS = [variance_levels, rounds, comparisons]

@@ -1,0 +1,129 @@
+"""The race's rounds (`order: race`): who takes part in each round of paired rounds, replayed
+from the stored runs so a resumed race goes on exactly where it stopped.
+
+Per saving mode a race of its own, in two stages (`race.stage: cores`): first every strategy at
+W = the largest worker count within the usable cores; once that stage ends (a winner or a tie),
+its survivors' strategies at every W of the config, to say how many workers. With `stage:
+all` every (strategy, W) races at once. A stage judges its own rounds only (harness/racing.py);
+a contender whose run fails is dropped, and says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from harness.config import Race
+from harness.pairing import round_ratios
+from harness.plan.cells import Cell
+from harness.plan.rounds import TakingPart
+from harness.racing import TIE, WINNER, Drop, blocks, judge
+
+
+@dataclass
+class Standing:
+    """A saving mode's race after some rounds: its stage, who is still in, what happened."""
+
+    stage: int
+    alive: list[Cell]
+    start: int  # the stage's first round
+    drops: list[Drop] = field(default_factory=list)
+    ended: str = ""  # WINNER or TIE once the last stage ended
+    stage_ends: list[tuple[int, str]] = field(default_factory=list)  # (rounds, WINNER or TIE)
+    alive_after: list[int] = field(default_factory=list)  # survivors after each round
+    best: str | None = None
+
+
+def first_stage(members: list[Cell], cores: int, rules: Race) -> list[Cell]:
+    """Every strategy at the largest W within the cores (all of them with `stage: all`)."""
+    if rules.stage == "all":
+        return list(members)
+    within = [c.workers for c in members if c.workers <= cores] or [c.workers for c in members]
+    top = max(within)
+    return [c for c in members if c.workers == top]
+
+
+def standing(
+    members: list[Cell], before: pd.DataFrame, rounds: int, rules: Race, cores: int
+) -> Standing:
+    """The race of `members` (one saving mode's contenders) after `rounds` rounds."""
+    state = Standing(1, first_stage(members, cores, rules), 0)
+    ran = before[before["cell_id"].isin({c.id for c in members})]
+    times = relative_times(before)
+    for r in range(rounds):
+        _failed(state, ran, r)
+        now = times[times["round"].between(state.start, r)]
+        verdict = judge(
+            blocks(now, [c.id for c in state.alive]), rules.first_test, rules.alpha, rules.margin
+        )
+        state.drops += verdict.drops
+        state.alive = [c for c in state.alive if c.id in verdict.survivors]
+        state.best = verdict.best
+        state.alive_after.append(len(state.alive))
+        if verdict.ended:
+            if _next_stage(state, members, verdict.ended, r + 1):
+                continue
+            state.ended = verdict.ended
+            break
+    return state
+
+
+def relative_times(runs: pd.DataFrame) -> pd.DataFrame:
+    """Each contender's time in each round over the baseline interpolated at it (1 / its paired
+    speedup), as columns contender, round, wall_s: a linear drift within a round cancels."""
+    table = round_ratios(runs)
+    table = table[table["ratio"].notna()]
+    return pd.DataFrame(
+        {"contender": table["cell_id"], "round": table["round"], "wall_s": 1 / table["ratio"]}
+    )
+
+
+def _failed(state: Standing, ran: pd.DataFrame, r: int) -> None:
+    bad = ran[ran["round"].eq(r) & ran["status"].ne("ok")]
+    for cell in [c for c in state.alive if c.id in set(bad["cell_id"])]:
+        error = bad.loc[bad["cell_id"].eq(cell.id), "error"].iloc[0]
+        state.drops.append(
+            Drop(cell.id, r + 1 - state.start, "", float("nan"), float("nan"), error)
+        )
+        state.alive.remove(cell)
+
+
+def _next_stage(state: Standing, members: list[Cell], ended: str, rounds: int) -> bool:
+    """Into stage 2 when stage 1 ended and its strategies run at other W too."""
+    state.stage_ends.append((rounds, ended))
+    if state.stage != 1:
+        return False
+    names = {c.strategy for c in state.alive}
+    later = [c for c in members if c.strategy in names]
+    if len(later) <= len(state.alive):
+        return False
+    state.stage, state.alive, state.start = 2, later, rounds
+    return True
+
+
+def race_taking_part(
+    rules: Race, cores: int, out_of_time: Callable[[list[Cell]], bool] = lambda alive: False
+) -> TakingPart:
+    """For plan_rounds: a saving mode's survivors, none once its race ended or the next round
+    would not fit the budget (`out_of_time`)."""
+
+    def taking_part(members: list[Cell], round_: int, before: pd.DataFrame) -> list[Cell]:
+        state = standing(members, before, round_, rules, cores)
+        if state.ended or out_of_time(state.alive):
+            return []
+        return state.alive
+
+    return taking_part
+
+
+__all__ = [
+    "TIE",
+    "WINNER",
+    "Standing",
+    "first_stage",
+    "race_taking_part",
+    "relative_times",
+    "standing",
+]

@@ -1,0 +1,107 @@
+"""The race (`order: race`): how it ended per saving mode, each drop with its reason, the
+survivors ranked, the answer, and what the race cost beside a sweep of the same contenders."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+
+from harness.analysis import race
+from harness.analysis.results import Results
+from harness.report.blocks import Bullets, Figure, Paragraph, Section, Table
+from harness.report.format import interval, mode
+from harness.report.plots.style import figure_title
+
+
+def race_section(results: Results) -> Section | None:
+    config = results.config
+    if config.order != "race":
+        return None
+    found = race.answers(results.runs, config, results.cores)
+    rules = config.race_rules
+    intro = Paragraph(
+        "Every round ran each surviving contender once, in a fresh random order, with the "
+        "baseline at its start and end; a contender's time is taken over the baseline "
+        f"interpolated at it. From {rules.first_test} complete rounds on, a Friedman test over "
+        f"the rounds; when it rejected (p < {rules.alpha}), each contender was tested against "
+        "the best by a one-sided Wilcoxon signed-rank test on its per-round log-ratio less "
+        f"log(1 + {rules.margin:g}), and dropped when slower by more than +-{rules.margin:.0%} "
+        "(with two left, the Wilcoxon test alone). Survivors tie when T / T_best is within "
+        f"+-{rules.margin:.0%} by two one-sided tests. "
+        + (
+            "First the strategies at W = the usable cores, then the survivors at every W."
+            if rules.stage == "cores"
+            else "Every (strategy, W) raced at once."
+        )
+    )
+    blocks = [intro, _cost(results)]
+    for answer in found:
+        blocks += _answer_blocks(answer, results, rules.margin)
+    if found:
+        blocks.append(Figure("race.png", "survivors per round", lambda: _survivors(results, found)))
+    return Section("race", "The race", blocks)
+
+
+def _cost(results: Results) -> Paragraph:
+    sessions = results.run_meta.sessions
+    used = sum(s.duration_s or 0.0 for s in sessions)
+    sweep = sessions[0].estimate_s if sessions else None
+    rounds = int(results.runs["round"].max()) + 1 if len(results.runs) else 0
+    beside = (
+        f", against {sweep / 60:.0f} min estimated for a sweep of every contender" if sweep else ""
+    )
+    return Paragraph(f"{rounds} rounds in {used / 60:.1f} min of this machine{beside}.")
+
+
+def _answer_blocks(answer: race.Answer, results: Results, margin: float) -> list:
+    state, head = answer.standing, f"**{mode(answer.saving)}**: "
+    if answer.verdict == "undecided":
+        head += f"undecided after {answer.rounds} rounds; still in: "
+        head += ", ".join(c.id for c in state.alive) + "."
+        if state.stage == 1 and results.config.race_rules.stage == "cores":
+            head += " The budget ended the first stage, so no other W raced."
+    else:
+        head += f"a {answer.verdict} after {answer.rounds} rounds."
+    if answer.pick is not None and answer.verdict == "undecided":
+        head += f" Leading so far: **{answer.pick.strategy} at W = {answer.pick.workers}**."
+    elif answer.pick is not None:
+        head += (
+            f" Answer: **{answer.pick.strategy} at W = {answer.pick.workers}**, the fewest workers "
+            f"within +-{margin:.0%} of the best ({state.best})."
+        )
+    table = results.table.set_index("strategy workers saving".split())
+    rows = []
+    for r in answer.ranking:
+        key = (r.cell.strategy, r.cell.workers, r.cell.saving)
+        speed = table.loc[key] if key in table.index else None
+        rows.append(
+            [
+                r.cell.strategy,
+                str(r.cell.workers),
+                interval(r.ratio, r.low, r.high),
+                "—"
+                if speed is None
+                else interval(speed["speedup"], speed["speedup_ci_low"], speed["speedup_ci_high"]),
+            ]
+        )
+    drops = [d.line() for d in state.drops] or ["none"]
+    return [
+        Paragraph(head),
+        Table(["survivor", "W", "T / T_best [95%]", "speedup [95%]"], rows),
+        Bullets([("Dropped:", drops)]),
+    ]
+
+
+def _survivors(results: Results, found: list[race.Answer]) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for answer in found:
+        counts = answer.standing.alive_after
+        ax.step(range(1, len(counts) + 1), counts, where="post", label=mode(answer.saving))
+    ax.set_xlabel("round")
+    ax.set_ylabel("contenders still in")
+    ax.legend(fontsize=8)
+    ax.set_title(figure_title(results) + ": the race")
+    fig.tight_layout()
+    return fig
+
+
+SECTIONS = [race_section]

@@ -1,0 +1,151 @@
+"""The race (`order: race`, harness/plan/race.py and harness/commands/race.py): each way it ends
+(a winner, a tie, the budget), the second stage over the leaders' worker counts, a resume in the
+middle of a race, and a contender whose run fails; then one real race of the fake strategy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from harness.cli import main
+from harness.config import Race
+from harness.plan.race import race_taking_part, standing
+from harness.plan.rounds import plan_rounds
+from harness.precision import Target
+from harness.schema import BASE_RUN_COLUMNS, BASELINE, Cell
+
+T0 = pd.Timestamp("2026-01-01T00:00:00", tz="UTC")
+CORES = 2
+BASE = Cell(BASELINE, 1, False, 200, 100)
+RULES = Race()
+FAKE = str(Path(__file__).with_name("_fake_strategy.py"))
+
+
+def cell(name: str, workers: int = 2) -> Cell:
+    return Cell(name, workers, False, 200, 100)
+
+
+class FakeRace:
+    """Stores each unit's run as the runner would, its time from `speed` (name, W) -> seconds,
+    with run-to-run noise; `fails` lists the contenders whose runs fail."""
+
+    def __init__(self, speed: dict[tuple[str, int], float], fails: tuple[str, ...] = (), seed=0):
+        self.speed, self.fails, self.rows = speed, fails, []
+        self.rng = np.random.default_rng(seed)
+
+    def runs(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows) if self.rows else pd.DataFrame(columns=BASE_RUN_COLUMNS)
+
+    def run(self, unit) -> None:
+        c = unit.cell
+        bad = c.strategy in self.fails
+        wall = 1.0 if c.is_baseline else self.speed[(c.strategy, c.workers)]
+        self.rows.append({
+            "cell_id": c.id, **c.key(), "repeat": unit.repeats[0],
+            "wall_s": float("nan") if bad else wall * np.exp(self.rng.normal(0, 0.01)),
+            "status": "failed" if bad else "ok", "error": "worker died" if bad else "",
+            "started_at": (T0 + pd.Timedelta(seconds=10 * len(self.rows))).isoformat(),
+            **unit.where,
+        })
+
+    def cells(self) -> list[Cell]:
+        return [BASE] + [cell(n, w) for n, w in self.speed]
+
+    def race(self, rounds: int = 40, out_of_time=lambda alive: False, stop_after=None):
+        units = plan_rounds(self.cells(), Target(5, rounds), self.runs, CORES, 0, None,
+                            race_taking_part(RULES, CORES, out_of_time))
+        for n, unit in enumerate(units):
+            if stop_after is not None and n == stop_after:
+                units.close()
+                return
+            self.run(unit)
+
+    def standing(self):
+        runs = self.runs()
+        members = [c for c in self.cells() if not c.is_baseline]
+        return standing(members, runs, int(runs["round"].max()) + 1, RULES, CORES)
+
+
+def test_a_clearly_slower_contender_is_dropped_after_the_first_test_and_one_wins():
+    race = FakeRace({("P_1", 2): 0.5, ("P_2", 2): 0.7})
+    race.race()
+    state = race.standing()
+    assert state.ended == "winner" and [c.strategy for c in state.alive] == ["P_1"]
+    (drop,) = state.drops
+    assert drop.contender == cell("P_2").id and drop.rounds == 5 and drop.slower > 0.3
+    assert race.runs()["round"].max() == 4  # five rounds, then no more
+
+
+def test_equal_contenders_tie_within_the_margin():
+    race = FakeRace({("P_1", 2): 0.5, ("P_2", 2): 0.5})
+    race.race()
+    state = race.standing()
+    assert state.ended == "tie" and len(state.alive) == 2 and not state.drops
+
+
+def test_the_leaders_race_again_at_every_worker_count():
+    speed = {("P_1", 2): 0.5, ("P_2", 2): 0.7, ("P_1", 1): 0.9, ("P_2", 1): 1.2, ("P_1", 4): 0.5}
+    race = FakeRace(speed)
+    race.race()
+    runs = race.runs()
+    stage_2 = runs[runs["cell_id"].eq(cell("P_1", 1).id)]
+    assert stage_2["round"].min() == 5  # P_1 at other W only once stage 1 had its winner
+    assert cell("P_2", 1).id not in set(runs["cell_id"])
+    state = race.standing()
+    assert state.stage == 2 and {c.workers for c in state.alive} == {2, 4}
+    assert state.ended == "tie"
+
+
+def test_the_budget_ends_the_race_undecided():
+    calls = []
+    race = FakeRace({("P_1", 2): 0.5, ("P_2", 2): 0.5, ("P_Q", 2): 0.5})
+    race.race(out_of_time=lambda alive: calls.append(1) or len(calls) > 3)
+    state = race.standing()
+    assert race.runs()["round"].max() == 2 and not state.ended and len(state.alive) == 3
+
+
+def test_a_contender_whose_run_fails_is_dropped_and_said():
+    race = FakeRace({("P_1", 2): 0.5, ("P_2", 2): 0.5, ("P_Q", 2): 0.5}, fails=("P_Q",))
+    race.race()
+    state = race.standing()
+    failed = [d for d in state.drops if d.failed]
+    assert [d.contender for d in failed] == [cell("P_Q").id] and failed[0].rounds == 1
+    assert "its run failed: worker died" in failed[0].line()
+    assert (race.runs()["cell_id"] == cell("P_Q").id).sum() == 1  # not run again
+
+
+def test_a_resumed_race_goes_on_as_if_never_stopped():
+    speed = {("P_1", 2): 0.5, ("P_2", 2): 0.7, ("P_1", 1): 0.9, ("P_2", 1): 1.2}
+    whole = FakeRace(speed, seed=3)
+    whole.race()
+    for stop in (7, 23, 31):
+        part = FakeRace(speed, seed=3)
+        part.race(stop_after=stop)
+        part.race()
+        cols = ["cell_id", "repeat", "round", "position"]
+        assert part.runs()[cols].equals(whole.runs()[cols])
+
+
+def test_a_real_race_of_the_fake_strategy(tmp_path, capsys):
+    config = {
+        "name": "tiny_race", "kind": "strong", "plugins": [FAKE],
+        "images": {"count": 2, "size": [64, 48], "format": "jpg"},
+        "augmentations_per_image": 2,
+        "strategies": [{"FAKE": {"sleep_s": 0.01}}, {"FAKE": {"sleep_s": 0.2}},
+                       {"FAKE": {"fail": True}}],
+        "saving": [False], "workers": [1], "repeats": {"min": 5, "max": 12, "ci": 0.02},
+        "warmup": {"runs": 1, "tasks": 0.5}, "seed": 0,
+    }
+    path = tmp_path / "race.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "run"
+    assert main(["race", str(path), "--out", str(out), "--budget", "5m"]) == 1  # a failed run
+    printed = capsys.readouterr().out
+    assert "Race, no saving: winner after 5 rounds: FAKE[sleep_s=0.01] at W = 1" in printed
+    assert "FAKE[fail=true]-w1-nosave-64x48 dropped after 1 rounds, its run failed" in printed
+    report = (out / "report.md").read_text()
+    assert "## The race" in report and "Answer: **FAKE[sleep_s=0.01] at W = 1**" in report
+    assert main(["report", str(out)]) == 0
