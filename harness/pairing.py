@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
-from harness.precision import FUTILE, FUTILITY_SLACK, LEVEL, MAX, SLICING, TARGET, Target
+from harness.precision import FUTILITY_SLACK, LEVEL, Target, decide
 from harness.schema import BASELINE
 
 NAN = float("nan")
@@ -102,17 +102,12 @@ def ratio_stop_reason(ratios: object, rounds: int, target: Target, slicing: bool
     it does). The stop rule of harness.precision, applied to the ratio instead of the time."""
     values = np.asarray(ratios, dtype=float)
     n = int(np.sum(np.isfinite(values)))
-    if target.ci is not None and not slicing and n >= target.min and _reached(values, target.ci):
-        return TARGET
-    if rounds >= target.max:
-        return MAX
-    if n < target.min or target.ci is None:
-        return ""
-    if slicing:
-        return SLICING
-    if n >= 6 and ratio_half_width(values) * np.sqrt(n / target.max) > FUTILITY_SLACK * target.ci:
-        return FUTILE  # even at max rounds, the width shrinking as 1/sqrt(n) stays too wide
-    return ""
+
+    def futile() -> bool:  # even at max rounds, the width shrinking as 1/sqrt(n) stays too wide
+        projected = ratio_half_width(values) * np.sqrt(n / target.max)
+        return n >= 6 and projected > FUTILITY_SLACK * target.ci
+
+    return decide(n, rounds, target, slicing, lambda: _reached(values, target.ci), futile)
 
 
 def _reached(ratios: np.ndarray, ci: float) -> bool:

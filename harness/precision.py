@@ -15,6 +15,7 @@ that by simulation, and the report states the result (above 95% for the shipped 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -54,16 +55,31 @@ def stop_reason(walls: object, target: Target, slicing: bool) -> str:
     failed takes up a repeat number without adding a wall time, so a cell's child never
     records more than `max` runs (ok or not)."""
     n = stats.count(walls)
+    return decide(
+        n, n, target, slicing, lambda: reached(walls, target.ci), lambda: futile(walls, target)
+    )
+
+
+def decide(
+    n: int,
+    done: int,
+    target: Target,
+    slicing: bool,
+    reached: Callable[[], bool],
+    futile: Callable[[], bool],
+) -> str:
+    """The stop rule's order, whatever it judges (a time here, a ratio in harness.pairing): `n`
+    ok values, `done` tries of the `max`; reached and futile are asked only when they matter."""
     aiming = target.ci is not None and not slicing and n >= target.min
-    if aiming and reached(walls, target.ci):  # also at max: the last run may reach it
+    if aiming and reached():  # also at max: the last run may reach it
         return TARGET
-    if n >= target.max:
+    if done >= target.max:
         return MAX
     if n < target.min or target.ci is None:
         return ""
     if slicing:
         return SLICING
-    if futile(walls, target):
+    if futile():
         return FUTILE
     return ""
 

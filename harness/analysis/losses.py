@@ -51,7 +51,7 @@ LOSSES = {
     "gaps": "gaps between tasks",
     "tail": "tail imbalance",
     "reading": "reading inside tasks",
-    "cpu_inflation": "CPU inflation (contention)",
+    "cpu_inflation": "CPU inflation (cold start or contention)",
     "waiting": "waiting inside tasks",
     "sequential_overhead": "sequential run's own overhead",
 }
