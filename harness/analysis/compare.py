@@ -22,7 +22,7 @@ from scipy.stats import mannwhitneyu
 
 from harness import stats
 from harness.analysis.scaling import SAVING_LABEL, ok_samples
-from harness.plan.history import Spread, session_spread
+from harness.plan.history import Spread, session_spread, siblings
 from harness.rundir import store
 from harness.rundir.meta import stored_config
 from harness.schema import CELL_KEYS
@@ -71,18 +71,6 @@ def compare_runs(run_a: Path, run_b: Path, spread_from: list[Path] | None = None
     df = pd.DataFrame(rows, columns=COLUMNS)
     df.attrs.update(a=str(run_a), b=str(run_b), a_meta=meta_a, b_meta=meta_b, spread=spread)
     return df
-
-
-def siblings(*runs: Path) -> list[Path]:
-    """The other run folders beside these (not `latest`, not the runs themselves)."""
-    mine = {r.resolve() for r in runs}
-    found = {
-        p.resolve()
-        for r in runs
-        for p in r.resolve().parent.iterdir()
-        if p.is_dir() and not p.is_symlink() and (p / store.META).is_file()
-    }
-    return sorted(found - mine)
 
 
 def _compare_cell(key: tuple, a: np.ndarray, b: np.ndarray, spread: Spread | None) -> dict:

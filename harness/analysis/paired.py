@@ -14,6 +14,7 @@ import pandas as pd
 
 from harness.errors import HarnessError
 from harness.pairing import midpoints, ratio_interval, signed_rank_p, unpaired_interval
+from harness.plan.history import same_machine, siblings
 from harness.rundir.meta import read_run_meta
 from harness.schema import BASELINE, CELL_KEYS
 from harness.variants import twin_of
@@ -141,18 +142,13 @@ def earlier_speedup_spread(run_dir: Path, name: str, host: dict, kind: str) -> t
     config `name` beside `run_dir` measured on a machine like `host`, how many folders); (nan, n)
     with fewer than three."""
     speedups = []
-    for folder in sorted(p for p in Path(run_dir).resolve().parent.iterdir() if p.is_dir()):
-        if folder.is_symlink() or folder == Path(run_dir).resolve():
-            continue
+    for folder in siblings(Path(run_dir)):
         try:
             meta = read_run_meta(folder)
             table = pd.read_csv(folder / "tables" / f"{kind}.csv")
         except (HarnessError, OSError, ValueError):
             continue
-        if meta.config.name != name or (meta.host.cpu_model, meta.host.physical_cores) != (
-            host.get("cpu_model"),
-            host.get("physical_cores"),
-        ):
+        if meta.config.name != name or not same_machine(meta.host.model_dump(), host):
             continue
         cells = table[table["strategy"].ne(BASELINE) & table["workers"].le(2)]
         speedups.append(cells.set_index(["strategy", "saving", "workers"])["speedup"])

@@ -53,7 +53,7 @@ def earlier_noise(root: Path, name: str, host: dict, cores: int) -> Noise | None
             meta = read_run_meta(folder)
         except HarnessError:
             continue
-        if meta.config.name == name and _same_machine(meta.host.model_dump(), host):
+        if meta.config.name == name and same_machine(meta.host.model_dump(), host):
             found.append((str(getattr(meta, "started_at", "")), folder))
     cvs, used = [], []
     for _, folder in sorted(found)[-RECENT:]:
@@ -66,7 +66,7 @@ def earlier_noise(root: Path, name: str, host: dict, cores: int) -> Noise | None
     return Noise(float(np.median(cvs)), len(cvs), tuple(used))
 
 
-def _same_machine(old: dict, new: dict) -> bool:
+def same_machine(old: dict, new: dict) -> bool:
     return all(old.get(key) == new.get(key) for key in SAME_MACHINE)
 
 
@@ -104,7 +104,7 @@ def session_spread(folders: list[Path], name: str, host: dict) -> Spread | None:
             runs = read_table(folder / RUNS, ["cell_id", "status", "wall_s"])
         except HarnessError:
             continue
-        if meta.config.name != name or not _same_machine(meta.host.model_dump(), host):
+        if meta.config.name != name or not same_machine(meta.host.model_dump(), host):
             continue
         ok = runs[runs["status"].eq("ok")]
         medians.append(ok.groupby(CELL_KEYS)["wall_s"].median())
@@ -116,3 +116,15 @@ def session_spread(folders: list[Path], name: str, host: dict) -> Spread | None:
     if sd.empty:
         return None
     return Spread(sd.to_dict(), float(sd.median()), tuple(used))
+
+
+def siblings(*runs: Path) -> list[Path]:
+    """The other run folders beside these (not `latest`, not the runs themselves)."""
+    mine = {r.resolve() for r in runs}
+    found = {
+        p.resolve()
+        for r in runs
+        for p in r.resolve().parent.iterdir()
+        if p.is_dir() and not p.is_symlink() and (p / META).is_file()
+    }
+    return sorted(found - mine)
