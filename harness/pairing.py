@@ -2,11 +2,11 @@
 baseline as it stood at that moment, and the ratios of the rounds give the centre and the
 interval.
 
-The baseline is visited at the start and the end of every round of a group (and every
-`baseline_every` cells between); a run's baseline is the two visits that bracket it,
-interpolated linearly at the run's midpoint, so a drift that is linear between two visits cancels.
-A failed visit is passed over for the nearest ok one of the same round; a round whose run failed,
-or that has no ok visit, gives no ratio (nan).
+The baseline is visited at the start of every round of a group (and every `baseline_every`
+cells), the next round's visit closing it (harness/plan/rounds.py); a run's baseline is the
+saving mode's two ok visits that bracket it in time, interpolated linearly at the run's midpoint,
+so a drift that is linear between two visits cancels. A failed visit is passed over for the
+nearest ok ones; a run that failed, or a saving mode without an ok visit, gives no ratio (nan).
 
 The centre of a cell's per-round ratios is the Hodges-Lehmann estimate of their log (the median
 of the Walsh averages), exponentiated; the interval is the matching Wilcoxon signed-rank
@@ -141,17 +141,27 @@ def midpoints(runs: pd.DataFrame) -> pd.Series:
     return seconds + runs["wall_s"].fillna(0) / 2
 
 
+def rounds_run(runs: pd.DataFrame) -> int:
+    """How many rounds ran cells: the visit that closes the last round is not a round."""
+    if "round" not in runs:
+        return 0
+    rounds = runs.loc[~runs["strategy"].eq(BASELINE), "round"].dropna()
+    return int(rounds.max()) + 1 if len(rounds) else 0
+
+
 def round_ratios(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per non-baseline run of a paired run: cell_id, round, saving, its wall_s, the
-    baseline interpolated at its midpoint (`base_s`) and `ratio` = base_s / wall_s (nan when the
-    run failed or its round has no ok visit). Runs without a round are left out."""
+    baseline interpolated at its midpoint (`base_s`) between the saving mode's ok visits before
+    and after it (a round's opening visit and the next one's), and `ratio` = base_s / wall_s
+    (nan when the run failed or its saving mode has no ok visit). Runs without a round are left
+    out."""
     columns = ["cell_id", "round", "saving", "wall_s", "base_s", "ratio"]
     if "round" not in runs or runs["round"].isna().all():
         return pd.DataFrame(columns=columns)
     frame = runs[runs["round"].notna()].assign(mid=midpoints(runs))
     ok = frame["status"].eq("ok") & frame["wall_s"].notna()
     out = []
-    for (_, saving), group in frame.groupby(["round", "saving"], sort=True):
+    for saving, group in frame.groupby("saving", sort=True):
         base = group[group["strategy"].eq(BASELINE) & ok.loc[group.index]].sort_values("mid")
         cells = group[~group["strategy"].eq(BASELINE)]
         base_s = _bracketed(base["mid"].to_numpy(), base["wall_s"].to_numpy(), cells["mid"])
@@ -159,7 +169,8 @@ def round_ratios(runs: pd.DataFrame) -> pd.DataFrame:
         out.append(cells[["cell_id", "round"]].assign(saving=saving, wall_s=walls, base_s=base_s))
     if not out:
         return pd.DataFrame(columns=columns)
-    table = pd.concat(out, ignore_index=True)
+    table = pd.concat(out, ignore_index=True).sort_values(["round", "saving"], kind="stable")
+    table = table.reset_index(drop=True)
     table["ratio"] = table["base_s"] / table["wall_s"]
     return table[columns]
 

@@ -7,17 +7,20 @@ baseline interpolated between the round's visits, to a linear drift within the r
 `first_test` complete blocks on, a Friedman test over the survivors' ranks; when it rejects,
 each survivor is tested against the best (the lowest rank sum) by a one-sided Wilcoxon
 signed-rank test on the per-round log-ratios, and those significantly slower by more than
-`margin` are dropped: the three outcomes (dropped, tied,
-undecided) then agree on what a difference that matters is. (Conover's rank-sum post-hoc,
-F-race's own, drops equal contenders once one contender dominates every round: the variance of
-the ranks collapses.) The
-ends with one survivor (a winner), when every survivor is equivalent to the best within
-`margin` (two one-sided tests: the 90% interval of T_s / T_best per round lies within
-[1 / (1 + margin), 1 + margin]; a tie), or when the caller's budget ends it (undecided).
+half the `margin` are dropped. Half: a contender is dropped once it is shown slower than the
+middle of the indifference zone, and tied once shown within its edge, so a gap near either end
+is decided in about as many rounds. (Conover's rank-sum post-hoc, F-race's own, drops equal
+contenders once one contender dominates every round: the variance of the ranks collapses.)
+
+A race ends with one survivor (a winner); when every survivor is within `margin` of every
+other (one-sided tests at `alpha` each way, i.e. two one-sided tests: a tie); when the
+survivors with the fewest workers are each within `margin` of every survivor, so more workers
+would buy no more than the margin (settled); or when the caller's budget ends it (undecided).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,7 +31,7 @@ from harness.pairing import ratio_interval, signed_rank_cdf
 FIRST_TEST = 5
 ALPHA = 0.05
 MARGIN = 0.02
-WINNER, TIE = "winner", "tie"
+WINNER, TIE, SETTLED = "winner", "tie", "settled"
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ class Verdict:
     survivors: list[str]
     best: str | None
     drops: list[Drop] = field(default_factory=list)
-    ended: str = ""  # WINNER, TIE, or "" while the race goes on
+    ended: str = ""  # WINNER, TIE, SETTLED, or "" while the race goes on
     rounds: int = 0  # complete rounds judged
 
 
@@ -78,8 +81,10 @@ def judge(
     first_test: int = FIRST_TEST,
     alpha: float = ALPHA,
     margin: float = MARGIN,
+    workers: Mapping[str, int] | None = None,
 ) -> Verdict:
-    """The race's verdict on the complete rounds of its survivors (blocks())."""
+    """The race's verdict on the complete rounds of its survivors (blocks()); `workers` (each
+    contender's W, all equal when absent) says which survivors would settle the answer."""
     survivors, n = list(wide.columns), len(wide)
     if len(survivors) <= 1:
         return Verdict(survivors, survivors[0] if survivors else None, [], WINNER, n)
@@ -91,23 +96,34 @@ def judge(
     left = [s for s in survivors if s not in {d.contender for d in drops}]
     if len(left) == 1:
         return Verdict(left, best, drops, WINNER, n)
-    ended = TIE if all(_equivalent(wide[s] / wide[best], margin, alpha) for s in left) else ""
-    return Verdict(left, best, drops, ended, n)
+    return Verdict(left, best, drops, _ended(wide[left], margin, alpha, workers or {}), n)
+
+
+def _ended(wide: pd.DataFrame, margin: float, alpha: float, workers: Mapping[str, int]) -> str:
+    """TIE when every survivor is within the margin of every other; SETTLED when those with the
+    fewest workers are (the answer then cannot change by more than the margin); else ""."""
+    fewest = min(workers.get(c, 0) for c in wide.columns)
+    answer = [c for c in wide.columns if workers.get(c, 0) == fewest]
+    for a in answer:
+        if not all(_within(wide[a] / wide[s], margin, alpha) for s in wide.columns if s != a):
+            return ""
+    return TIE if len(answer) == len(wide.columns) else SETTLED
 
 
 def _dropped(
     wide: pd.DataFrame, ranks: pd.DataFrame, best: str, alpha: float, margin: float
 ) -> list[Drop]:
-    """Those significantly slower than the best by more than the margin: one-sided Wilcoxon
-    signed-rank tests of each against the best on the per-round log-ratios less log(1 + margin),
-    once a Friedman test over all of them rejects (with two survivors, the Wilcoxon test alone).
-    As in F-race the Friedman test is the only guard against many comparisons: a Holm
-    correction over ten contenders would wait for 8 rounds before the first drop, and the shift
-    by the margin already keeps a contender within it from being dropped by chance."""
+    """Those significantly slower than the best by more than half the margin: one-sided
+    Wilcoxon signed-rank tests of each against the best on the per-round log-ratios less
+    log(1 + margin / 2), once a Friedman test over all of them rejects (with two survivors, the
+    Wilcoxon test alone). As in F-race the Friedman test is the only guard against many
+    comparisons: a Holm correction over ten contenders would wait for 8 rounds before the first
+    drop, and the shift keeps a contender within half the margin from being dropped by chance
+    more often than alpha at each look."""
     others = [c for c in wide.columns if c != best]
     if len(others) > 1 and friedman_p(ranks) >= alpha:
         return []
-    shift = np.log1p(margin)
+    shift = np.log1p(margin / 2)
     p = {c: one_sided_p(np.log(wide[c] / wide[best]) - shift) for c in others}
     return [_drop(wide, c, best, p[c]) for c in others if p[c] < alpha]
 
@@ -143,7 +159,8 @@ def one_sided_p(log_ratios: object) -> float:
     return float(signed_rank_cdf(len(values))[int(np.floor(below))])
 
 
-def _equivalent(ratios: pd.Series, margin: float, alpha: float) -> bool:
-    """Two one-sided tests at `alpha`: the 1 - 2 alpha interval lies within the margin."""
-    _, low, high, coverage = ratio_interval(ratios, level=1 - 2 * alpha)
-    return coverage >= 1 - 2 * alpha and low >= 1 / (1 + margin) and high <= 1 + margin
+def _within(ratios: pd.Series, margin: float, alpha: float) -> bool:
+    """One one-sided test at `alpha`: T_a / T_s per round is below 1 + margin (a is at most the
+    margin slower than s); the upper end of the 1 - 2 alpha interval."""
+    _, _, high, coverage = ratio_interval(ratios, level=1 - 2 * alpha)
+    return coverage >= 1 - 2 * alpha and high <= 1 + margin

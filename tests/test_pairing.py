@@ -136,10 +136,10 @@ ROUNDS, FAST_ROUNDS, SLOT_S, DRIFT = 10, 4, 10, 0.2
 
 
 def drifting_sweep() -> pd.DataFrame:
-    """Paired rounds in the rounds order (drawn by harness.plan.rounds; the baseline first and
-    last), one run per 10-second slot, each started on a whole second as the child records it.
-    The machine slows linearly by 20% over the sweep: a run's wall time is its true time times
-    1 + 0.2 t / T at its midpoint t."""
+    """Paired rounds in the rounds order (drawn by harness.plan.rounds; a baseline visit opens
+    each round, and one more closes the last), one run per 10-second slot, each started on a
+    whole second as the child records it. The machine slows linearly by 20% over the sweep: a
+    run's wall time is its true time times 1 + 0.2 t / T at its midpoint t."""
     plan = []
     for r in range(ROUNDS):
         cells = [FAST, SLOW] if r < FAST_ROUNDS else [SLOW]
@@ -147,6 +147,7 @@ def drifting_sweep() -> pd.DataFrame:
             (r, p, c)
             for p, c in enumerate(with_visits(round_order(cells, 0, r, False), BASE, None))
         ]
+    plan.append((ROUNDS, 0, BASE))
     rate = DRIFT / (len(plan) * SLOT_S)  # drift per second
     rows, visits = [], 0
     for slot, (r, position, cell) in enumerate(plan):
@@ -232,25 +233,37 @@ def test_a_round_whose_cell_failed_gives_nan_and_the_others_count():
     assert table["wall_s"].isna().tolist() == [False, True, False]
 
 
-def test_a_round_whose_two_bracketing_visits_failed_gives_nan():
-    runs = three_rounds([(1.0, 1.0), (None, None), (1.0, 1.0)], [0.5, 0.5, 0.4])
-    ratios = cell_ratios(runs)[FAST.id]
-    np.testing.assert_allclose(ratios, [2.0, NAN, 2.5])
-    # the failed round's neighbours are no substitute: its cell is left without a pair
-    assert np.isnan(round_ratios(runs).set_index("round").loc[1, "base_s"])
+def test_a_round_whose_visits_failed_pairs_with_the_nearest_visits_around_it():
+    runs = three_rounds([(1.0, 1.2), (None, None), (1.6, 1.0)], [0.5, 0.5, 0.4])
+    table = round_ratios(runs).set_index("round")
+    # round 1's cell (midpoint 70.25 s) lies between round 0's last visit (1.2 at 20.6 s) and
+    # round 2's first (1.6 at 120.8 s): interpolated over the longer span, not left unpaired
+    expected = np.interp(70.25, [20.6, 120.8], [1.2, 1.6])
+    assert table.loc[1, "base_s"] == pytest.approx(expected)
+    assert np.isfinite(cell_ratios(runs)[FAST.id]).all()
 
 
 @pytest.mark.parametrize("failed", ["first", "last"])
-def test_one_failed_visit_of_two_falls_back_to_the_other(failed):
+def test_one_failed_visit_of_two_falls_back_to_the_nearest_ok_ones(failed):
     visits = (None, 1.3) if failed == "first" else (1.1, None)
     runs = three_rounds([(1.0, 1.2), visits, (1.0, 1.0)], [0.5, 0.5, 0.5])
     table = round_ratios(runs).set_index("round")
-    assert table.loc[1, "base_s"] == (1.3 if failed == "first" else 1.1)
+    # midpoints: start + wall / 2; round 1's cell at 70.25 s
+    if failed == "first":  # between round 0's last visit and round 1's last
+        expected = np.interp(70.25, [20.6, 80.65], [1.2, 1.3])
+    else:  # between round 1's first visit and round 2's first
+        expected = np.interp(70.25, [60.55, 120.5], [1.1, 1.0])
+    assert table.loc[1, "base_s"] == pytest.approx(expected)
     assert table.loc[1, "ratio"] == pytest.approx(table.loc[1, "base_s"] / 0.5)
     # round 0 interpolates between its two visits at the cell's midpoint
     mids = np.array([0.5, 10.25, 20.6])  # seconds after the round's start: start + wall / 2
-    expected = np.interp(mids[1], mids[[0, 2]], [1.0, 1.2])
-    assert table.loc[0, "base_s"] == pytest.approx(expected)
+    assert table.loc[0, "base_s"] == pytest.approx(np.interp(mids[1], mids[[0, 2]], [1.0, 1.2]))
+
+
+def test_without_any_ok_visit_a_cell_has_no_ratio():
+    runs = three_rounds([(None, None)] * 2, [0.5, 0.4])
+    assert round_ratios(runs)["base_s"].isna().all()
+    assert np.isnan(cell_ratios(runs)[FAST.id]).all()
 
 
 def test_runs_without_rounds_give_no_ratios():

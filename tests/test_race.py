@@ -12,6 +12,7 @@ import yaml
 
 from harness.cli import main
 from harness.config import Race
+from harness.pairing import rounds_run
 from harness.plan.race import race_taking_part, standing
 from harness.plan.rounds import plan_rounds
 from harness.precision import Target
@@ -66,7 +67,7 @@ class FakeRace:
     def standing(self):
         runs = self.runs()
         members = [c for c in self.cells() if not c.is_baseline]
-        return standing(members, runs, int(runs["round"].max()) + 1, RULES, CORES)
+        return standing(members, runs, rounds_run(runs), RULES, CORES)
 
 
 def test_a_clearly_slower_contender_is_dropped_after_the_first_test_and_one_wins():
@@ -76,7 +77,8 @@ def test_a_clearly_slower_contender_is_dropped_after_the_first_test_and_one_wins
     assert state.ended == "winner" and [c.strategy for c in state.alive] == ["P_1"]
     (drop,) = state.drops
     assert drop.contender == cell("P_2").id and drop.rounds == 5 and drop.slower > 0.3
-    assert race.runs()["round"].max() == 4  # five rounds, then no more
+    assert rounds_run(race.runs()) == 5  # five rounds, then no more
+    assert race.runs()["round"].max() == 5  # and the visit that closes the fifth
 
 
 def test_equal_contenders_tie_within_the_margin():
@@ -96,7 +98,8 @@ def test_the_leaders_race_again_at_every_worker_count():
     assert cell("P_2", 1).id not in set(runs["cell_id"])
     state = race.standing()
     assert state.stage == 2 and {c.workers for c in state.alive} == {2, 4}
-    assert state.ended == "tie"
+    # W = 2 is within the margin of W = 4: settled on the fewest workers before a two-way tie
+    assert state.ended == "settled"
 
 
 def test_the_budget_ends_the_race_undecided():
@@ -104,7 +107,7 @@ def test_the_budget_ends_the_race_undecided():
     race = FakeRace({("P_1", 2): 0.5, ("P_2", 2): 0.5, ("P_Q", 2): 0.5})
     race.race(out_of_time=lambda alive: calls.append(1) or len(calls) > 3)
     state = race.standing()
-    assert race.runs()["round"].max() == 2 and not state.ended and len(state.alive) == 3
+    assert rounds_run(race.runs()) == 3 and not state.ended and len(state.alive) == 3
 
 
 def test_a_contender_whose_run_fails_is_dropped_and_said():

@@ -110,35 +110,41 @@ def test_groups_are_a_baseline_and_the_cells_of_its_saving_mode():
 
 
 @pytest.mark.parametrize("every", [None, 2, 3])
-def test_each_round_is_the_baseline_around_a_permutation_of_the_cells_that_want_runs(every):
+def test_each_round_opens_with_the_baseline_and_a_permutation_of_the_cells_that_want_runs(every):
     _, runs = sweep(every=every)
     members = {False: {STEADY_1.id, NOISY.id, STEADY_2.id, SLICING.id}, True: {SAVE_CELL.id}}
     taking_part = rounds_of(runs)
+    closing = {False: 0, True: 0}
     for r, saving, seq in sequences(runs):
         assert seq["position"].tolist() == list(range(len(seq)))
         ids = seq["cell_id"].tolist()
         base = SAVE_BASE.id if saving else BASE.id
-        assert ids[0] == base and ids[-1] == base
+        assert ids[0] == base
         cells = [c for c in ids if c != base]
+        if not cells:  # the visit that closes the group's last round
+            closing[saving] += 1
+            assert r == max(r for c in members[saving] for r in taking_part[c]) + 1
+            continue
+        assert ids[-1] != base  # the next round's first visit closes this one
         assert len(cells) == len(set(cells))  # each cell once
         assert set(cells) == {c for c in members[saving] if r in taking_part[c]}
-        # a visit after every `every` cells (and at the end): no stretch longer than that
+        # a visit after every `every` cells (but the last): no stretch longer than that
         step = every or len(cells)
-        runs_between = [len(part) for part in _between(ids, base)]
-        assert runs_between[:-1] == [step] * (len(runs_between) - 1)
-        assert 1 <= runs_between[-1] <= step
+        parts = _between(ids, base)
+        assert [len(p) for p in parts[:-1]] == [step] * (len(parts) - 1)
+        assert 1 <= len(parts[-1]) <= step
         assert ids.count(base) == visits(len(cells), every)
+    assert closing == {False: 1, True: 1}
 
 
 def _between(ids: list[str], base: str) -> list[list[str]]:
-    """The cells between consecutive baseline visits."""
-    parts, current = [], []
-    for cell in ids[1:]:
+    """The cells after each baseline visit, up to the next one or the round's end."""
+    parts: list[list[str]] = []
+    for cell in ids:
         if cell == base:
-            parts.append(current)
-            current = []
+            parts.append([])
         else:
-            current.append(cell)
+            parts[-1].append(cell)
     return parts
 
 
@@ -197,9 +203,9 @@ def test_cells_leave_the_rounds_by_their_ratio_while_others_go_on():
     assert taking_part[SLICING.id] == set(range(PRECISE.min))  # time-slicing: min rounds
     noisy = taking_part[NOISY.id]
     assert noisy == set(range(len(noisy))) and 6 < len(noisy) <= PRECISE.max
-    # the baseline is visited while any cell of its group runs, and no longer
-    assert taking_part[BASE.id] == noisy
-    assert taking_part[SAVE_BASE.id] == steady
+    # the baseline is visited while any cell of its group runs, then once more to close
+    assert taking_part[BASE.id] == noisy | {len(noisy)}
+    assert taking_part[SAVE_BASE.id] == steady | {6}
     ratios = cell_ratios(runs)
     assert ratio_interval(ratios[STEADY_2.id])[0] == pytest.approx(1.4)
 
@@ -208,9 +214,10 @@ def test_a_fixed_count_runs_every_cell_in_every_round():
     units, runs = sweep(target=Target(3, 3))
     taking_part = rounds_of(runs)
     assert set(taking_part) == {c.id for c in CELLS}
-    assert all(r == {0, 1, 2} for r in taking_part.values())
-    per_round = 2 + 4 + 2 + 1  # each group: its cells and two baseline visits
-    assert len(units) == 3 * per_round
+    assert all(r == {0, 1, 2} for c, r in taking_part.items() if BASELINE not in c)
+    assert taking_part[BASE.id] == taking_part[SAVE_BASE.id] == {0, 1, 2, 3}  # 3 closes round 2
+    per_round = 1 + 4 + 1 + 1  # each group: the visit that opens the round, and its cells
+    assert len(units) == 3 * per_round + 2  # and a closing visit per group
     assert [u.optional for u in units] == [False] * len(units)  # all within min
 
 
@@ -226,7 +233,7 @@ def test_every_round_in_paired_order_stores_round_and_position():
 # ---------------------------------------------------------------- resume in a round
 
 
-@pytest.mark.parametrize(("round_", "done"), [(0, 1), (2, 3), (4, 7), (7, 2)])
+@pytest.mark.parametrize(("round_", "done"), [(0, 1), (2, 3), (4, 5), (7, 1), (11, 0)])
 def test_a_resume_in_the_middle_of_a_round_goes_on_with_that_round(round_, done):
     """Run the units up to `done` of round `round_`, stop, plan again from the stored rows."""
     whole, _ = sweep()
@@ -306,8 +313,11 @@ def test_a_real_sweep_in_rounds(rounds_run):
     for r, _, seq in sequences(runs):
         ids = seq["cell_id"].tolist()
         assert seq["position"].tolist() == list(range(len(ids)))
-        assert ids[0] == ids[-1] == BASE.id and ids.count(BASE.id) == 2  # 2 visits a round
+        assert ids[0] == BASE.id and ids.count(BASE.id) == 1  # one visit opens each round
         cells = [c for c in ids if c != BASE.id]
+        if not cells:
+            assert r == runs["round"].max()  # the visit that closes the last round
+            continue
         taking_part = [Cell("P_1", w, False, 200, 100) for w in (1, 2)]
         taking_part = [c for c in taking_part if c.id in cells]
         assert cells == [c.id for c in round_order(taking_part, 0, r, False)]  # recorded

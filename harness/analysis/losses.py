@@ -4,7 +4,7 @@
 Every strategy does identical, seeded work, so task (i, k) of a parallel run has an exact twin
 in the sequential run of the same size and saving mode. For the cell's representative run (the
 ok run whose wall time is nearest the cell's median) against the median sequential run (in paired
-rounds, the baseline visit of the same round nearest it: twin_run):
+rounds, the baseline visit nearest it in time: twin_run):
 
     W T = sum over the W worker lanes of (idle before the first task + idle between tasks
           + idle after the last task + time inside tasks)
@@ -42,6 +42,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from harness.pairing import midpoints
 from harness.schema import BASELINE, CELL_KEYS
 
 LOSSES = {
@@ -77,13 +78,14 @@ def representative(runs: pd.DataFrame) -> pd.Series | None:
 
 
 def twin_run(run: pd.Series, seq: pd.DataFrame) -> pd.Series | None:
-    """The sequential run an account divides by: in paired rounds the baseline visit of the
-    run's own round nearest it, so a drift between the two measurements does not pass for
-    contention; otherwise the median sequential run."""
+    """The sequential run an account divides by: in paired rounds the ok baseline visit
+    nearest the run in time (the one that opened or closed its round), so a drift between the
+    two measurements does not pass for contention; otherwise the median sequential run."""
     if "round" in seq and pd.notna(run.get("round")):
-        same = seq[seq["round"].eq(run["round"]) & seq["status"].eq("ok")]
-        if len(same):
-            return same.loc[(same["position"] - run["position"]).abs().idxmin()]
+        visits = seq[seq["round"].notna() & seq["status"].eq("ok")]
+        if len(visits):
+            mid = midpoints(pd.DataFrame([run])).iloc[0]
+            return visits.loc[(midpoints(visits) - mid).abs().idxmin()]
     return representative(seq)
 
 

@@ -46,6 +46,16 @@ def drift(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def visits_at_both_ends(runs: pd.DataFrame) -> bool:
+    """Whether the run visited the baseline at each round's end as well as its start (paired
+    rounds before the closing visit was shared with the next round's opening one)."""
+    ok = runs[runs["round"].notna()]
+    cells = ok[~ok["strategy"].eq(BASELINE)].groupby(["round", "saving"])["position"].max()
+    base = ok[ok["strategy"].eq(BASELINE)].groupby(["round", "saving"])["position"].max()
+    after = base.reindex(cells.index) > cells
+    return bool(len(after)) and bool(after.mean() > 0.5)  # a failed end visit is not a design
+
+
 def narrowing(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """Per non-baseline cell of a paired run: its speedup's +- from the rounds (the table's),
     beside the +- of the same runs taken as if unpaired (harness.pairing.unpaired_interval)."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from harness.config import Config
-from harness.pairing import ratio_interval
+from harness.pairing import ratio_interval, rounds_run
 from harness.plan.cells import Cell, plan_cells, runnable
 from harness.plan.race import Standing, relative_times, standing
 from harness.plan.rounds import groups
@@ -41,7 +41,7 @@ def answers(runs: pd.DataFrame, config: Config, cores: int) -> list[Answer]:
     """One answer per saving mode that raced."""
     if runs.empty or "round" not in runs or runs["round"].isna().all():
         return []
-    rounds = int(runs["round"].max()) + 1
+    rounds = rounds_run(runs)
     rules, found = config.race_rules, []
     for base, members in groups(runnable(plan_cells(config))):
         state = standing(members, runs, rounds, rules, cores)

@@ -36,6 +36,7 @@ from harness.schema import BASELINE
 def run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> int:
     # Before any OpenCV work here: calibration then runs single-threaded like the workers, and
     # no OpenCV thread pool exists when pools fork (a forked child can deadlock on one).
+    started = time.monotonic()  # a race's --budget counts from here, calibration included
     init_process(config.cv2_threads)
     config, found = _inputs(args, config)
     host, versions = machine.host_info(), machine.versions()
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> i
     session = sessions.new_session(estimate, costs.summary(), plan.target, budget_s, planning_from)
     meta = sessions.with_session(meta, session)
     store.write_meta(run_dir, meta)
-    todo = _units(sweep, cells, plan.target, budget_s)
+    todo = _units(sweep, cells, plan.target, budget_s, started)
     print(f"Writing to {run_dir}" + (" (resuming)" if args.resume else ""))
     limits = limits_for(plan.target, None if config.order == "race" else budget_s)
     return _sweep_and_report(sweep, todo, estimate["expected_s"], limits, meta, args)
@@ -68,15 +69,15 @@ def run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> i
 
 def _race_line(config: Config, cells: list[Cell], cores: int) -> str:
     rules = config.race_rules
-    first = [
-        c for _, members in groups(runnable(cells)) for c in first_stage(members, cores, rules)
+    counts = [
+        str(len(first_stage(members, cores, rules))) for _, members in groups(runnable(cells))
     ]
-    per_mode = len(first) // max(1, len(config.saving))
-    later = " then its leaders at every W," if rules.stage == "cores" else ""
+    later = " then the leaders at every W," if rules.stage == "cores" else ""
     return (
-        f"A race, not this sweep: per saving mode {per_mode} contenders first,{later} dropped "
-        f"from round {rules.first_test} on when slower by more than {rules.margin:.0%}, tied "
-        f"within it (the estimate above is the sweep's, for comparison)"
+        f"A race, not this sweep: {' and '.join(counts)} contenders first (per saving mode),"
+        f"{later} dropped from round {rules.first_test} on when slower by more than "
+        f"{rules.margin / 2:.0%}, tied within {rules.margin:.0%} (the estimate above is the "
+        "sweep's, for comparison)"
     )
 
 
@@ -98,7 +99,7 @@ def run_dir_of(args: argparse.Namespace, config: Config) -> Path:
 
 
 def _units(
-    sweep: Sweep, cells: list[Cell], target: Target, budget_s: float | None
+    sweep: Sweep, cells: list[Cell], target: Target, budget_s: float | None, started: float
 ) -> Iterator[Unit]:
     """The children to start, in the config's order."""
     config, todo = sweep.config, runnable(cells)
@@ -107,13 +108,16 @@ def _units(
     runs = functools.partial(store.load_runs, sweep.run_dir)
     racing = None
     if config.order == "race":
-        racing = race_taking_part(config.race_rules, sweep.cores, _out_of_time(sweep, budget_s))
+        out_of_time = _out_of_time(sweep, budget_s, started)
+        racing = race_taking_part(config.race_rules, sweep.cores, out_of_time)
     return plan_rounds(todo, target, runs, sweep.cores, config.seed, config.baseline_every, racing)
 
 
-def _out_of_time(sweep: Sweep, budget_s: float | None) -> Callable[[list[Cell]], bool]:
-    """Whether a round of these cells (and two baseline visits) would end past --budget."""
-    started = time.monotonic()
+def _out_of_time(
+    sweep: Sweep, budget_s: float | None, started: float
+) -> Callable[[list[Cell]], bool]:
+    """Whether a round of these cells (and the baseline visit that opens it, and one more that
+    may have to close it) would end past --budget, counted from `started`."""
 
     def out_of_time(alive: list[Cell]) -> bool:
         if budget_s is None or not alive:
@@ -173,7 +177,8 @@ def _calibrate(
 ) -> Costs:
     """The costs the estimate needs, timed here; a resume keeps its run's speed probe once it
     is checked that this machine runs at the same speed."""
-    costs = calibrate(config, n_images, cores)
+    # A race only compares its cost with a sweep's: the crowding's half minute is not worth it.
+    costs = calibrate(config, n_images, cores, crowd=config.order != "race")
     if meta is None:
         return costs
     probe_s = folders.check_speed(meta, costs.probe_s, Path(args.resume), speed_probe)

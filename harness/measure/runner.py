@@ -26,7 +26,7 @@ from harness.precision import stop_reason
 from harness.rundir import store, units
 from harness.schema import without_trace
 
-POLL_S = 0.2
+POLL_S = 0.05  # how soon a finished child is noticed; a poll reads one small file
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -85,9 +85,10 @@ def size_key(width: int, height: int) -> str:
     return f"{width}x{height}"
 
 
-def calibrate(config: Config, n_images: int, cores: int | None = None) -> Costs:
+def calibrate(config: Config, n_images: int, cores: int | None = None, crowd: bool = True) -> Costs:
     """Time the sweep's tasks on this machine (a few seconds at the study's size), alone and
-    in as many processes as its parallel cells run (up to twice the usable cores)."""
+    (with `crowd`) in as many processes as its parallel cells run (up to twice the usable
+    cores)."""
     job = Job(Path("."), Path("."), config.augmentations_per_image, config.seed, False)
     applied = applied_transforms(job, n_images)
     shares = Counter(name for names in applied.values() for name in names)
@@ -114,7 +115,7 @@ def calibrate(config: Config, n_images: int, cores: int | None = None) -> Costs:
         output = augment(image, job, *next(iter(applied)))
         saves[key], reads[key] = _save_and_read(output, config.images.format)
         most = max(c.workers for c in cells if (c.width, c.height) == (width, height))
-        if most > 1:  # a size of sequential cells only has nothing to stretch
+        if crowd and most > 1:  # a size of sequential cells only has nothing to stretch
             crowds[key] = crowding.measure(job, image, shuffled, per_task[key], cores, most, ctx)
     return Costs(per_task, saves, reads, speed_probe(), _child_start(), tasks, scales, crowds)
 

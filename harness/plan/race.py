@@ -3,9 +3,9 @@ from the stored runs so a resumed race goes on exactly where it stopped.
 
 Per saving mode a race of its own, in two stages (`race.stage: cores`): first every strategy at
 W = the largest worker count within the usable cores; once that stage ends (a winner or a tie),
-its survivors' strategies at every W of the config, to say how many workers. With `stage:
-all` every (strategy, W) races at once. A stage judges its own rounds only (harness/racing.py);
-a contender whose run fails is dropped, and says why.
+its survivors' strategies at every W of the config, to say how many workers, until the fewest
+workers are settled. With `stage: all` every (strategy, W) races at once. A stage judges its
+own rounds only (harness/racing.py); a contender whose run fails is dropped, and says why.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from harness.config import Race
 from harness.pairing import round_ratios
 from harness.plan.cells import Cell
 from harness.plan.rounds import TakingPart
-from harness.racing import TIE, WINNER, Drop, blocks, judge
+from harness.racing import SETTLED, TIE, WINNER, Drop, blocks, judge
 
 
 @dataclass
@@ -30,8 +30,8 @@ class Standing:
     alive: list[Cell]
     start: int  # the stage's first round
     drops: list[Drop] = field(default_factory=list)
-    ended: str = ""  # WINNER or TIE once the last stage ended
-    stage_ends: list[tuple[int, str]] = field(default_factory=list)  # (rounds, WINNER or TIE)
+    ended: str = ""  # WINNER, TIE or SETTLED once the last stage ended
+    stage_ends: list[tuple[int, str]] = field(default_factory=list)  # (rounds, how it ended)
     alive_after: list[int] = field(default_factory=list)  # survivors after each round
     best: str | None = None
 
@@ -55,9 +55,9 @@ def standing(
     for r in range(rounds):
         _failed(state, ran, r)
         now = times[times["round"].between(state.start, r)]
-        verdict = judge(
-            blocks(now, [c.id for c in state.alive]), rules.first_test, rules.alpha, rules.margin
-        )
+        wide = blocks(now, [c.id for c in state.alive])
+        workers = {c.id: c.workers for c in state.alive}
+        verdict = judge(wide, rules.first_test, rules.alpha, rules.margin, workers)
         state.drops += verdict.drops
         state.alive = [c for c in state.alive if c.id in verdict.survivors]
         state.best = verdict.best
@@ -119,6 +119,7 @@ def race_taking_part(
 
 
 __all__ = [
+    "SETTLED",
     "TIE",
     "WINNER",
     "Standing",

@@ -3,11 +3,13 @@ minutes, not hours, apart.
 
 A comparison group is a saving mode's baseline and the cells its ratios divide. A round runs
 every cell of a group that still wants runs once, each in its own child (with its warm-up), in a
-fresh order drawn from the config's seed, the round and the saving mode; the baseline is visited
-at the round's start and end, and after every `baseline_every` cells between. Each run stores
-its round and its position in it. A cell stops taking part once its per-round ratio meets the
-stop rule (harness.pairing), judged from the rounds before, so a resumed sweep draws the same
-order for the round it was in; the baseline goes on while any cell of its group does.
+fresh order drawn from the config's seed, the round and the saving mode. The baseline is visited
+at each round's start, and after every `baseline_every` cells; the next round's first visit
+closes a round, so each visit serves two rounds, and the group's last round gets a closing
+visit of its own. Each run stores its round and its position in it. A cell stops taking part
+once its per-round ratio meets the stop rule (harness.pairing), judged from the rounds before
+and the visit that closed them, so a resumed sweep draws the same order for the round it was
+in; the baseline goes on while any cell of its group does.
 """
 
 from __future__ import annotations
@@ -37,10 +39,11 @@ def groups(cells: list[Cell]) -> list[tuple[Cell, list[Cell]]]:
 
 
 def visits(cells: int, every: int | None) -> int:
-    """The baseline's visits in a round of `cells` cells: start, end, and every `every` between."""
+    """The most baseline visits a round of `cells` cells opens with or has between its cells
+    (its closing visit is the next round's first)."""
     if cells == 0:
         return 0
-    return math.ceil(cells / (every or cells)) + 1
+    return math.ceil(cells / (every or cells))
 
 
 def round_order(cells: list[Cell], seed: int, round_: int, saving: bool) -> list[Cell]:
@@ -50,12 +53,13 @@ def round_order(cells: list[Cell], seed: int, round_: int, saving: bool) -> list
 
 
 def with_visits(order: list[Cell], base: Cell, every: int | None) -> list[Cell]:
-    """The round's sequence: the baseline first, after every `every` cells, and last."""
+    """The round's sequence: the baseline first and after every `every` cells but the last
+    (the next round's first visit, or a closing one, follows the last)."""
     step = every or len(order)
     seq = [base]
     for i, cell in enumerate(order, 1):
         seq.append(cell)
-        if i % step == 0 or i == len(order):
+        if i % step == 0 and i < len(order):
             seq.append(base)
     return seq
 
@@ -85,28 +89,50 @@ def plan_rounds(
 ) -> Iterator[Unit]:
     """The children to start, lazily, round by round, up to `target.max` rounds; runs already
     stored, ok or failed, are not run again (a failed run leaves its round without that cell's
-    ratio). Who takes part is `taking_part`'s call, by default the speedups' stop rule."""
+    ratio). Who takes part is `taking_part`'s call, by default the speedups' stop rule, made
+    after the visit that opens the round (and closes the one before)."""
     taking_part = taking_part or by_ratio(target, cores)
-    for round_ in range(target.max):
-        now = runs()
-        before = now[now["round"] < round_] if "round" in now else now.iloc[:0]
-        # A run that failed stays failed: re-run later, it would pair with visits long past.
-        done = set(zip(now["cell_id"], now["repeat"], strict=True))
+    active = {base.id for base, _ in groups(cells)}
+    for round_ in range(target.max + 1):
         for base, members in groups(cells):
-            wanting = taking_part(members, round_, before)
-            if not wanting:
+            if base.id not in active:
                 continue
             per_round = visits(len(members), every)
+            # optional as the round it closes: the round before needs it for its ratios
+            opening = Unit(base, (round_ * per_round,), round_ > target.min, round_, 0)
+            if _missing(runs(), opening):
+                yield opening
+            now = runs()
+            wanting = taking_part(members, round_, _before(now, round_))
+            if round_ == target.max or not wanting:
+                active.discard(base.id)  # the visit above closed its last round
+                continue
             seq = with_visits(round_order(wanting, seed, round_, base.saving), base, every)
-            visit = 0
-            for position, cell in enumerate(seq):
+            visit = 1
+            for position, cell in enumerate(seq[1:], 1):
                 repeat = round_
                 if cell == base:
                     repeat, visit = round_ * per_round + visit, visit + 1
-                if (cell.id, repeat) not in done:
-                    yield Unit(
-                        cell, (repeat,), round_ >= target.min, round=round_, position=position
-                    )
+                unit = Unit(cell, (repeat,), round_ >= target.min, round=round_, position=position)
+                if _missing(now, unit):
+                    yield unit
+
+
+def _before(runs: pd.DataFrame, round_: int) -> pd.DataFrame:
+    """What decides who takes part in a round: the runs of the rounds before it and the visit
+    that opened it (the same on a resume in the middle of the round)."""
+    if "round" not in runs:
+        return runs.iloc[:0]
+    return runs[runs["round"].lt(round_) | (runs["round"].eq(round_) & runs["position"].eq(0))]
+
+
+def _missing(runs: pd.DataFrame, unit: Unit) -> bool:
+    """Not stored yet, ok or failed: a run that failed stays failed, since re-run later it would
+    pair with visits long past."""
+    if runs.empty:
+        return True
+    done = runs["cell_id"].eq(unit.cell.id) & runs["repeat"].eq(unit.repeats[0])
+    return not bool(done.any())
 
 
 def _wants(cell: Cell, ratios: object, round_: int, target: Target, cores: int) -> bool:

@@ -108,14 +108,15 @@ class Plan:
 
     def planned(self, cell: Cell, runs: str = "expected", level: float = math.inf) -> float:
         """A cell's planned runs (cells.planned_runs); in paired rounds the baseline has as many
-        visits per round as its group's round holds, for as many rounds as its group's cells run."""
+        visits per round as its group's round holds, for as many rounds as its group's cells run,
+        and one that closes the last round."""
         if not self.config.paired or cell.strategy != BASELINE:
             return planned_runs(cell, self.target, self.cores, runs, level)
         group = [c for c in self.todo if c.saving == cell.saving and c.strategy != BASELINE]
         rounds = max(
             (planned_runs(c, self.target, self.cores, runs, level) for c in group), default=0
         )
-        return rounds * visits(len(group), self.config.baseline_every)
+        return rounds * visits(len(group), self.config.baseline_every) + (rounds > 0)
 
     def per_cell(self) -> dict[str, dict[str, float]]:
         """Per runnable cell: the estimated seconds of one run and the runs it is expected to

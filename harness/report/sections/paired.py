@@ -8,6 +8,7 @@ import pandas as pd
 
 from harness.analysis import paired, scaling
 from harness.analysis.results import Results
+from harness.pairing import rounds_run
 from harness.report.blocks import Facts, Figure, Paragraph, Section, Table
 from harness.report.format import DASH, fmt, mode
 from harness.report.plots.drift import drift_plots
@@ -27,15 +28,20 @@ def rounds(results: Results) -> Section | None:
     )
     facts = Facts(
         [
-            ("rounds", str(int(runs["round"].max()) + 1)),
+            ("rounds", str(rounds_run(runs))),
             (
                 "order",
                 f"a fresh permutation per round and saving mode, drawn from seed {config.seed}",
             ),
             (
                 "baseline visits",
-                "at each round's start and end"
-                + (f" and after every {every} cells" if every else ""),
+                (
+                    "at each round's start and end"
+                    if paired.visits_at_both_ends(runs)
+                    else "at each round's start (the next round's visit closes it, and a last "
+                    "visit the last round)"
+                )
+                + (f", and after every {every} cells" if every else ""),
             ),
             (
                 "machine time",

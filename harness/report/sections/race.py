@@ -7,9 +7,16 @@ import matplotlib.pyplot as plt
 
 from harness.analysis import race
 from harness.analysis.results import Results
+from harness.pairing import rounds_run
 from harness.report.blocks import Bullets, Figure, Paragraph, Section, Table
 from harness.report.format import interval, mode
 from harness.report.plots.style import figure_title
+
+ENDINGS = {
+    "winner": "a winner",
+    "tie": "a tie",
+    "settled": "settled (more workers would buy no more than the margin)",
+}
 
 
 def race_section(results: Results) -> Section | None:
@@ -19,14 +26,16 @@ def race_section(results: Results) -> Section | None:
     found = race.answers(results.runs, config, results.cores)
     rules = config.race_rules
     intro = Paragraph(
-        "Every round ran each surviving contender once, in a fresh random order, with the "
-        "baseline at its start and end; a contender's time is taken over the baseline "
-        f"interpolated at it. From {rules.first_test} complete rounds on, a Friedman test over "
-        f"the rounds; when it rejected (p < {rules.alpha}), each contender was tested against "
-        "the best by a one-sided Wilcoxon signed-rank test on its per-round log-ratio less "
-        f"log(1 + {rules.margin:g}), and dropped when slower by more than +-{rules.margin:.0%} "
-        "(with two left, the Wilcoxon test alone). Survivors tie when T / T_best is within "
-        f"+-{rules.margin:.0%} by two one-sided tests. "
+        "Every round ran each surviving contender once, in a fresh random order, with a "
+        "baseline visit at its start (the next round's visit closes it); a contender's time is "
+        f"taken over the baseline interpolated at it. From {rules.first_test} complete rounds "
+        f"on, a Friedman test over the rounds; when it rejected (p < {rules.alpha}), each "
+        "contender was tested against the best by a one-sided Wilcoxon signed-rank test on its "
+        f"per-round log-ratio less log(1 + {rules.margin / 2:g}), and dropped when slower by "
+        f"more than {rules.margin / 2:.0%}, half the margin (with two left, the Wilcoxon test "
+        f"alone). Survivors tie when each is within +-{rules.margin:.0%} of every other by "
+        "two one-sided tests; the answer is settled when the survivors with the fewest workers "
+        f"are within {rules.margin:.0%} of every survivor. "
         + (
             "First the strategies at W = the usable cores, then the survivors at every W."
             if rules.stage == "cores"
@@ -45,7 +54,7 @@ def _cost(results: Results) -> Paragraph:
     sessions = results.run_meta.sessions
     used = sum(s.duration_s or 0.0 for s in sessions)
     sweep = sessions[0].estimate_s if sessions else None
-    rounds = int(results.runs["round"].max()) + 1 if len(results.runs) else 0
+    rounds = rounds_run(results.runs)
     beside = (
         f", against {sweep / 60:.0f} min estimated for a sweep of every contender" if sweep else ""
     )
@@ -60,7 +69,7 @@ def _answer_blocks(answer: race.Answer, results: Results, margin: float) -> list
         if state.stage == 1 and results.config.race_rules.stage == "cores":
             head += " The budget ended the first stage, so no other W raced."
     else:
-        head += f"a {answer.verdict} after {answer.rounds} rounds."
+        head += f"{ENDINGS[answer.verdict]} after {answer.rounds} rounds."
     if answer.pick is not None and answer.verdict == "undecided":
         head += f" Leading so far: **{answer.pick.strategy} at W = {answer.pick.workers}**."
     elif answer.pick is not None:
