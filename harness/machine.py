@@ -81,8 +81,8 @@ def git_commit() -> str | None:
             text=True,
             check=True,
         ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(  # run folders under results/ are data, not code
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"],
             cwd=PROJECT_ROOT,
             capture_output=True,
             text=True,

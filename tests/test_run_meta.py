@@ -77,3 +77,25 @@ def test_the_meta_of_a_written_folder_reads_back(tmp_path):
     meta = read_run_meta(tmp_path)
     assert meta.config.sweep == [(2, (8, 8))] and meta.sessions[0].cells == 3
     assert json.loads((tmp_path / store.META).read_text())["config"] == config
+
+
+def test_the_commit_is_dirty_for_changed_code_not_for_changed_results(tmp_path, monkeypatch):
+    """A run made after another run moved results/<name>/latest is still of clean code."""
+    import subprocess
+
+    from harness import machine
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "results" / "latest").write_text("run-1\n")
+    git("add", ".")
+    git("-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "first")
+    monkeypatch.setattr(machine, "PROJECT_ROOT", tmp_path)
+    (tmp_path / "results" / "latest").write_text("run-2\n")
+    assert not machine.git_commit().endswith("-dirty")
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert machine.git_commit().endswith("-dirty")

@@ -113,18 +113,22 @@ def _units(
     return plan_rounds(todo, target, runs, sweep.cores, config.seed, config.baseline_every, racing)
 
 
+REPORT_S = 20  # what a race leaves of its budget for writing its report
+
+
 def _out_of_time(
     sweep: Sweep, budget_s: float | None, started: float
 ) -> Callable[[list[Cell]], bool]:
     """Whether a round of these cells (and the baseline visit that opens it, and one more that
-    may have to close it) would end past --budget, counted from `started`."""
+    may have to close it) would end past --budget, counted from `started`, with the report
+    still to write."""
 
     def out_of_time(alive: list[Cell]) -> bool:
         if budget_s is None or not alive:
             return False
         base = Cell(BASELINE, 1, alive[0].saving, *sweep.config.base_size)
         one = sum(sweep.unit_estimate(Unit(c, (0,))) for c in [*alive, base, base])
-        return time.monotonic() - started + one > budget_s
+        return time.monotonic() - started + one + REPORT_S > budget_s
 
     return out_of_time
 
