@@ -78,7 +78,7 @@ def cmd_dimension(args: argparse.Namespace) -> int:
             found = dimension.measure(config, args.config, args.processes, args.runs, run_dir)
         except Interrupted as err:
             print(f"Interrupted by {err.args[0]}; nothing stored.", file=sys.stderr)
-            return 128 + signal.Signals[err.args[0]].value
+            return 128 + err.signum
     print("\n".join(found.lines()))
     if run_dir is not None:
         stored = dimension_file.write(run_dir, found)

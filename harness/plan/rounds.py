@@ -100,9 +100,10 @@ def plan_rounds(
             per_round = visits(len(members), every)
             # optional as the round it closes: the round before needs it for its ratios
             opening = Unit(base, (round_ * per_round,), round_ > target.min, round_, 0)
-            if _missing(runs(), opening):
-                yield opening
             now = runs()
+            if _missing(now, opening):
+                yield opening
+                now = runs()
             wanting = taking_part(members, round_, _before(now, round_))
             if round_ == target.max or not wanting:
                 active.discard(base.id)  # the visit above closed its last round
