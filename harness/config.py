@@ -65,6 +65,9 @@ class Repeats(_Strict):
     # Machine time for the whole sweep, in run-equivalents per cell (each cell weighted by its
     # run time): runs beyond min stop once it would be passed. None: no cap.
     spend: Annotated[StrictFloat | StrictInt, Field(gt=0)] | None = None
+    # Paired ratios (order: rounds or race): the rounds before one may stop as futile. Six
+    # judged four quick_strong cells futile at +-7.5-9.7% (docs/STATISTICS.md).
+    futile_after: Annotated[StrictInt, Field(ge=3)] = 8
 
     @model_validator(mode="after")
     def _min_below_max(self) -> Repeats:
@@ -74,13 +77,15 @@ class Repeats(_Strict):
 
 
 class Race(_Strict):
-    """`order: race` (harness/racing.py): when the first test comes, at what level, and the
-    margin within which survivors tie. `repeats: {max}` caps the rounds."""
+    """`order: race` (harness/racing.py): when the first test comes, at what level, the margin
+    within which survivors tie, and from which round of a stage the answer may settle without a
+    tie among equal W. `repeats: {max}` caps the rounds."""
 
     first_test: Annotated[StrictInt, Field(ge=2)] = 5
     alpha: Annotated[StrictFloat, Field(gt=0, lt=0.5)] = 0.05
     margin: Annotated[StrictFloat, Field(gt=0, lt=1)] = 0.02
     stage: Literal["cores", "all"] = "cores"  # strategies at W = cores first, or every W at once
+    settle_after: Annotated[StrictInt, Field(ge=2)] | None = 15  # None: only a tie settles
 
 
 class Warmup(_Strict):
@@ -154,7 +159,8 @@ class Config(_Strict):
         r = self.repeats
         if isinstance(r, int):
             return Target(r, r)
-        return Target(r.min, r.max, r.ci, spend=None if r.spend is None else float(r.spend))
+        spend = None if r.spend is None else float(r.spend)
+        return Target(r.min, r.max, r.ci, spend=spend, futile_after=r.futile_after)
 
     @property
     def warmup_runs(self) -> int:

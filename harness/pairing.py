@@ -105,7 +105,7 @@ def ratio_stop_reason(ratios: object, rounds: int, target: Target, slicing: bool
 
     def futile() -> bool:  # even at max rounds, the width shrinking as 1/sqrt(n) stays too wide
         projected = ratio_half_width(values) * np.sqrt(n / target.max)
-        return n >= 6 and projected > FUTILITY_SLACK * target.ci
+        return n >= target.futile_after and projected > FUTILITY_SLACK * target.ci
 
     return decide(n, rounds, target, slicing, lambda: _reached(values, target.ci), futile)
 

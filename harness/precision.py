@@ -44,6 +44,7 @@ class Target:
     ci: float | None = None
     planning_cv: float | None = None
     spend: float | None = None
+    futile_after: int = 8  # rounds before a paired ratio may stop as futile (harness.pairing)
 
     @property
     def fixed(self) -> bool:

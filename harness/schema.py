@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from experiments.strategies import BASELINE  # noqa: F401  (re-exported for the harness)
 from harness.errors import HarnessError
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 CELL_KEYS = ["strategy", "saving", "workers", "width", "height"]
 
 
@@ -339,7 +339,21 @@ def _v2_to_v3(meta: dict) -> dict:
     return meta
 
 
-_MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(meta: dict) -> dict:
+    """v4 made two rules of paired rounds config keys, with new defaults; a v3 folder keeps the
+    rules it was measured under, so its replay (who ran in which round, why a cell stopped)
+    tells what happened: a paired ratio could stop futile from 6 rounds
+    (`repeats.futile_after`), and a race settled on one of equal W only by a tie
+    (`race.settle_after: null`)."""
+    config = dict(meta.get("config") or {})
+    if config.get("order") in ("rounds", "race") and isinstance(config.get("repeats"), dict):
+        config["repeats"] = {**config["repeats"], "futile_after": 6}
+    if config.get("order") == "race":
+        config["race"] = {**(config.get("race") or {}), "settle_after": None}
+    return {**meta, "config": config}
+
+
+_MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def read_meta_file(path: Path) -> dict:

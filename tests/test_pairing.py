@@ -20,7 +20,7 @@ from harness.pairing import (
     signed_rank_p,
 )
 from harness.plan.rounds import round_order, with_visits
-from harness.precision import TARGET, Target
+from harness.precision import FUTILE, TARGET, Target
 from harness.schema import BASELINE, Cell
 
 T0 = pd.Timestamp("2026-01-01T00:00:00", tz="UTC")
@@ -124,6 +124,15 @@ def test_ratio_stop_reason_meets_the_target_only_with_a_95_percent_interval():
     assert ratio_stop_reason([1.5] * 5, 5, target, slicing=False) == ""  # no 95% interval yet
     assert ratio_stop_reason([1.5] * 6, 6, target, slicing=False) == TARGET
     assert ratio_stop_reason([1.5, NAN] * 3, 6, target, slicing=False) == ""  # 3 real rounds
+
+
+def test_a_ratio_is_judged_futile_only_from_futile_after_rounds():
+    wide = [1.5, 1.8, 1.3, 1.9, 1.4, 1.7, 1.2, 2.0]  # +-15%: far from +-3% even at 10 rounds
+    target = Target(3, 10, 0.03, futile_after=8)
+    assert ratio_stop_reason(wide[:6], 6, target, slicing=False) == ""
+    assert ratio_stop_reason(wide[:7], 7, target, slicing=False) == ""
+    assert ratio_stop_reason(wide, 8, target, slicing=False) == FUTILE
+    assert ratio_stop_reason(wide[:6], 6, Target(3, 10, 0.03, futile_after=6), False) == FUTILE
 
 
 # ---------------------------------------------------------------- a sweep under linear drift

@@ -38,6 +38,17 @@ def test_a_v1_dask_setting_moves_to_the_strategy_options():
     assert meta["config"]["options"] == {"P_DASK": {"scheduler": "tcp://h:1", "data": "scatter"}}
 
 
+@pytest.mark.parametrize("order", ["rounds", "race", "sequential"])
+def test_a_v3_folder_keeps_the_paired_rules_it_was_measured_under(order):
+    config = {"name": "x", "order": order, "repeats": {"min": 5, "max": 40, "ci": 0.02}}
+    meta = schema.migrate_meta({"format_version": 3, "config": config}, "meta.json")
+    paired = order != "sequential"
+    assert (meta["config"]["repeats"].get("futile_after") == 6) is paired
+    assert ("race" in meta["config"]) is (order == "race")
+    if order == "race":
+        assert meta["config"]["race"]["settle_after"] is None
+
+
 def test_meta_without_a_version_is_read_as_version_1():
     meta = v1_meta()
     del meta["format_version"]

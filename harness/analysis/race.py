@@ -4,7 +4,7 @@ recommendation: the fewest workers within the margin of the best."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -29,8 +29,9 @@ class Answer:
     saving: bool
     standing: Standing
     ranking: list[Ranked]
-    pick: Cell | None  # the fewest workers within the margin of the best
+    pick: Cell | None  # the race's answer; while undecided, the fewest W near the leader
     rounds: int
+    set_aside: list[Ranked] = field(default_factory=list)  # T / T_answer over stage 1's rounds
 
     @property
     def verdict(self) -> str:
@@ -45,21 +46,45 @@ def answers(runs: pd.DataFrame, config: Config, cores: int) -> list[Answer]:
     rules, found = config.race_rules, []
     for base, members in groups(runnable(plan_cells(config))):
         state = standing(members, runs, rounds, rules, cores)
-        ranking = _ranking(runs, state)
-        found.append(Answer(base.saving, state, ranking, _pick(ranking, rules.margin), rounds))
+        times = relative_times(runs)
+        ranking = _ranking(times, state.alive, state.best, state.start, rounds)
+        found.append(
+            Answer(
+                base.saving,
+                state,
+                ranking,
+                _pick(ranking, state, rules.margin),
+                rounds,
+                _set_aside(times, members, state),
+            )
+        )
     return found
 
 
-def _ranking(runs: pd.DataFrame, state: Standing) -> list[Ranked]:
-    times = relative_times(runs)
-    wide = blocks(times[times["round"].ge(state.start)], [c.id for c in state.alive])
-    if wide.empty or state.best not in wide:
-        return [Ranked(c, float("nan"), float("nan"), float("nan")) for c in state.alive]
-    ranked = [Ranked(c, *ratio_interval(wide[c.id] / wide[state.best])[:3]) for c in state.alive]
+def _ranking(
+    times: pd.DataFrame, cells: list[Cell], best: str | None, start: int, end: int
+) -> list[Ranked]:
+    """Each of `cells` against `best` over the rounds [start, end)."""
+    wide = blocks(times[times["round"].between(start, end - 1)], [c.id for c in cells])
+    if wide.empty or best not in wide:
+        return [Ranked(c, float("nan"), float("nan"), float("nan")) for c in cells]
+    ranked = [Ranked(c, *ratio_interval(wide[c.id] / wide[best])[:3]) for c in cells]
     return sorted(ranked, key=lambda r: (r.ratio, r.cell.workers))
 
 
-def _pick(ranking: list[Ranked], margin: float) -> Cell | None:
-    """The fewest workers among the survivors whose centre is within the margin of the best."""
+def _set_aside(times: pd.DataFrame, members: list[Cell], state: Standing) -> list[Ranked]:
+    """Stage 1's survivors that a settled stage 1 did not carry on, against its answer."""
+    if not state.set_aside:
+        return []
+    end, _, answer = state.stage_ends[0]
+    cells = [c for c in members if c.id in {answer, *state.set_aside}]
+    return [r for r in _ranking(times, cells, answer, 0, end) if r.cell.id != answer]
+
+
+def _pick(ranking: list[Ranked], state: Standing, margin: float) -> Cell | None:
+    """The race's answer once it ended; before, the fewest workers among the survivors whose
+    centre is within the margin of the best."""
+    if state.answer is not None:
+        return next(r.cell for r in ranking if r.cell.id == state.answer)
     close = [r for r in ranking if r.ratio <= 1 + margin]
     return min(close, key=lambda r: (r.cell.workers, r.ratio)).cell if close else None

@@ -208,7 +208,9 @@ def run_target(meta: dict | RunMeta) -> Target:
     if isinstance(repeats, int):
         return Target(repeats, repeats)
     most = min(repeats.max, meta.last_session.max_runs or repeats.max)
-    return Target(repeats.min, most, repeats.ci, spend=repeats.spend)
+    return Target(
+        repeats.min, most, repeats.ci, spend=repeats.spend, futile_after=repeats.futile_after
+    )
 
 
 FIXED_DEFAULT = (3, 1.0)  # the fixed default before precision targets: 3 runs, 1 full warm-up

@@ -47,4 +47,6 @@ def race(args: argparse.Namespace, lock: MachineLock | None) -> int:
         print(f"Race, {mode(answer.saving)}: {answer.verdict} after {answer.rounds} rounds: {what}")
         for drop in answer.standing.drops:
             print(f"  {drop.line()}")
+        for aside in answer.set_aside:
+            print(f"  {aside.cell.id} set aside at {aside.ratio:.3f} of the settled answer")
     return status

@@ -2,10 +2,11 @@
 from the stored runs so a resumed race goes on exactly where it stopped.
 
 Per saving mode a race of its own, in two stages (`race.stage: cores`): first every strategy at
-W = the largest worker count within the usable cores; once that stage ends (a winner or a tie),
-its survivors' strategies at every W of the config, to say how many workers, until the fewest
-workers are settled. With `stage: all` every (strategy, W) races at once. A stage judges its
-own rounds only (harness/racing.py); a contender whose run fails is dropped, and says why.
+W = the largest worker count within the usable cores; once that stage ends, the strategy of
+its winner or settled answer (every strategy of a tie) at every W of the config, to say how
+many workers, until the fewest workers are settled. With `stage: all` every (strategy, W)
+races at once. A stage judges its own rounds only (harness/racing.py); a contender whose run
+fails is dropped, and says why.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from harness.config import Race
 from harness.pairing import round_ratios
 from harness.plan.cells import Cell
 from harness.plan.rounds import TakingPart
-from harness.racing import SETTLED, TIE, WINNER, Drop, blocks, judge
+from harness.racing import SETTLED, TIE, WINNER, Drop, Verdict, blocks, judge
 
 
 @dataclass
@@ -31,9 +32,12 @@ class Standing:
     start: int  # the stage's first round
     drops: list[Drop] = field(default_factory=list)
     ended: str = ""  # WINNER, TIE or SETTLED once the last stage ended
-    stage_ends: list[tuple[int, str]] = field(default_factory=list)  # (rounds, how it ended)
+    # each stage's end: (rounds, how it ended, its answer)
+    stage_ends: list[tuple[int, str, str | None]] = field(default_factory=list)
     alive_after: list[int] = field(default_factory=list)  # survivors after each round
     best: str | None = None
+    answer: str | None = None  # once the last stage ended
+    set_aside: list[str] = field(default_factory=list)  # stage 1's survivors a settlement left
 
 
 def first_stage(members: list[Cell], cores: int, rules: Race) -> list[Cell]:
@@ -57,15 +61,17 @@ def standing(
         now = times[times["round"].between(state.start, r)]
         wide = blocks(now, [c.id for c in state.alive])
         workers = {c.id: c.workers for c in state.alive}
-        verdict = judge(wide, rules.first_test, rules.alpha, rules.margin, workers)
+        verdict = judge(
+            wide, rules.first_test, rules.alpha, rules.margin, workers, rules.settle_after
+        )
         state.drops += verdict.drops
         state.alive = [c for c in state.alive if c.id in verdict.survivors]
         state.best = verdict.best
         state.alive_after.append(len(state.alive))
         if verdict.ended:
-            if _next_stage(state, members, verdict.ended, r + 1):
+            if _next_stage(state, members, verdict, r + 1):
                 continue
-            state.ended = verdict.ended
+            state.ended, state.answer = verdict.ended, verdict.answer
             break
     return state
 
@@ -90,15 +96,20 @@ def _failed(state: Standing, ran: pd.DataFrame, r: int) -> None:
         state.alive.remove(cell)
 
 
-def _next_stage(state: Standing, members: list[Cell], ended: str, rounds: int) -> bool:
-    """Into stage 2 when stage 1 ended and its strategies run at other W too."""
-    state.stage_ends.append((rounds, ended))
+def _next_stage(state: Standing, members: list[Cell], verdict: Verdict, rounds: int) -> bool:
+    """Into stage 2 when stage 1 ended and its strategies run at other W too: every strategy of
+    a tie, the answer's alone once settled."""
+    state.stage_ends.append((rounds, verdict.ended, verdict.answer))
     if state.stage != 1:
         return False
-    names = {c.strategy for c in state.alive}
+    going_on = (
+        state.alive if verdict.ended == TIE else [c for c in state.alive if c.id == verdict.answer]
+    )
+    names = {c.strategy for c in going_on}
     later = [c for c in members if c.strategy in names]
-    if len(later) <= len(state.alive):
+    if len(later) <= len(going_on):
         return False
+    state.set_aside = [c.id for c in state.alive if c not in going_on]
     state.stage, state.alive, state.start = 2, later, rounds
     return True
 

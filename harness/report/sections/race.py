@@ -15,7 +15,7 @@ from harness.report.plots.style import figure_title
 ENDINGS = {
     "winner": "a winner",
     "tie": "a tie",
-    "settled": "settled (more workers would buy no more than the margin)",
+    "settled": "settled (no survivor can be more than the margin faster than the answer)",
 }
 
 
@@ -34,8 +34,10 @@ def race_section(results: Results) -> Section | None:
         f"per-round log-ratio less log(1 + {rules.margin / 2:g}), and dropped when slower by "
         f"more than {rules.margin / 2:.0%}, half the margin (with two left, the Wilcoxon test "
         f"alone). Survivors tie when each is within +-{rules.margin:.0%} of every other by "
-        "two one-sided tests; the answer is settled when the survivors with the fewest workers "
-        f"are within {rules.margin:.0%} of every survivor. "
+        "two one-sided tests. The answer, the best-ranked of the fewest workers, is settled when "
+        f"no survivor is more than {rules.margin:.0%} faster by a one-sided test and those of as "
+        f"many workers tie with it; from round {rules.settle_after} of a stage on, they need not "
+        "tie. "
         + (
             "First the strategies at W = the usable cores, then the survivors at every W."
             if rules.stage == "cores"
@@ -93,11 +95,17 @@ def _answer_blocks(answer: race.Answer, results: Results, margin: float) -> list
             ]
         )
     drops = [d.line() for d in state.drops] or ["none"]
-    return [
-        Paragraph(head),
-        Table(["survivor", "W", "T / T_best [95%]", "speedup [95%]"], rows),
-        Bullets([("Dropped:", drops)]),
-    ]
+    found = [Paragraph(head), Table(["survivor", "W", "T / T_best [95%]", "speedup [95%]"], rows)]
+    found.append(Bullets([("Dropped:", drops)]))
+    if answer.set_aside:
+        end, _, chosen = state.stage_ends[0]
+        aside = [
+            f"{r.cell.id}: {interval(r.ratio, r.low, r.high)} of {chosen}" for r in answer.set_aside
+        ]
+        found.append(
+            Bullets([(f"Settled after {end} rounds at W = cores, not raced at other W:", aside)])
+        )
+    return found
 
 
 def _survivors(results: Results, found: list[race.Answer]) -> plt.Figure:
