@@ -16,9 +16,10 @@ import yaml
 from harness.cli import main
 from harness.pairing import cell_ratios, ratio_interval
 from harness.plan.cells import Unit
-from harness.plan.rounds import groups, plan_rounds, round_order, visits
+from harness.plan.rounds import by_twin_ratio, groups, plan_rounds, round_order, visits
 from harness.precision import Target
 from harness.schema import BASE_RUN_COLUMNS, BASELINE, Cell
+from harness.variants import twin_of
 
 T0 = pd.Timestamp("2026-01-01T00:00:00", tz="UTC")
 CORES = 2
@@ -208,6 +209,29 @@ def test_cells_leave_the_rounds_by_their_ratio_while_others_go_on():
     assert taking_part[SAVE_BASE.id] == steady | {6}
     ratios = cell_ratios(runs)
     assert ratio_interval(ratios[STEADY_2.id])[0] == pytest.approx(1.4)
+
+
+TWIN_A = Cell("P_T", 2, False, 200, 100)
+TWIN_B = Cell("P_T[aa=B]", 2, False, 200, 100)
+
+
+def twin_ratio(cell: Cell, round_: int) -> float:
+    """Each twin's speedup +-2% round to round, in opposite phase: the speedups meet +-3% at 6
+    rounds, their pair's ratio T_A / T_B (+-4%) does not."""
+    sign = -1 if twin_of(cell.strategy) else 1
+    return 1.5 * np.exp(sign * (0.02 if round_ % 2 else -0.02))
+
+
+@pytest.mark.parametrize("aimed", [False, True])
+def test_an_aa_pair_takes_part_until_its_own_ratio_meets_the_target(aimed, monkeypatch):
+    monkeypatch.setitem(globals(), "ratio", twin_ratio)
+    runner, cells = FakeRunner(), [BASE, TWIN_A, TWIN_B]
+    taking_part = by_twin_ratio(PRECISE, CORES) if aimed else None
+    for unit in plan_rounds(cells, PRECISE, runner.runs, CORES, 0, None, taking_part):
+        runner.run(unit)
+    rounds = rounds_of(runner.runs())
+    assert rounds[TWIN_A.id] == rounds[TWIN_B.id]
+    assert (len(rounds[TWIN_A.id]) > 6) is aimed  # 6: the speedups alone meet +-3%
 
 
 def test_a_fixed_count_runs_every_cell_in_every_round():

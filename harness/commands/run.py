@@ -25,12 +25,13 @@ from harness.plan.cells import Cell, Unit, parse_duration, plan_cells, plan_unit
 from harness.plan.estimate import Costs, calibrate, speed_probe
 from harness.plan.limits import Limit, limits_for
 from harness.plan.race import first_stage, race_taking_part
-from harness.plan.rounds import groups, plan_rounds
+from harness.plan.rounds import by_twin_ratio, groups, plan_rounds
 from harness.plan.sweep_plan import Plan
 from harness.precision import Target, expected_runs
 from harness.report import write_report
 from harness.rundir import folders, sessions, store, units
 from harness.schema import BASELINE
+from harness.variants import twin_of
 
 
 def run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> int:
@@ -106,11 +107,15 @@ def _units(
     if not config.paired:
         return plan_units(todo, target, config.order, sweep.stored, sweep.cores)
     runs = functools.partial(store.load_runs, sweep.run_dir)
-    racing = None
+    taking_part = None
     if config.order == "race":
         out_of_time = _out_of_time(sweep, budget_s, started)
-        racing = race_taking_part(config.race_rules, sweep.cores, out_of_time)
-    return plan_rounds(todo, target, runs, sweep.cores, config.seed, config.baseline_every, racing)
+        taking_part = race_taking_part(config.race_rules, sweep.cores, out_of_time)
+    elif any(twin_of(label) for label in config.labels):
+        taking_part = by_twin_ratio(target, sweep.cores)
+    return plan_rounds(
+        todo, target, runs, sweep.cores, config.seed, config.baseline_every, taking_part
+    )
 
 
 REPORT_S = 20  # what a race leaves of its budget for writing its report

@@ -24,6 +24,7 @@ from harness.pairing import cell_ratios, ratio_stop_reason
 from harness.plan.cells import Cell, Unit, time_slicing
 from harness.precision import Target
 from harness.schema import BASELINE
+from harness.variants import twin_of
 
 
 def groups(cells: list[Cell]) -> list[tuple[Cell, list[Cell]]]:
@@ -76,6 +77,44 @@ def by_ratio(target: Target, cores: int) -> TakingPart:
         return [c for c in members if _wants(c, ratios.get(c.id, ()), round_, target, cores)]
 
     return taking_part
+
+
+def by_twin_ratio(target: Target, cores: int) -> TakingPart:
+    """The A/A self-test's: the cells whose speedup's stop rule wants rounds, and both twins of
+    every pair whose own ratio, T_A / T_B per round, has not met that stop rule yet (the pair's
+    interval is the figure an A/A run judges, within +-ci like a speedup's)."""
+    speedups = by_ratio(target, cores)
+
+    def taking_part(members: list[Cell], round_: int, before: pd.DataFrame) -> list[Cell]:
+        wanting = {c.id for c in speedups(members, round_, before)}
+        walls = _round_walls(before)
+        for a, b in twin_pairs(members):
+            none = pd.Series(dtype=float)
+            both = pd.concat([walls.get(a.id, none), walls.get(b.id, none)], axis=1, join="inner")
+            ratios = (both.iloc[:, 0] / both.iloc[:, 1]).to_numpy(dtype=float)
+            if not target.fixed and not ratio_stop_reason(ratios, round_, target, False):
+                wanting |= {a.id, b.id}
+        return [c for c in members if c.id in wanting]
+
+    return taking_part
+
+
+def twin_pairs(members: list[Cell]) -> list[tuple[Cell, Cell]]:
+    """(cell, its A/A twin) for each twin among `members` (one comparison group)."""
+    by_key = {(c.strategy, c.workers): c for c in members}
+    return [
+        (by_key[(twin_of(c.strategy), c.workers)], c)
+        for c in members
+        if (twin_of(c.strategy), c.workers) in by_key
+    ]
+
+
+def _round_walls(runs: pd.DataFrame) -> dict[str, pd.Series]:
+    """Each cell's ok wall times, indexed by round."""
+    if runs.empty or "round" not in runs:
+        return {}
+    ok = runs[runs["status"].eq("ok") & runs["round"].notna()]
+    return {cell: g.set_index("round")["wall_s"] for cell, g in ok.groupby("cell_id")}
 
 
 def plan_rounds(
