@@ -85,7 +85,8 @@ class Race(_Strict):
     alpha: Annotated[StrictFloat, Field(gt=0, lt=0.5)] = 0.05
     margin: Annotated[StrictFloat, Field(gt=0, lt=1)] = 0.02
     stage: Literal["cores", "all"] = "cores"  # strategies at W = cores first, or every W at once
-    settle_after: Annotated[StrictInt, Field(ge=2)] | None = 15  # None: only a tie settles
+    settle_after: Annotated[StrictInt, Field(ge=2)] | None = 10  # None: only a tie settles
+    retie: StrictBool = False  # stage 2 asks stage 1's tied or settled strategies to tie again
 
 
 class Warmup(_Strict):

@@ -38,7 +38,7 @@ from harness.pairing import ratio_interval, signed_rank_cdf
 FIRST_TEST = 5
 ALPHA = 0.05
 MARGIN = 0.02
-SETTLE_AFTER = 15
+SETTLE_AFTER = 10
 WINNER, TIE, SETTLED = "winner", "tie", "settled"
 
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from experiments.strategies import BASELINE  # noqa: F401  (re-exported for the harness)
 from harness.errors import HarnessError
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 CELL_KEYS = ["strategy", "saving", "workers", "width", "height"]
 
 
@@ -353,7 +353,16 @@ def _v3_to_v4(meta: dict) -> dict:
     return {**meta, "config": config}
 
 
-_MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+def _v4_to_v5(meta: dict) -> dict:
+    """v5's race takes stage 1's verdict on the strategies as given in stage 2 (`race.retie`,
+    false); a v4 race asked the strategies stage 1 carried on to tie again."""
+    config = dict(meta.get("config") or {})
+    if config.get("order") == "race":
+        config["race"] = {**(config.get("race") or {}), "retie": True}
+    return {**meta, "config": config}
+
+
+_MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
 
 
 def read_meta_file(path: Path) -> dict:

@@ -4,10 +4,12 @@ middle of a race, and a contender whose run fails; then one real race of the fak
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 
 from harness.cli import main
@@ -16,6 +18,7 @@ from harness.pairing import rounds_run
 from harness.plan.race import race_taking_part, standing
 from harness.plan.rounds import plan_rounds
 from harness.precision import Target
+from harness.racing import judge
 from harness.schema import BASE_RUN_COLUMNS, BASELINE, Cell
 
 T0 = pd.Timestamp("2026-01-01T00:00:00", tz="UTC")
@@ -117,10 +120,10 @@ def test_the_leaders_race_again_at_every_worker_count():
 
 
 def test_a_gap_between_half_the_margin_and_the_margin_settles_at_the_settle_round():
-    """P_2 1.5% slower than P_1 under 2% run noise: too close to drop, too far to tie within 15
-    rounds (in this seed's race; of seeds 0-3, the others ended stage 1 earlier, two with P_2
-    dropped and one tied, as such a gap may). Stage 1 settles on P_1 at round 15, no contender
-    being 2% faster, and only P_1 races at other W."""
+    """P_2 1.5% slower than P_1 under 2% run noise: too close to drop, too far to tie within the
+    settle round (in this seed's race; other seeds may drop P_2 or tie, as such a gap may).
+    Stage 1 settles on P_1 at the settle round, no contender being 2% faster, and only P_1
+    races at other W."""
     speed = {("P_1", 2): 0.5, ("P_2", 2): 0.5075, ("P_1", 1): 0.9, ("P_2", 1): 0.91}
     race = FakeRace(speed, noise=0.02, seed=2)
     race.race()
@@ -129,6 +132,29 @@ def test_a_gap_between_half_the_margin_and_the_margin_settles_at_the_settle_roun
     assert state.set_aside == [cell("P_2").id]
     assert cell("P_2", 1).id not in set(race.runs()["cell_id"])
     assert state.ended and state.answer == cell("P_1").id
+
+
+@pytest.mark.parametrize("retie", [False, True])
+def test_stage_2_takes_stage_1s_verdict_on_the_strategies_as_given(retie, monkeypatch):
+    """Stage 2 asks how many workers: the strategies stage 1 tied need not tie again (the race
+    of 12-05 04:29 went undecided when they had to); `retie: true` is the rule of format 4."""
+    import harness.plan.race as plan_race
+
+    in_stage_2: set[int | None] = set()  # settle_after as stage 2's judge got it
+
+    def judging(wide, *args):
+        if cell("P_1", 1).id in wide.columns:
+            in_stage_2.add(args[-1])
+        return judge(wide, *args)
+
+    monkeypatch.setattr(plan_race, "judge", judging)
+    monkeypatch.setattr(sys.modules[__name__], "RULES", Race(retie=retie))
+    speed = {("P_1", 2): 0.5, ("P_2", 2): 0.5, ("P_1", 1): 0.9, ("P_2", 1): 0.9}
+    race = FakeRace(speed)
+    race.race()
+    state = race.standing()
+    assert state.stage_ends[0][1] == "tie" and state.stage == 2
+    assert in_stage_2 == ({RULES.settle_after} if retie else {0})
 
 
 def test_the_budget_ends_the_race_undecided():

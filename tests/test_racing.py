@@ -136,15 +136,15 @@ def test_a_one_percent_gap_ends_in_a_tie_at_a_two_percent_margin():
 
 @pytest.mark.parametrize("gap", [1.01, 1.017])
 def test_a_gap_inside_the_margin_is_decided_by_the_settle_round(gap):
-    """With the default settle round, a gap within the margin (1%, and 1.7% as P_2 against P_T
-    in the race that 15 minutes left undecided) is decided: a tie, or settled
-    on an answer that no contender beats by more than the margin, in at least 95% of races by
-    round 15 (197 of 200 at 1.7%), every race by round 16. The 1% gap ties in 86 of 200 races;
-    the best is neither lost nor passed over often (docs/STATISTICS.md has the counts)."""
+    """With the default settle round (10), a gap within the margin (1%, and 1.7% as P_2
+    against P_T in a race that 15 minutes left undecided) is decided: a tie, a drop, or settled
+    on an answer that no contender beats by more than the margin; in at least 90% of races by
+    round 10 (183 and 191 of 200), every race within 5 more. The best is neither lost nor
+    passed over often (docs/STATISTICS.md has the counts)."""
     rng = np.random.default_rng(17)
     results = [simulate(rng, {"best": 1.0, "one": gap}, rounds=100) for _ in range(200)]
-    assert all(v.ended for v, _, _ in results)
-    assert sum(r <= SETTLE_AFTER for _, _, r in results) >= 0.95 * len(results)
+    assert all(v.ended and r <= SETTLE_AFTER + 5 for v, _, r in results)
+    assert sum(r <= SETTLE_AFTER for _, _, r in results) >= 0.9 * len(results)
     lost = sum("best" in {d for d, _ in drops} for _, drops, _ in results)
     assert lost <= 0.05 * len(results)
     passed_over = sum(v.ended == SETTLED and v.answer != "best" for v, _, _ in results)

@@ -47,6 +47,13 @@ def test_a_v3_folder_keeps_the_paired_rules_it_was_measured_under(order):
     assert ("race" in meta["config"]) is (order == "race")
     if order == "race":
         assert meta["config"]["race"]["settle_after"] is None
+        assert meta["config"]["race"]["retie"] is True
+
+
+def test_a_v4_race_keeps_asking_stage_2_to_tie_again():
+    config = {"name": "x", "order": "race", "race": {"settle_after": 15}}
+    meta = schema.migrate_meta({"format_version": 4, "config": config}, "meta.json")
+    assert meta["config"]["race"] == {"settle_after": 15, "retie": True}
 
 
 def test_meta_without_a_version_is_read_as_version_1():

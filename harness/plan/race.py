@@ -61,9 +61,9 @@ def standing(
         now = times[times["round"].between(state.start, r)]
         wide = blocks(now, [c.id for c in state.alive])
         workers = {c.id: c.workers for c in state.alive}
-        verdict = judge(
-            wide, rules.first_test, rules.alpha, rules.margin, workers, rules.settle_after
-        )
+        # stage 2 asks how many workers: stage 1 already judged its strategies against each other
+        settle = rules.settle_after if state.stage == 1 or rules.retie else 0
+        verdict = judge(wide, rules.first_test, rules.alpha, rules.margin, workers, settle)
         state.drops += verdict.drops
         state.alive = [c for c in state.alive if c.id in verdict.survivors]
         state.best = verdict.best
