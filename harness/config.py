@@ -87,6 +87,7 @@ class Race(_Strict):
     stage: Literal["cores", "all"] = "cores"  # strategies at W = cores first, or every W at once
     settle_after: Annotated[StrictInt, Field(ge=2)] | None = 10  # None: only a tie settles
     retie: StrictBool = False  # stage 2 asks stage 1's tied or settled strategies to tie again
+    carry: Literal["answer", "tied"] = "answer"  # into stage 2 after a tie: its answer, or all
 
 
 class Warmup(_Strict):

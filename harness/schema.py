@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from experiments.strategies import BASELINE  # noqa: F401  (re-exported for the harness)
 from harness.errors import HarnessError
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 CELL_KEYS = ["strategy", "saving", "workers", "width", "height"]
 
 
@@ -362,7 +362,16 @@ def _v4_to_v5(meta: dict) -> dict:
     return {**meta, "config": config}
 
 
-_MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
+def _v5_to_v6(meta: dict) -> dict:
+    """v6's race carries only the answer of a tie into stage 2 (`race.carry: answer`); a v5
+    race carried every tied strategy."""
+    config = dict(meta.get("config") or {})
+    if config.get("order") == "race":
+        config["race"] = {**(config.get("race") or {}), "carry": "tied"}
+    return {**meta, "config": config}
+
+
+_MIGRATIONS = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6}
 
 
 def read_meta_file(path: Path) -> dict:

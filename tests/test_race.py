@@ -136,8 +136,9 @@ def test_a_gap_between_half_the_margin_and_the_margin_settles_at_the_settle_roun
 
 @pytest.mark.parametrize("retie", [False, True])
 def test_stage_2_takes_stage_1s_verdict_on_the_strategies_as_given(retie, monkeypatch):
-    """Stage 2 asks how many workers: the strategies stage 1 tied need not tie again (the race
-    of 12-05 04:29 went undecided when they had to); `retie: true` is the rule of format 4."""
+    """Stage 2 asks how many workers: strategies that stage 1 tied and carried on (`carry:
+    tied`, the rule of format 5) need not tie again (the race of 12-05 04:29 went undecided when
+    they had to); `retie: true` is the rule of format 4."""
     import harness.plan.race as plan_race
 
     in_stage_2: set[int | None] = set()  # settle_after as stage 2's judge got it
@@ -148,13 +149,29 @@ def test_stage_2_takes_stage_1s_verdict_on_the_strategies_as_given(retie, monkey
         return judge(wide, *args)
 
     monkeypatch.setattr(plan_race, "judge", judging)
-    monkeypatch.setattr(sys.modules[__name__], "RULES", Race(retie=retie))
+    monkeypatch.setattr(sys.modules[__name__], "RULES", Race(retie=retie, carry="tied"))
     speed = {("P_1", 2): 0.5, ("P_2", 2): 0.5, ("P_1", 1): 0.9, ("P_2", 1): 0.9}
     race = FakeRace(speed)
     race.race()
     state = race.standing()
     assert state.stage_ends[0][1] == "tie" and state.stage == 2
     assert in_stage_2 == ({RULES.settle_after} if retie else {0})
+
+
+def test_a_tie_carries_its_answer_alone_into_stage_2():
+    """The tied strategies are equivalent at W = cores: only the answer's strategy races at
+    other W (carrying both left the no-saving race of 12-05 05:15 undecided), and the other is
+    set aside with its ratio."""
+    speed = {("P_1", 2): 0.5, ("P_2", 2): 0.5, ("P_1", 1): 0.9, ("P_2", 1): 0.9}
+    race = FakeRace(speed)
+    race.race()
+    state = race.standing()
+    assert state.stage_ends[0][1] == "tie" and state.stage == 2 and state.ended
+    answer = state.stage_ends[0][2]
+    (other,) = {cell("P_1").id, cell("P_2").id} - {answer}
+    assert state.set_aside == [other]
+    ran = set(race.runs()["cell_id"])
+    assert sum(c in ran for c in (cell("P_1", 1).id, cell("P_2", 1).id)) == 1
 
 
 def test_the_budget_ends_the_race_undecided():

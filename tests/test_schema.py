@@ -48,12 +48,19 @@ def test_a_v3_folder_keeps_the_paired_rules_it_was_measured_under(order):
     if order == "race":
         assert meta["config"]["race"]["settle_after"] is None
         assert meta["config"]["race"]["retie"] is True
+        assert meta["config"]["race"]["carry"] == "tied"
 
 
 def test_a_v4_race_keeps_asking_stage_2_to_tie_again():
     config = {"name": "x", "order": "race", "race": {"settle_after": 15}}
     meta = schema.migrate_meta({"format_version": 4, "config": config}, "meta.json")
-    assert meta["config"]["race"] == {"settle_after": 15, "retie": True}
+    assert meta["config"]["race"] == {"settle_after": 15, "retie": True, "carry": "tied"}
+
+
+def test_a_v5_race_carries_every_tied_strategy_into_stage_2():
+    config = {"name": "x", "order": "race", "race": {}}
+    meta = schema.migrate_meta({"format_version": 5, "config": config}, "meta.json")
+    assert meta["config"]["race"] == {"carry": "tied"}
 
 
 def test_meta_without_a_version_is_read_as_version_1():

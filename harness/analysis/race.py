@@ -73,7 +73,7 @@ def _ranking(
 
 
 def _set_aside(times: pd.DataFrame, members: list[Cell], state: Standing) -> list[Ranked]:
-    """Stage 1's survivors that a settled stage 1 did not carry on, against its answer."""
+    """Stage 1's survivors it did not carry on, against its answer."""
     if not state.set_aside:
         return []
     end, _, answer = state.stage_ends[0]

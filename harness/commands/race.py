@@ -48,5 +48,5 @@ def race(args: argparse.Namespace, lock: MachineLock | None) -> int:
         for drop in answer.standing.drops:
             print(f"  {drop.line()}")
         for aside in answer.set_aside:
-            print(f"  {aside.cell.id} set aside at {aside.ratio:.3f} of the settled answer")
+            print(f"  {aside.cell.id} set aside at {aside.ratio:.3f} of stage 1's answer")
     return status

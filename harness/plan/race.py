@@ -3,7 +3,7 @@ from the stored runs so a resumed race goes on exactly where it stopped.
 
 Per saving mode a race of its own, in two stages (`race.stage: cores`): first every strategy at
 W = the largest worker count within the usable cores; once that stage ends, the strategy of
-its winner or settled answer (every strategy of a tie) at every W of the config, to say how
+its answer (a tie's too: the tied ones are set aside) at every W of the config, to say how
 many workers, until the fewest workers are settled. With `stage: all` every (strategy, W)
 races at once. A stage judges its own rounds only (harness/racing.py); a contender whose run
 fails is dropped, and says why.
@@ -37,7 +37,7 @@ class Standing:
     alive_after: list[int] = field(default_factory=list)  # survivors after each round
     best: str | None = None
     answer: str | None = None  # once the last stage ended
-    set_aside: list[str] = field(default_factory=list)  # stage 1's survivors a settlement left
+    set_aside: list[str] = field(default_factory=list)  # stage 1's survivors not carried on
 
 
 def first_stage(members: list[Cell], cores: int, rules: Race) -> list[Cell]:
@@ -69,7 +69,7 @@ def standing(
         state.best = verdict.best
         state.alive_after.append(len(state.alive))
         if verdict.ended:
-            if _next_stage(state, members, verdict, r + 1):
+            if _next_stage(state, members, verdict, r + 1, rules.carry):
                 continue
             state.ended, state.answer = verdict.ended, verdict.answer
             break
@@ -96,15 +96,16 @@ def _failed(state: Standing, ran: pd.DataFrame, r: int) -> None:
         state.alive.remove(cell)
 
 
-def _next_stage(state: Standing, members: list[Cell], verdict: Verdict, rounds: int) -> bool:
-    """Into stage 2 when stage 1 ended and its strategies run at other W too: every strategy of
-    a tie, the answer's alone once settled."""
+def _next_stage(
+    state: Standing, members: list[Cell], verdict: Verdict, rounds: int, carry: str
+) -> bool:
+    """Into stage 2 when stage 1 ended and its strategies run at other W too: the answer's
+    strategy (with `carry: tied`, every strategy of a tie)."""
     state.stage_ends.append((rounds, verdict.ended, verdict.answer))
     if state.stage != 1:
         return False
-    going_on = (
-        state.alive if verdict.ended == TIE else [c for c in state.alive if c.id == verdict.answer]
-    )
+    tied = verdict.ended == TIE and carry == "tied"
+    going_on = state.alive if tied else [c for c in state.alive if c.id == verdict.answer]
     names = {c.strategy for c in going_on}
     later = [c for c in members if c.strategy in names]
     if len(later) <= len(going_on):

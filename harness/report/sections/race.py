@@ -98,12 +98,12 @@ def _answer_blocks(answer: race.Answer, results: Results, margin: float) -> list
     found = [Paragraph(head), Table(["survivor", "W", "T / T_best [95%]", "speedup [95%]"], rows)]
     found.append(Bullets([("Dropped:", drops)]))
     if answer.set_aside:
-        end, _, chosen = state.stage_ends[0]
+        end, ended, chosen = state.stage_ends[0]
         aside = [
             f"{r.cell.id}: {interval(r.ratio, r.low, r.high)} of {chosen}" for r in answer.set_aside
         ]
         found.append(
-            Bullets([(f"Settled after {end} rounds at W = cores, not raced at other W:", aside)])
+            Bullets([(f"Stage 1 ended ({ended}) after {end} rounds; not raced at other W:", aside)])
         )
     return found
 
