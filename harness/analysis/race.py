@@ -44,9 +44,9 @@ def answers(runs: pd.DataFrame, config: Config, cores: int) -> list[Answer]:
         return []
     rounds = rounds_run(runs)
     rules, found = config.race_rules, []
+    times = relative_times(runs)
     for base, members in groups(runnable(plan_cells(config))):
         state = standing(members, runs, rounds, rules, cores)
-        times = relative_times(runs)
         ranking = _ranking(times, state.alive, state.best, state.start, rounds)
         found.append(
             Answer(

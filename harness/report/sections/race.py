@@ -36,12 +36,21 @@ def race_section(results: Results) -> Section | None:
         f"alone). Survivors tie when each is within +-{rules.margin:.0%} of every other by "
         "two one-sided tests. The answer, the best-ranked of the fewest workers, is settled when "
         f"no survivor is more than {rules.margin:.0%} faster by a one-sided test and those of as "
-        f"many workers tie with it; from round {rules.settle_after} of a stage on, they need not "
-        "tie. "
+        "many workers tie with it"
         + (
-            "First the strategies at W = the usable cores, then the survivors at every W."
-            if rules.stage == "cores"
-            else "Every (strategy, W) raced at once."
+            ""
+            if rules.settle_after is None
+            else f"; from round {rules.settle_after} of stage 1 on"
+            + ("" if rules.retie else ", and in stage 2 at once,")
+            + " they need not"
+        )
+        + ". "
+        + (
+            "Every (strategy, W) raced at once."
+            if rules.stage == "all"
+            else "First the strategies at W = the usable cores, then "
+            + ("every strategy of a tie" if rules.carry == "tied" else "the answer's strategy")
+            + " at every W."
         )
     )
     blocks = [intro, _cost(results)]
