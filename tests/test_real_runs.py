@@ -18,6 +18,7 @@ from harness.analysis.results import load_results as load
 from harness.measure.overhead import measure
 from harness.report import sections
 from harness.rundir.store import META
+from harness.variants import twin_of
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 EXAMPLES = sorted(p for p in RESULTS.glob("quick_*/*") if p.is_dir() and not p.is_symlink())
@@ -68,7 +69,9 @@ def test_example_runs_have_statistics_for_every_cell(run):
         assert table["stop"].isin(["target", "max", "futile", "time-slicing"]).all()
     if not target.fixed:
         slicing = table["workers"] > data.cores
-        assert (table.loc[slicing, "n_ok"] == target.min).all()
+        # an A/A run's twins go on while their pair's ratio wants rounds, time-slicing or not
+        if not any(twin_of(s) for s in table["strategy"]):
+            assert (table.loc[slicing, "n_ok"] == target.min).all()
         assert (table.loc[~slicing, "ci_level"] >= 0.95).all()
     assert (table["ci_low"] <= table["time_s"]).all() and (
         table["time_s"] <= table["ci_high"]
