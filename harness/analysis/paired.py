@@ -7,15 +7,11 @@ per-round log-ratios gives p < 0.05."""
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from harness.errors import HarnessError
 from harness.pairing import midpoints, ratio_interval, signed_rank_p, unpaired_interval
-from harness.plan.history import same_machine, siblings
-from harness.rundir.meta import read_run_meta
 from harness.schema import BASELINE, CELL_KEYS
 from harness.variants import twin_of
 
@@ -145,25 +141,3 @@ def extra_machine_time(runs: pd.DataFrame, child_s: float, warmup: float) -> tup
     sequential = cells["wall_s"].sum() + (base * rounds.reindex(base.index).fillna(0)).sum()
     sequential += len(medians) * child_s + (medians * warmup).sum()
     return float(used), float(sequential)
-
-
-def earlier_speedup_spread(run_dir: Path, name: str, host: dict, kind: str) -> tuple[float, int]:
-    """(the median over cells at W <= 2 of the sd of log speedup across the other run folders of
-    config `name` beside `run_dir` measured on a machine like `host`, how many folders); (nan, n)
-    with fewer than three."""
-    speedups = []
-    for folder in siblings(Path(run_dir)):
-        try:
-            meta = read_run_meta(folder)
-            table = pd.read_csv(folder / "tables" / f"{kind}.csv")
-        except (HarnessError, OSError, ValueError):
-            continue
-        if meta.config.name != name or not same_machine(meta.host.model_dump(), host):
-            continue
-        cells = table[table["strategy"].ne(BASELINE) & table["workers"].le(2)]
-        speedups.append(cells.set_index(["strategy", "saving", "workers"])["speedup"])
-    if len(speedups) < 3:
-        return float("nan"), len(speedups)
-    logs = np.log(pd.concat(speedups, axis=1))
-    sd = logs.std(axis=1, ddof=1)[logs.notna().sum(axis=1) >= 3]
-    return float(sd.median()) if len(sd) else float("nan"), len(speedups)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from experiments import strategies as registry
 from experiments.contract import Strategy
-from harness.analysis import checks, losses, models, replay, scaling, study
+from harness.analysis import checks, losses, models, replay, scaling, session_level, study
 from harness.config import Config
 from harness.rundir import store
 from harness.rundir.meta import RunMeta, run_meta
@@ -84,6 +84,15 @@ class Results:
     @cached_property
     def cores(self) -> int:
         return scaling.usable_cores(self.meta)
+
+    @cached_property
+    def between(self) -> session_level.Between | None:
+        """The between-session level of a paired run's speedups, when enough sessions tell."""
+        if not scaling.paired(self.runs):
+            return None
+        return session_level.between_sessions(
+            self.run_dir, self.run_meta, self.runs, self.table, self.cores
+        )
 
     @cached_property
     def processes(self) -> pd.Series:

@@ -1,12 +1,13 @@
 """tables/<kind>.csv: the scaling table in long form (schema.CSV_COLUMNS), with intervals,
 spread, utilization, busy processes and oversubscription; beside it the loss account, the replay
-and, for runs in paired rounds, the paired comparisons (<kind>_pairs.csv)."""
+and, for runs in paired rounds, the paired comparisons (<kind>_pairs.csv) and the intervals
+across sessions (<kind>_sessions.csv)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from harness.analysis import paired, scaling
+from harness.analysis import paired, scaling, session_level
 from harness.analysis.losses import LOSS_COLUMNS, POP
 from harness.analysis.results import Results
 from harness.schema import CELL_KEYS, CSV_COLUMNS
@@ -23,6 +24,7 @@ def write(results: Results) -> list[Path]:
         + write_replay(results)
         + write_study_replay(results)
         + write_pairs(results)
+        + write_sessions(results)
     )
 
 
@@ -35,6 +37,17 @@ def write_pairs(results: Results) -> list[Path]:
         return []
     out = results.run_dir / "tables" / f"{results.kind}_pairs.csv"
     pairs.to_csv(out, index=False, float_format="%.6g")
+    return [out]
+
+
+def write_sessions(results: Results) -> list[Path]:
+    """tables/<kind>_sessions.csv: a paired run's speedups at W <= cores with their intervals
+    within the run and across sessions, when the session level is known."""
+    if results.between is None:
+        return []
+    table = session_level.across_sessions(results.table, results.between, results.cores)
+    out = results.run_dir / "tables" / f"{results.kind}_sessions.csv"
+    table.to_csv(out, index=False, float_format="%.6g")
     return [out]
 
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.analysis import paired, scaling
+from harness.analysis import paired, scaling, session_level
 from harness.analysis.results import Results
 from harness.pairing import rounds_run
 from harness.report.blocks import Facts, Figure, Paragraph, Section, Table
 from harness.report.format import DASH, fmt, mode
 from harness.report.plots.drift import drift_plots
 from harness.rundir import dimension_file
+from harness.schema import CELL_KEYS
 
 
 def rounds(results: Results) -> Section | None:
@@ -72,25 +73,34 @@ def rounds(results: Results) -> Section | None:
 
 
 def _sessions(results: Results) -> str:
-    """Whether the intervals span sessions, and how far earlier sessions moved the speedups."""
-    meta = results.run_meta
-    if len(meta.sessions) > 1:
+    """Whether the intervals hold beyond this session, and by how much the session level widens
+    them (harness/analysis/session_level.py)."""
+    between, own = results.between, len(results.run_meta.sessions)
+    if between is None:
         return (
-            f"This run holds {len(meta.sessions)} sessions; its intervals pool their rounds, "
-            "which does not yet separate a between-session level."
+            f"The intervals are within {'one session' if own < 2 else 'this run'}: they hold "
+            "for the machine as it was while it ran. Fewer than "
+            f"{session_level.MIN_SESSIONS} paired sessions of this config on this machine (this "
+            "run's and earlier run folders beside it) say how far a session moves the speedups."
         )
-    spread, folders = paired.earlier_speedup_spread(
-        results.run_dir, meta.config.name, meta.host.model_dump(), results.kind
+    earlier = len(between.folders)
+    where = (
+        f"{between.cells} cells, {between.sessions} sessions: {between.own_sessions} of this run "
+        f"and {earlier} earlier paired run folder{'s' if earlier != 1 else ''} of this config "
+        "on this machine"
     )
-    earlier = (
-        f" Earlier runs of this config on this machine ({folders} other run folders) moved a "
-        f"cell's speedup at W <= 2 by sd {spread:.1%} (median over cells) from one session to "
-        "the next."
-        if spread == spread
-        else " Fewer than 3 other run folders of this config on this machine say how far a "
-        "session moves the speedups."
+    if between.sd == 0:
+        return (
+            f"Between sessions, the speedups at W <= {results.cores} moved no more than their own "
+            f"intervals explain ({where}): these intervals hold beyond this session, and the "
+            "column +- across sessions equals the paired one."
+        )
+    return (
+        f"Between sessions, a speedup at W <= {results.cores} moves by sd {between.sd:.1%} "
+        f"beyond what its intervals explain ({where}). The column +- across sessions widens "
+        "each interval by it: the interval to quote for this machine rather than this session "
+        f"(tables/{results.kind}_sessions.csv)."
     )
-    return "The intervals are within one session: they hold for this session's machine." + earlier
 
 
 def _drift_table(runs: pd.DataFrame) -> Table:
@@ -113,11 +123,28 @@ def _drift_table(runs: pd.DataFrame) -> Table:
 
 def _narrowing_table(results: Results) -> Table:
     head = ["strategy", "saving", "W", "speedup +- paired", "+- if unpaired"]
-    rows = [
-        [r.strategy, mode(r.saving), str(r.workers), f"{r.paired:.1%}", f"{r.unpaired:.1%}"]
-        for r in paired.narrowing(results.table, results.runs).itertuples()
-    ]
+    across = _across_sessions(results)
+    if across is not None:
+        head.append("+- across sessions")
+    rows = []
+    for r in paired.narrowing(results.table, results.runs).itertuples():
+        row = [r.strategy, mode(r.saving), str(r.workers), f"{r.paired:.1%}", f"{r.unpaired:.1%}"]
+        if across is not None:
+            width = across.get(tuple(getattr(r, k) for k in CELL_KEYS), float("nan"))
+            row.append(f"{width:.1%}" if width == width else DASH)
+        rows.append(row)
     return Table(head, rows)
+
+
+def _across_sessions(results: Results) -> dict[tuple, float] | None:
+    """Per cell at W <= cores, the half-width of its speedup's interval across sessions."""
+    if results.between is None:
+        return None
+    table = session_level.across_sessions(results.table, results.between, results.cores)
+    if table.empty:
+        return {}
+    width = (table["sessions_ci_high"] - table["sessions_ci_low"]) / (2 * table["speedup"])
+    return dict(zip(table[CELL_KEYS].itertuples(index=False, name=None), width, strict=True))
 
 
 def comparisons(results: Results) -> Section | None:
