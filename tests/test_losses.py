@@ -116,6 +116,7 @@ def test_the_account_of_a_known_trace():
         "gaps": 0.1,
         "tail": 0.1 + 0.35,
         "reading": 0.0,
+        "cold_start": 0.0,  # lanes of two tasks cannot tell a cold start from a steady state
         "cpu_inflation": 0.2,
         "waiting": 0.1,
         "sequential_overhead": -(4.3 - 4.0),
@@ -139,6 +140,43 @@ def test_a_lane_that_never_ran_counts_as_tail_and_a_missing_twin_breaks_closure(
     assert got["lanes"] == 1
     assert got["loss_tail_pp"] == pytest.approx(100 * (0.1 + 3.0) / 6.0)
     assert abs(got["closure_residual_pp"]) > losses.RESIDUAL_PP  # its tasks' twins are unused
+
+
+def lanes_of(twin: list[float], cpu: list[list[float]]) -> pd.DataFrame:
+    """Tasks and CPU times per lane: tasks (0, k) back to back on each lane, one second of wall
+    each, its CPU as given; twin gives each task's twin CPU (in task order over the lanes)."""
+    tasks, k = [], 0
+    for lane, times in enumerate(cpu):
+        for j, c in enumerate(times):
+            tasks.append({"lane": lane, "start": float(j), "own": c, "twin": twin[k]})
+            k += 1
+    return pd.DataFrame(tasks)
+
+
+def test_a_fresh_workers_first_tasks_are_the_cold_start():
+    # two lanes of 8 tasks of 1 s CPU; each lane's first two cost 0.5 and 0.2 s more
+    cpu = [[1.5, 1.2] + [1.0] * 6, [1.5, 1.2] + [1.0] * 6]
+    cold, steady = losses.cold_and_steady(lanes_of([1.0] * 16, cpu))
+    assert cold == pytest.approx(1.4)
+    assert steady == pytest.approx(0.0)
+
+
+def test_a_steady_excess_is_not_a_cold_start():
+    # every task 5% more than its twin, twins of varying cost
+    twin = [0.5 + 0.1 * k for k in range(12)]
+    cpu = [[1.05 * t for t in twin[:6]], [1.05 * t for t in twin[6:]]]
+    cold, steady = losses.cold_and_steady(lanes_of(twin, cpu))
+    assert steady == pytest.approx(0.05 * sum(twin))
+    assert cold == pytest.approx(0.0, abs=1e-12)
+
+
+def test_both_parts_add_up_to_the_excess():
+    cpu = [[1.6, 1.1, 1.1, 1.1, 1.1], [1.4, 1.1, 1.1, 1.1]]
+    tasks = lanes_of([1.0] * 9, cpu)
+    cold, steady = losses.cold_and_steady(tasks)
+    assert cold + steady == pytest.approx(sum(map(sum, cpu)) - 9)
+    assert steady == pytest.approx(0.1 * 9)  # the late halves ran 10% above their twins
+    assert cold == pytest.approx(0.5 + 0.3)
 
 
 def test_reading_inside_tasks_is_its_own_cause():

@@ -22,7 +22,12 @@ a remainder. Divided by W T, in percentage points:
     tail                 idle after a lane's last task while others finish (and lanes that never
                          got a task)
     reading              reading images inside tasks (the twin read each image once, in main)
-    cpu_inflation        CPU - CPU_twin: the same task used more CPU (cache, memory bandwidth)
+    cold_start           CPU - CPU_twin beyond the steady state: a fresh worker's first tasks
+                         (cold caches, copy-on-write page faults after the fork)
+    cpu_inflation        CPU - CPU_twin at the steady state: the ratio CPU / CPU_twin of the
+                         second half of each lane's tasks, over all its tasks (cache, memory
+                         bandwidth, a slower machine than the twin's); with lanes of fewer than
+                         MIN_LANE_TASKS tasks, all of CPU - CPU_twin
     waiting              (wall - CPU) - (wall_twin - CPU_twin): descheduled, blocked on I/O or
                          waiting for the GIL
     sequential_overhead  -(T_seq - sum of twins' times): the baseline's own time outside tasks
@@ -52,7 +57,8 @@ LOSSES = {
     "gaps": "gaps between tasks",
     "tail": "tail imbalance",
     "reading": "reading inside tasks",
-    "cpu_inflation": "CPU inflation (cold start or contention)",
+    "cold_start": "CPU inflation, cold start",
+    "cpu_inflation": "CPU inflation, steady state",
     "waiting": "waiting inside tasks",
     "sequential_overhead": "sequential run's own overhead",
 }
@@ -65,6 +71,7 @@ POP = [
 ]
 LOSS_COLUMNS = [f"loss_{cause}_pp" for cause in LOSSES]
 RESIDUAL_PP = 0.5  # closure residual above this is a measurement problem
+MIN_LANE_TASKS = 4  # a lane's first and second half of fewer tasks say nothing apart
 CPU_AGREEMENT = 0.10  # sum of task CPU vs getrusage of the workers
 
 
@@ -118,8 +125,9 @@ def lane_idle(work: pd.DataFrame, spans: pd.DataFrame, wall: float, workers: int
 
 
 def twin_split(work: pd.DataFrame, seq_work: pd.DataFrame) -> dict:
-    """Time inside tasks against the sequential twins: the twins' time, reading, CPU inflation,
-    waiting (seconds, summed); tasks without a twin are counted apart."""
+    """Time inside tasks against the sequential twins: the twins' time, reading, CPU inflation
+    (cold start and steady state), waiting (seconds, summed); tasks without a twin are counted
+    apart."""
     mine = _per_task(work)
     twins = _per_task(seq_work)
     both = mine.join(twins.add_suffix("_twin"), how="left")
@@ -130,10 +138,12 @@ def twin_split(work: pd.DataFrame, seq_work: pd.DataFrame) -> dict:
         m["wall_twin"] - m["read_twin"],
         m["cpu_twin"] - m["read_cpu_twin"],
     )
+    cold, steady = cold_and_steady(m.assign(own=rest_cpu, twin=twin_rest_cpu))
     return {
         "twin": float(m["wall_twin"].sum()),
         "reading": float((m["read"] - m["read_twin"]).sum()),
-        "cpu_inflation": float((rest_cpu - twin_rest_cpu).sum()),
+        "cold_start": cold,
+        "cpu_inflation": steady,
         "waiting": float(((rest_wall - rest_cpu) - (twin_rest_wall - twin_rest_cpu)).sum()),
         "unmatched": float(both.loc[~matched, "wall"].sum()),
         "task_wall": float(mine["wall"].sum()),
@@ -141,11 +151,34 @@ def twin_split(work: pd.DataFrame, seq_work: pd.DataFrame) -> dict:
     }
 
 
+def cold_and_steady(tasks: pd.DataFrame) -> tuple[float, float]:
+    """(cold start, steady state): seconds of CPU the tasks used beyond their twins'. Columns:
+    lane, start, own (a task's CPU outside reading) and twin (its twin's). The steady state is
+    the ratio own / twin over the second half of each lane's tasks, applied to every task; the
+    cold start is what the lanes' first tasks took beyond it. When the median lane ran fewer than
+    MIN_LANE_TASKS tasks the two cannot be told apart, and all of it counts as steady."""
+    total = float((tasks["own"] - tasks["twin"]).sum())
+    if tasks.empty:
+        return 0.0, total
+    ordered = tasks.sort_values("start")
+    position = ordered.groupby("lane").cumcount()
+    size = ordered.groupby("lane")["lane"].transform("size")
+    late = position >= np.ceil(size / 2)
+    late_twin = float(ordered.loc[late, "twin"].sum())
+    if size.median() < MIN_LANE_TASKS or late_twin <= 0:
+        return 0.0, total
+    steady = (float(ordered.loc[late, "own"].sum()) / late_twin - 1) * float(tasks["twin"].sum())
+    return total - steady, steady
+
+
 def _per_task(work: pd.DataFrame) -> pd.DataFrame:
-    """Per (i, k): wall, read, CPU and read CPU summed over its rows (a task and its save)."""
-    frame = work.assign(wall=work["end_s"] - work["start_s"])
+    """Per (i, k): wall, read, CPU and read CPU summed over its rows (a task and its save), and
+    the lane and start of its first row."""
+    frame = work.assign(wall=work["end_s"] - work["start_s"]).sort_values("start_s")
     cols = {"wall": "wall", "read_s": "read", "cpu_s": "cpu", "read_cpu_s": "read_cpu"}
-    return frame.groupby(["i", "k"])[list(cols)].sum().rename(columns=cols)
+    sums = frame.groupby(["i", "k"])[list(cols)].sum().rename(columns=cols)
+    first = frame.groupby(["i", "k"])[["lane", "start_s"]].first()
+    return sums.join(first.rename(columns={"start_s": "start"}))
 
 
 def pop_metrics(work: pd.DataFrame, wall: float, workers: int, twins: float) -> dict:
@@ -182,6 +215,7 @@ def account(
     seconds = {
         **{k: idle[k] for k in ("serial_read", "pool_startup", "first_handout", "gaps", "tail")},
         "reading": split["reading"],
+        "cold_start": split["cold_start"],
         "cpu_inflation": split["cpu_inflation"],
         "waiting": split["waiting"],
         "sequential_overhead": -(t_seq - split["twins_all"]),
