@@ -217,7 +217,8 @@ TABLE_COLUMNS = _columns(
         "",
         "why the cell stopped recording under a precision target: target, max, futile, "
         "time-slicing, budget or spend (empty for a fixed repeat count); in paired rounds a "
-        "cell's is its speedup's, and the baseline's is `rounds` (visited while its group ran)",
+        "cell's is its speedup's, and the baseline's is `rounds` (visited while its group ran); "
+        "in a race every contender's is `raced` (the race says when and why it stopped)",
     ),
     ("ci_low", "s", "95% interval of the median time (order statistics), low end"),
     ("ci_high", "s", "95% interval of the median time, high end"),

@@ -231,4 +231,7 @@ def test_a_real_race_of_the_fake_strategy(tmp_path, capsys):
     assert "FAKE[fail=true]-w1-nosave-64x48 dropped after 1 rounds, its run failed" in printed
     report = (out / "report.md").read_text()
     assert "## The race" in report and "Answer: **FAKE[sleep_s=0.01] at W = 1**" in report
+    assert "missed the" not in report  # the race's precision is its decision, not each cell's
+    table = pd.read_csv(out / "tables" / "strong.csv")
+    assert set(table.loc[table["strategy"].ne("sequential"), "stop"]) == {"raced"}
     assert main(["report", str(out)]) == 0

@@ -42,6 +42,7 @@ from scipy import stats as scipy_stats
 
 from harness import stats
 from harness.analysis.scaling import (
+    RACED,
     ROUNDS,
     SAVING_LABEL,
     first_run_ratios,
@@ -278,7 +279,7 @@ def _missed_targets(table: pd.DataFrame, meta: RunMeta) -> list[str]:
     repeats = meta.config.repeats
     if "stop" not in table or isinstance(repeats, int):
         return []
-    missed = table[~table["stop"].isin(["", TARGET, SLICING, ROUNDS])]
+    missed = table[~table["stop"].isin(["", TARGET, SLICING, ROUNDS, RACED])]
     if missed.empty:
         return []
     paired = meta.config.paired  # the rule judged the speedup, not the time

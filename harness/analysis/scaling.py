@@ -275,6 +275,8 @@ def stop_reasons(cells: pd.DataFrame, runs: pd.DataFrame, meta: dict | RunMeta) 
     spent = {c for s in meta.sessions for c in s.spend_cut}
     capped = target.max < meta.config.target.max  # a budget lowered max
     samples, cores = ok_samples(runs), usable_cores(meta)
+    if meta.config.order == "race":
+        return [ROUNDS if s == BASELINE else RACED for s in cells["strategy"]]
     judge = _round_judge(runs, target, cores) if paired(runs) else None
     reasons = []
     for key in cells[CELL_KEYS].itertuples(index=False, name=None):
@@ -292,6 +294,7 @@ def stop_reasons(cells: pd.DataFrame, runs: pd.DataFrame, meta: dict | RunMeta) 
 
 
 ROUNDS = "rounds"  # the stop of a baseline in paired rounds: visited while its group ran
+RACED = "raced"  # a race's contender: the race's drops and answer say when and why it stopped
 
 
 def _round_judge(runs: pd.DataFrame, target: Target, cores: int) -> Callable[[Cell], str]:
