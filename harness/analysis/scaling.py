@@ -271,12 +271,12 @@ def stop_reasons(cells: pd.DataFrame, runs: pd.DataFrame, meta: dict | RunMeta) 
     target = run_target(meta)
     if target.fixed:
         return [""] * len(cells)
+    if meta.config.order == "race":
+        return [ROUNDS if s == BASELINE else RACED for s in cells["strategy"]]
     cut = {c for s in meta.sessions for c in s.budget_cut}
     spent = {c for s in meta.sessions for c in s.spend_cut}
     capped = target.max < meta.config.target.max  # a budget lowered max
     samples, cores = ok_samples(runs), usable_cores(meta)
-    if meta.config.order == "race":
-        return [ROUNDS if s == BASELINE else RACED for s in cells["strategy"]]
     judge = _round_judge(runs, target, cores) if paired(runs) else None
     reasons = []
     for key in cells[CELL_KEYS].itertuples(index=False, name=None):
