@@ -1,7 +1,7 @@
 """The between-session level of a paired run's speedups (Kalibera & Jones's session level).
 
 A paired interval holds for the session that measured it: the rounds share that session's
-machine. Another session, hours later, moves a speedup by more than its rounds can see. That
+machine. Another session, hours later, may move a speedup by more than its rounds can see. That
 level is estimated from sessions of the same config on the same machine, each an estimate of
 every cell's speedup with its own interval: the earlier paired run folders beside this one
 (started before it, so a report renders the same whenever it is rendered) and this run's own
