@@ -19,6 +19,7 @@ from harness.analysis.session_level import (
     COLUMNS,
     Between,
     Z,
+    across_sessions,
     between_sessions,
     own_estimates,
     pooled_between,
@@ -200,6 +201,7 @@ def test_the_report_gives_each_cell_its_interval_across_sessions(sd):
         kind="strong",
         run_meta=typed(paired_meta("2026-01-03T00:00:00+00:00")),
     )
+    results.across_sessions = across_sessions(results.table, between, CORES)
     table = _narrowing_table(results)
     assert table.head[-1] == "+- across sessions"
     widths = {row[0]: float(row[-1].rstrip("%")) / 100 for row in table.rows}

@@ -95,6 +95,13 @@ class Results:
         )
 
     @cached_property
+    def across_sessions(self) -> pd.DataFrame | None:
+        """Per cell at W <= cores: its speedup's interval within the run and across sessions."""
+        if self.between is None:
+            return None
+        return session_level.across_sessions(self.table, self.between, self.cores)
+
+    @cached_property
     def processes(self) -> pd.Series:
         return scaling.cell_processes(self.table, self.runs, self.in_process)
 

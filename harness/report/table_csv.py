@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.analysis import paired, scaling, session_level
+from harness.analysis import paired, scaling
 from harness.analysis.losses import LOSS_COLUMNS, POP
 from harness.analysis.results import Results
 from harness.schema import CELL_KEYS, CSV_COLUMNS
@@ -43,9 +43,9 @@ def write_pairs(results: Results) -> list[Path]:
 def write_sessions(results: Results) -> list[Path]:
     """tables/<kind>_sessions.csv: a paired run's speedups at W <= cores with their intervals
     within the run and across sessions, when the session level is known."""
-    if results.between is None:
+    table = results.across_sessions
+    if table is None:
         return []
-    table = session_level.across_sessions(results.table, results.between, results.cores)
     out = results.run_dir / "tables" / f"{results.kind}_sessions.csv"
     table.to_csv(out, index=False, float_format="%.6g")
     return [out]

@@ -138,9 +138,9 @@ def _narrowing_table(results: Results) -> Table:
 
 def _across_sessions(results: Results) -> dict[tuple, float] | None:
     """Per cell at W <= cores, the half-width of its speedup's interval across sessions."""
-    if results.between is None:
+    table = results.across_sessions
+    if table is None:
         return None
-    table = session_level.across_sessions(results.table, results.between, results.cores)
     if table.empty:
         return {}
     width = (table["sessions_ci_high"] - table["sessions_ci_low"]) / (2 * table["speedup"])
