@@ -124,6 +124,8 @@ class Config(_Strict):
     placement: Literal["none", "close", "spread"] = "none"
     order: Literal["sequential", "interleaved", "rounds", "race"] = "sequential"
     baseline_every: PositiveInt | None = None  # rounds: visit the baseline after every N cells
+    # rounds: the time-slicing cells after the others, past a visit of their own (plan/rounds.py)
+    slicing_last: StrictBool = False
     race: Race | None = None  # order: race; None: the defaults (and older run folders resume)
     cell_timeout_s: Annotated[StrictFloat | StrictInt, Field(gt=0)] | None = None
     scratch_dir: Path | None = None
@@ -257,6 +259,8 @@ class Config(_Strict):
     def _visits_need_rounds(self) -> Config:
         if self.baseline_every is not None and not self.paired:
             raise ValueError("baseline_every: is for order: rounds or race")
+        if self.slicing_last and not self.paired:
+            raise ValueError("slicing_last: is for order: rounds or race")
         return self
 
     def runs_at(self, label: str, workers: int) -> bool:

@@ -196,6 +196,12 @@ BAD = [
         ["cannot import"],
     ),
     ("plugin-file-missing", with_(STRONG, plugins=["nowhere.py"]), "plugins", ["no such file"]),
+    (
+        "slicing-last-sequential",
+        with_(STRONG, slicing_last=True),
+        "slicing_last",
+        ["order: rounds or race"],
+    ),
 ]
 
 

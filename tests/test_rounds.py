@@ -15,11 +15,21 @@ import yaml
 
 from harness.cli import main
 from harness.pairing import cell_ratios, ratio_interval
-from harness.plan.cells import Unit
-from harness.plan.rounds import by_twin_ratio, groups, plan_rounds, round_order, visits
+from harness.plan.cells import Unit, plan_cells
+from harness.plan.rounds import (
+    by_twin_ratio,
+    groups,
+    plan_rounds,
+    round_order,
+    split,
+    visits,
+    visits_per_round,
+)
+from harness.plan.sweep_plan import Plan
 from harness.precision import Target
 from harness.schema import BASE_RUN_COLUMNS, BASELINE, Cell
 from harness.variants import twin_of
+from tests._tiny import config as tiny_config
 
 T0 = pd.Timestamp("2026-01-01T00:00:00", tz="UTC")
 CORES = 2
@@ -70,16 +80,22 @@ class FakeRunner:
         )
 
 
-def plan(runner: FakeRunner, target: Target = PRECISE, seed: int = 0, every: int | None = None):
-    return plan_rounds(CELLS, target, runner.runs, CORES, seed, every)
+def plan(
+    runner: FakeRunner,
+    target: Target = PRECISE,
+    seed: int = 0,
+    every: int | None = None,
+    slicing_last: bool = False,
+):
+    return plan_rounds(CELLS, target, runner.runs, CORES, seed, every, slicing_last=slicing_last)
 
 
 def sweep(
-    target: Target = PRECISE, seed: int = 0, every: int | None = None
+    target: Target = PRECISE, seed: int = 0, every: int | None = None, slicing_last: bool = False
 ) -> tuple[list[Unit], pd.DataFrame]:
     """Every unit of a fake sweep, in the order planned, and the table it stored."""
     runner, units = FakeRunner(), []
-    for unit in plan(runner, target, seed, every):
+    for unit in plan(runner, target, seed, every, slicing_last):
         runner.run(unit)
         units.append(unit)
     return units, runner.runs()
@@ -254,22 +270,74 @@ def test_every_round_in_paired_order_stores_round_and_position():
     assert optional == {False}
 
 
+@pytest.mark.parametrize("every", [None, 2])
+def test_with_slicing_last_the_aimed_cells_sit_between_two_visits(every):
+    """The cells at W <= cores first, in the round's drawn order, then a visit, then the
+    time-slicing cells: the aimed cells' bracketing visits are as near as their own runs."""
+    units, runs = sweep(every=every, slicing_last=True)
+    aimed = {STEADY_1.id, NOISY.id, STEADY_2.id}
+    split_rounds = 0
+    for r, saving, seq in sequences(runs):
+        ids = seq["cell_id"].tolist()
+        base = SAVE_BASE.id if saving else BASE.id
+        cells = [c for c in ids if c != base]
+        if not cells:
+            continue
+        members = [c for c in CELLS if c.id in set(cells)]
+        drawn = [c.id for c in round_order(members, 0, r, saving)]
+        assert cells == [c for c in drawn if c in aimed] + [c for c in drawn if c not in aimed]
+        if SLICING.id in cells:
+            split_rounds += 1
+            before = ids[: ids.index(SLICING.id)]
+            assert before[-1] == base  # a visit of its own before the slicing cell
+            assert set(before) - {base} == aimed & set(cells)
+        assert ids[0] == base and ids[-1] != base
+    assert split_rounds == PRECISE.min  # SLICING stops at min; the rounds after are unsplit
+    assert not runs.duplicated(["cell_id", "repeat"]).any()
+    per_round = visits_per_round([STEADY_1, NOISY, STEADY_2, SLICING], every, CORES, True)
+    assert per_round == visits(4, every) + 1
+    visits_ = runs[runs["cell_id"].eq(BASE.id)]
+    assert (visits_["repeat"] // per_round == visits_["round"]).all()
+
+
+def test_slicing_last_changes_nothing_without_both_kinds_of_cell():
+    columns = ["cell_id", "repeat", "round", "position"]
+    plain, apart = (sweep(slicing_last=flag)[1] for flag in (False, True))
+    saving = [r[r["saving"]][columns].reset_index(drop=True) for r in (plain, apart)]
+    pd.testing.assert_frame_equal(*saving)  # the saving group has no time-slicing cell
+    assert not split([STEADY_1, NOISY], CORES, True) and not split([SLICING], CORES, True)
+
+
+def test_the_plan_counts_the_visits_slicing_last_adds():
+    """The estimate's baseline visits are those a fixed count of rounds runs."""
+    config = tiny_config(
+        workers=[1, 2, 4], order="rounds", slicing_last=True, repeats=3, saving=[False]
+    )
+    cells = [c for c in plan_cells(config) if not c.skip]
+    planned = Plan(config, cells, lambda c: 1.0, CORES, config.target).planned(cells[0])
+    runner = FakeRunner()
+    for unit in plan_rounds(cells, config.target, runner.runs, CORES, 0, slicing_last=True):
+        runner.run(unit)
+    assert planned == runner.runs()["strategy"].eq(BASELINE).sum() == 3 * 2 + 1
+
+
 # ---------------------------------------------------------------- resume in a round
 
 
-@pytest.mark.parametrize(("round_", "done"), [(0, 1), (2, 3), (4, 5), (7, 1), (11, 0)])
-def test_a_resume_in_the_middle_of_a_round_goes_on_with_that_round(round_, done):
+@pytest.mark.parametrize("slicing_last", [False, True])
+@pytest.mark.parametrize(("round_", "done"), [(0, 1), (2, 3), (2, 5), (4, 5), (7, 1), (11, 0)])
+def test_a_resume_in_the_middle_of_a_round_goes_on_with_that_round(round_, done, slicing_last):
     """Run the units up to `done` of round `round_`, stop, plan again from the stored rows."""
-    whole, _ = sweep()
+    whole, _ = sweep(slicing_last=slicing_last)
     runner, first = FakeRunner(), []
-    planned = plan(runner)
+    planned = plan(runner, slicing_last=slicing_last)
     for unit in planned:
         if unit.round == round_ and sum(u.round == round_ for u in first) == done:
             break
         runner.run(unit)
         first.append(unit)
     planned.close()
-    resumed = list(_run_all(plan(runner), runner.run))
+    resumed = list(_run_all(plan(runner, slicing_last=slicing_last), runner.run))
     assert key(first) + key(resumed) == key(whole)
     rest = [u for u in whole if u.round == round_][done:]
     assert key(resumed[: len(rest)]) == key(rest)

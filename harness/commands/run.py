@@ -114,7 +114,14 @@ def _units(
     elif any(twin_of(label) for label in config.labels):
         taking_part = by_twin_ratio(target, sweep.cores)
     return plan_rounds(
-        todo, target, runs, sweep.cores, config.seed, config.baseline_every, taking_part
+        todo,
+        target,
+        runs,
+        sweep.cores,
+        config.seed,
+        config.baseline_every,
+        taking_part,
+        config.slicing_last,
     )
 
 

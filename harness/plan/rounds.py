@@ -5,11 +5,14 @@ A comparison group is a saving mode's baseline and the cells its ratios divide. 
 every cell of a group that still wants runs once, each in its own child (with its warm-up), in a
 fresh order drawn from the config's seed, the round and the saving mode. The baseline is visited
 at each round's start, and after every `baseline_every` cells; the next round's first visit
-closes a round, so each visit serves two rounds, and the group's last round gets a closing
-visit of its own. Each run stores its round and its position in it. A cell stops taking part
-once its per-round ratio meets the stop rule (harness.pairing), judged from the rounds before
-and the visit that closed them, so a resumed sweep draws the same order for the round it was
-in; the baseline goes on while any cell of its group does.
+closes a round, so each visit serves two rounds, and the group's last round gets a closing visit
+of its own. With `slicing_last`, a round runs the cells at W <= usable cores first and the
+time-slicing ones after a visit of their own, so the cells whose ratios aim at the target sit
+between two visits minutes apart even when the slicing cells make the round long. Each run stores
+its round and its position in it. A cell stops taking part once its per-round ratio meets the stop
+rule (harness.pairing), judged from the rounds before and the visit that closed them, so a
+resumed sweep draws the same order for the round it was in; the baseline goes on while any cell
+of its group does.
 """
 
 from __future__ import annotations
@@ -47,10 +50,35 @@ def visits(cells: int, every: int | None) -> int:
     return math.ceil(cells / (every or cells))
 
 
+def split(members: list[Cell], cores: int, slicing_last: bool) -> bool:
+    """Whether a round of these cells runs its time-slicing cells apart, after a visit."""
+    slicing = [time_slicing(c, cores) for c in members]
+    return slicing_last and any(slicing) and not all(slicing)
+
+
+def visits_per_round(members: list[Cell], every: int | None, cores: int, slicing_last: bool) -> int:
+    """The most visits a round of the group `members` opens with or has between its cells:
+    the repeat numbers a round reserves for its baseline."""
+    return visits(len(members), every) + split(members, cores, slicing_last)
+
+
 def round_order(cells: list[Cell], seed: int, round_: int, saving: bool) -> list[Cell]:
     """The round's order of a group's cells: a permutation drawn from (seed, round, saving)."""
     rng = np.random.default_rng([seed, round_, int(saving)])
     return [cells[i] for i in rng.permutation(len(cells))]
+
+
+def sequence(
+    order: list[Cell], base: Cell, every: int | None, cores: int, slicing_last: bool
+) -> list[Cell]:
+    """The round's sequence of runs, visits included: with `slicing_last` (and cells of both
+    kinds) the cells at W <= cores in their drawn order, then a visit and the time-slicing
+    cells in theirs; else the whole order (with_visits)."""
+    if not split(order, cores, slicing_last):
+        return with_visits(order, base, every)
+    aimed = [c for c in order if not time_slicing(c, cores)]
+    slicing = [c for c in order if time_slicing(c, cores)]
+    return with_visits(aimed, base, every) + with_visits(slicing, base, every)
 
 
 def with_visits(order: list[Cell], base: Cell, every: int | None) -> list[Cell]:
@@ -125,6 +153,7 @@ def plan_rounds(
     seed: int,
     every: int | None = None,
     taking_part: TakingPart | None = None,
+    slicing_last: bool = False,
 ) -> Iterator[Unit]:
     """The children to start, lazily, round by round, up to `target.max` rounds; runs already
     stored, ok or failed, are not run again (a failed run leaves its round without that cell's
@@ -136,7 +165,7 @@ def plan_rounds(
         for base, members in groups(cells):
             if base.id not in active:
                 continue
-            per_round = visits(len(members), every)
+            per_round = visits_per_round(members, every, cores, slicing_last)
             # optional as the round it closes: the round before needs it for its ratios
             opening = Unit(base, (round_ * per_round,), round_ > target.min, round_, 0)
             now = runs()
@@ -147,7 +176,8 @@ def plan_rounds(
             if round_ == target.max or not wanting:
                 active.discard(base.id)  # the visit above closed its last round
                 continue
-            seq = with_visits(round_order(wanting, seed, round_, base.saving), base, every)
+            order = round_order(wanting, seed, round_, base.saving)
+            seq = sequence(order, base, every, cores, slicing_last)
             visit = 1
             for position, cell in enumerate(seq[1:], 1):
                 repeat = round_

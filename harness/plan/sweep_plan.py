@@ -21,7 +21,7 @@ from harness.plan.cells import (
     time_slicing,
 )
 from harness.plan.estimate import Costs, cell_seconds
-from harness.plan.rounds import visits
+from harness.plan.rounds import split, visits
 from harness.precision import Target
 from harness.schema import BASELINE
 
@@ -109,14 +109,19 @@ class Plan:
     def planned(self, cell: Cell, runs: str = "expected", level: float = math.inf) -> float:
         """A cell's planned runs (cells.planned_runs); in paired rounds the baseline has as many
         visits per round as its group's round holds, for as many rounds as its group's cells run,
-        and one that closes the last round."""
+        one that closes the last round and, with `slicing_last`, one before the time-slicing
+        cells in each round they run in."""
         if not self.config.paired or cell.strategy != BASELINE:
             return planned_runs(cell, self.target, self.cores, runs, level)
         group = [c for c in self.todo if c.saving == cell.saving and c.strategy != BASELINE]
         rounds = max(
             (planned_runs(c, self.target, self.cores, runs, level) for c in group), default=0
         )
-        return rounds * visits(len(group), self.config.baseline_every) + (rounds > 0)
+        total = rounds * visits(len(group), self.config.baseline_every) + (rounds > 0)
+        if split(group, self.cores, self.config.slicing_last):  # a visit before them
+            slicing = [c for c in group if time_slicing(c, self.cores)]
+            total += max(planned_runs(c, self.target, self.cores, runs, level) for c in slicing)
+        return total
 
     def per_cell(self) -> dict[str, dict[str, float]]:
         """Per runnable cell: the estimated seconds of one run and the runs it is expected to

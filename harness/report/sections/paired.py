@@ -42,7 +42,12 @@ def rounds(results: Results) -> Section | None:
                     else "at each round's start (the next round's visit closes it, and a last "
                     "visit the last round)"
                 )
-                + (f", and after every {every} cells" if every else ""),
+                + (f", and after every {every} cells" if every else "")
+                + (
+                    "; the time-slicing cells run last, after a visit of their own"
+                    if config.slicing_last
+                    else ""
+                ),
             ),
             (
                 "machine time",
