@@ -173,8 +173,9 @@ def test_the_plan_expects_runs_from_the_earlier_runs_noise(tmp_path, images, cap
     config = write_config(tmp_path, images, [0.1, 0.2])
     assert sweep(config, tmp_path / "first") == 0
     assert "no earlier run of this config on this machine" in capsys.readouterr().out
-    noise = history.earlier_noise(tmp_path, "precise", json.loads(
-        (tmp_path / "first" / "meta.json").read_text())["host"], 2)
+    noise = history.earlier_noise(
+        tmp_path, "precise", json.loads((tmp_path / "first" / "meta.json").read_text())["host"], 2
+    )
     assert noise is not None and noise.folders == (tmp_path / "first",)
     assert sweep(config, tmp_path / "second") == 0
     out = capsys.readouterr().out
@@ -255,13 +256,15 @@ def test_a_budget_cuts_runs_beyond_min_then_resume_goes_on(tmp_path, images):
 SPEND = {**TARGET, "spend": 4}
 
 
-@pytest.mark.parametrize("order", ["sequential", "interleaved"])
+@pytest.mark.parametrize("order", ["sequential", "interleaved", "rounds"])
 def test_spend_caps_the_sweeps_machine_time_and_marks_the_cells_it_cut(tmp_path, images, order):
     """A noisy cell wants 9 runs, but the sweep may spend 4 run-equivalents per cell: it stops
     short with `spend`. Interleaved, every cell is measured before any run beyond min, so the
     machine time the report counts stays within the cap. In sequential order the cells not yet
     measured weigh by their estimates, which mean nothing for the fake strategy's sleeps (in a
-    real sweep they are calibrated on its tasks)."""
+    real sweep they are calibrated on its tasks). In rounds the cut cell sits out the rounds
+    after, and the baseline's visits are never cut: each round the cell ran in has its closing
+    visit, and the group stops visiting once no cell is left."""
     out = tmp_path / "run"
     config = write_config(
         tmp_path, images, [0.2, 0.216], workers=[1, 4], order=order, repeats=SPEND
@@ -275,7 +278,13 @@ def test_spend_caps_the_sweeps_machine_time_and_marks_the_cells_it_cut(tmp_path,
     meta = json.loads((out / "meta.json").read_text())
     assert "FAKE-w1-save-160x80" in meta["sessions"][0]["spend_cut"]
     used, _ = scaling.run_equivalents(results.table, results.runs, results.meta)
-    if order == "interleaved":
+    if order == "rounds":
+        runs = results.runs
+        cells = runs[runs["strategy"].eq("FAKE")]
+        visits = set(runs.loc[runs["strategy"].eq("sequential"), "round"].astype(int))
+        assert visits == set(range(int(cells["round"].max()) + 2))
+        assert "sequential-w1-save-160x80" not in meta["sessions"][0]["spend_cut"]
+    elif order == "interleaved":
         assert used <= 4.0 * 1.02  # medians move a little after the last decision
     else:  # the child waited for each verdict: no run started after the cut
         stopped = next((out / "cells").glob("FAKE-w1-*.stop")).stat().st_mtime
@@ -290,9 +299,7 @@ def test_spend_caps_the_sweeps_machine_time_and_marks_the_cells_it_cut(tmp_path,
 def test_spend_shares_what_is_left_evenly_in_the_plan(tmp_path, images):
     """Cells at W <= cores get the runs that fit once the time-slicing cells have their min:
     here 2 of them at 1 s, one time-slicing at 1 s, 4 run-equivalents each: (12 - 3) / 2."""
-    config = load_config(
-        write_config(tmp_path, images, [0.1], workers=[1, 4], repeats=SPEND)
-    )
+    config = load_config(write_config(tmp_path, images, [0.1], workers=[1, 4], repeats=SPEND))
     cells, target = plan_cells(config), config.target
     plan = Plan(config, cells, lambda c: 1.0, 1, target)
     assert plan.level() == pytest.approx(4.5)
@@ -312,10 +319,22 @@ def test_the_child_waits_for_the_verdict_on_its_last_run(tmp_path):
     """The parent touches the stop file, then writes how many runs it has judged; a child that
     did not wait would start its next run in between."""
     spec = CellSpec(
-        cell={}, job=JobSpec(input_dir="", out_dir="", augmentations=1, seed=0, saving=False,
-                             ext="jpg", cv2_threads=1),
-        warmup=0, repeats=list(range(9)), start_method="fork", results="",
-        target=[3, 9, 0.03], stop_file=str(tmp_path / "u.stop"),
+        cell={},
+        job=JobSpec(
+            input_dir="",
+            out_dir="",
+            augmentations=1,
+            seed=0,
+            saving=False,
+            ext="jpg",
+            cv2_threads=1,
+        ),
+        warmup=0,
+        repeats=list(range(9)),
+        start_method="fork",
+        results="",
+        target=[3, 9, 0.03],
+        stop_file=str(tmp_path / "u.stop"),
         judged=str(tmp_path / "u.judged"),
     )
     (tmp_path / "u.judged").write_text("3")
@@ -363,23 +382,47 @@ def test_config_errors_in_repeats_and_warmup_are_one_line(tmp_path, images, caps
 def _cells_and_runs(repeats: dict[str, list[str]]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A table of two cells, A (median 10 s) and B (20 s), and their runs' start times."""
     times = {"A": 10.0, "B": 20.0}
-    table = pd.DataFrame([
-        {"strategy": s, "saving": True, "workers": 2, "width": 8, "height": 4,
-         "time_s": times[s], "n_runs": len(starts)} for s, starts in repeats.items()
-    ])
-    runs = pd.DataFrame([
-        {"strategy": s, "saving": True, "workers": 2, "width": 8, "height": 4,
-         "repeat": r, "started_at": at} for s, starts in repeats.items()
-        for r, at in enumerate(starts)
-    ])
+    table = pd.DataFrame(
+        [
+            {
+                "strategy": s,
+                "saving": True,
+                "workers": 2,
+                "width": 8,
+                "height": 4,
+                "time_s": times[s],
+                "n_runs": len(starts),
+            }
+            for s, starts in repeats.items()
+        ]
+    )
+    runs = pd.DataFrame(
+        [
+            {
+                "strategy": s,
+                "saving": True,
+                "workers": 2,
+                "width": 8,
+                "height": 4,
+                "repeat": r,
+                "started_at": at,
+            }
+            for s, starts in repeats.items()
+            for r, at in enumerate(starts)
+        ]
+    )
     return table, runs
 
 
 def _meta(order: str, sessions: list[str]) -> dict:
-    config = {"name": "t", "kind": "strong", "workers": [2], "order": order,
-              "warmup": {"runs": 1, "tasks": 0.1}}
-    return {"config": config,
-            "sessions": [{"started_at": at} for at in sessions]}
+    config = {
+        "name": "t",
+        "kind": "strong",
+        "workers": [2],
+        "order": order,
+        "warmup": {"runs": 1, "tasks": 0.1},
+    }
+    return {"config": config, "sessions": [{"started_at": at} for at in sessions]}
 
 
 def test_run_equivalents_weigh_cells_by_time_and_count_a_warm_up_per_child():
@@ -394,8 +437,9 @@ def test_run_equivalents_weigh_cells_by_time_and_count_a_warm_up_per_child():
 
 def test_run_equivalents_count_a_child_per_session_a_resumed_cell_ran_in():
     day = "2026-11-26T0{}:00:00+00:00"
-    table, runs = _cells_and_runs({"A": [day.format(1)] * 6,
-                                   "B": [day.format(1), day.format(5), day.format(5)]})
+    table, runs = _cells_and_runs(
+        {"A": [day.format(1)] * 6, "B": [day.format(1), day.format(5), day.format(5)]}
+    )
     meta = _meta("sequential", [day.format(0), day.format(4)])
     used, _ = scaling.run_equivalents(table, runs, meta)
     assert used == pytest.approx((10 * 6.1 + 20 * 3.2) / 30)

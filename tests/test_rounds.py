@@ -17,8 +17,10 @@ from harness.cli import main
 from harness.pairing import cell_ratios, ratio_interval
 from harness.plan.cells import Unit, plan_cells
 from harness.plan.rounds import (
+    by_ratio,
     by_twin_ratio,
     groups,
+    leaving_out,
     plan_rounds,
     round_order,
     split,
@@ -319,6 +321,26 @@ def test_the_plan_counts_the_visits_slicing_last_adds():
     for unit in plan_rounds(cells, config.target, runner.runs, CORES, 0, slicing_last=True):
         runner.run(unit)
     assert planned == runner.runs()["strategy"].eq(BASELINE).sum() == 3 * 2 + 1
+
+
+def test_a_cell_a_limit_cut_sits_out_the_rounds_after():
+    """leaving_out: NOISY, cut after round 4, takes part in rounds 0-4 only; once every cell of
+    a group is cut, the visit that opens the next round closes the group's last one."""
+    runner, cut = FakeRunner(), set()
+    part = leaving_out(by_ratio(PRECISE, CORES), lambda: cut)
+    for unit in plan_rounds(CELLS, PRECISE, runner.runs, CORES, 0, taking_part=part):
+        runner.run(unit)
+        if unit.cell == NOISY and unit.round == 4:
+            cut.add(NOISY.id)
+    taking_part = rounds_of(runner.runs())
+    assert taking_part[NOISY.id] == set(range(5))
+    assert max(taking_part[BASE.id]) == max(max(taking_part[c.id]) for c in CELLS[1:5]) + 1
+    cut = {c.id for c in CELLS}
+    runner = FakeRunner()
+    units = list(
+        _run_all(plan_rounds(CELLS, PRECISE, runner.runs, CORES, 0, taking_part=part), runner.run)
+    )
+    assert [u.cell for u in units] == [BASE, SAVE_BASE]  # nothing to close: a visit each, no round
 
 
 # ---------------------------------------------------------------- resume in a round

@@ -8,7 +8,7 @@ import functools
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from harness.plan.cells import Cell, Unit, parse_duration, plan_cells, plan_unit
 from harness.plan.estimate import Costs, calibrate, speed_probe
 from harness.plan.limits import Limit, limits_for
 from harness.plan.race import first_stage, race_taking_part
-from harness.plan.rounds import by_twin_ratio, groups, plan_rounds
+from harness.plan.rounds import by_ratio, by_twin_ratio, groups, leaving_out, plan_rounds
 from harness.plan.sweep_plan import Plan
 from harness.precision import Target, expected_runs
 from harness.report import write_report
@@ -62,9 +62,9 @@ def run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> i
     session = sessions.new_session(estimate, costs.summary(), plan.target, budget_s, planning_from)
     meta = sessions.with_session(meta, session)
     store.write_meta(run_dir, meta)
-    todo = _units(sweep, cells, plan.target, budget_s, started)
-    print(f"Writing to {run_dir}" + (" (resuming)" if args.resume else ""))
     limits = limits_for(plan.target, None if config.order == "race" else budget_s)
+    todo = _units(sweep, cells, plan.target, budget_s, started, limits)
+    print(f"Writing to {run_dir}" + (" (resuming)" if args.resume else ""))
     return _sweep_and_report(sweep, todo, estimate["expected_s"], limits, meta, args)
 
 
@@ -100,19 +100,26 @@ def run_dir_of(args: argparse.Namespace, config: Config) -> Path:
 
 
 def _units(
-    sweep: Sweep, cells: list[Cell], target: Target, budget_s: float | None, started: float
+    sweep: Sweep,
+    cells: list[Cell],
+    target: Target,
+    budget_s: float | None,
+    started: float,
+    limits: Sequence[Limit],
 ) -> Iterator[Unit]:
-    """The children to start, in the config's order."""
+    """The children to start, in the config's order; in rounds, without the cells a limit
+    cut."""
     config, todo = sweep.config, runnable(cells)
     if not config.paired:
         return plan_units(todo, target, config.order, sweep.stored, sweep.cores)
     runs = functools.partial(store.load_runs, sweep.run_dir)
-    taking_part = None
+    taking_part = by_ratio(target, sweep.cores)
     if config.order == "race":
         out_of_time = _out_of_time(sweep, budget_s, started)
         taking_part = race_taking_part(config.race_rules, sweep.cores, out_of_time)
     elif any(twin_of(label) for label in config.labels):
         taking_part = by_twin_ratio(target, sweep.cores)
+    taking_part = leaving_out(taking_part, lambda: set().union(*(lim.cut for lim in limits)))
     return plan_rounds(
         todo,
         target,

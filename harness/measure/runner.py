@@ -179,14 +179,15 @@ def run_sweep(
     bad = 0
     try:
         for unit in todo:
+            checked = () if _visit(unit) else limits
             prior = sweep.stored().get(unit.cell.id, Stored()).walls
             beyond_min = unit.optional or len(prior) >= sweep.rule.min  # e.g. on resume
-            if beyond_min and (limit := _cutting(limits, sweep, progress, prior, unit)):
+            if beyond_min and (limit := _cutting(checked, sweep, progress, prior, unit)):
                 limit.cut.add(unit.cell.id)
                 continue
             progress.start_unit(unit)
             cut_by: list[Limit] = []
-            on_run = _watch(sweep, unit, progress, limits, prior, cut_by)
+            on_run = _watch(sweep, unit, progress, checked, prior, cut_by)
             rows = run_unit(sweep, unit, on_run, prior, judged=bool(limits))
             store.replace_runs(sweep.run_dir, rows)
             units.slim_results(UnitFiles(sweep.run_dir, unit.tag).results)
@@ -203,6 +204,12 @@ def run_sweep(
         progress.close()
         shutil.rmtree(sweep.run_dir / "scratch", ignore_errors=True)
     return bad
+
+
+def _visit(unit: Unit) -> bool:
+    """A baseline visit in paired rounds: no limit cuts it, since it closes the round before
+    (the limits cut cells, and a group whose cells are all cut stops visiting)."""
+    return unit.round is not None and unit.cell.is_baseline
 
 
 def _cutting(

@@ -127,6 +127,18 @@ def by_twin_ratio(target: Target, cores: int) -> TakingPart:
     return taking_part
 
 
+def leaving_out(taking_part: TakingPart, cut: Callable[[], set[str]]) -> TakingPart:
+    """`taking_part` without the cells a limit (--budget, `spend`) has cut: they sit out the
+    rounds after, and a group whose cells are all cut ends with the visit that closes its last
+    round."""
+
+    def part(members: list[Cell], round_: int, before: pd.DataFrame) -> list[Cell]:
+        gone = cut()
+        return [c for c in taking_part(members, round_, before) if c.id not in gone]
+
+    return part
+
+
 def twin_pairs(members: list[Cell]) -> list[tuple[Cell, Cell]]:
     """(cell, its A/A twin) for each twin among `members` (one comparison group)."""
     by_key = {(c.strategy, c.workers): c for c in members}
