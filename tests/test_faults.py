@@ -129,6 +129,20 @@ def test_resume_refuses_a_config_that_changes_the_measurement(tmp_path, capsys):
     assert len(rows(out)) == 4  # 2 cells x 2 repeats: only the new repeat ran
 
 
+def test_resume_accepts_a_folder_older_than_a_config_key(tmp_path):
+    """A run folder written before a key existed (here `slicing_last`) lacks it in meta.json: the
+    key's default is what it was measured under, so the same config resumes it."""
+    cfg = write_config(tmp_path / "c.yaml", strategies=["P_1"], workers=[2], repeats=1)
+    out = tmp_path / "run"
+    assert cli.main(["run", str(cfg), "--out", str(out)]) == 0
+    meta = json.loads((out / store.META).read_text())
+    del meta["config"]["slicing_last"]
+    (out / store.META).write_text(json.dumps(meta))
+    more = write_config(tmp_path / "c2.yaml", strategies=["P_1"], workers=[2], repeats=2)
+    assert cli.main(["run", str(more), "--resume", str(out)]) == 0
+    assert len(rows(out)) == 4
+
+
 def test_killed_worker_fails_the_run_not_the_sweep(tmp_path):
     cfg = write_config(
         tmp_path / "c.yaml",

@@ -54,8 +54,10 @@ def point_latest(run_dir: Path) -> None:
 
 
 def check_resumable(meta: dict, config: Config, host: dict, versions: dict, run_dir: Path) -> None:
-    """Refuse a resume whose measurements would not be comparable with those already stored."""
-    old = stored_config(meta, str(run_dir)).model_dump(mode="json", exclude_unset=True)
+    """Refuse a resume whose measurements would not be comparable with those already stored.
+    A key newer than the run folder takes its default, the behaviour the run was measured under
+    (a default that changed has a migration in harness/schema.py that sets the old one)."""
+    old = stored_config(meta, str(run_dir)).model_dump(mode="json")
     new = config.model_dump(mode="json")
     for key in sorted(set(old) | set(new)):
         if key not in RESUME_MAY_CHANGE and old.get(key) != new.get(key):
