@@ -115,7 +115,7 @@ def _number(value: object) -> float | None:
 def check_run(run_dir: Path, config: Config) -> None:
     """A run folder whose workload is the config's, so the seeds' times stand beside its own."""
     store.require_run_dir(run_dir)
-    ran = read_run_meta(run_dir).config.model_dump(mode="json", exclude_unset=True)
+    ran = read_run_meta(run_dir).config.model_dump(mode="json")  # newer keys at their defaults
     given = config.model_dump(mode="json")
     for key in WORKLOAD_KEYS:
         if ran.get(key) != given.get(key):
