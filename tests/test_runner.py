@@ -4,12 +4,18 @@ children, rows, timeouts, crashes, sessions and resume, without a single pool.""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 from _tiny import AUGMENTATIONS, N_IMAGES
 
 from harness.config import parse_config
+from harness.measure import runner
+from harness.measure.interrupt import Interrupted, held, interruptible
 from harness.measure.runner import run_sweep
 from harness.measure.sweep import Sweep
 from harness.plan.cells import plan_cells, plan_units, runnable
@@ -137,3 +143,31 @@ def test_resume_runs_only_what_is_missing(tmp_path, images):
     assert sorted(runs.groupby("cell_id")["repeat"].apply(sorted).tolist()) == [[0, 1, 2]] * len(
         cells
     )
+
+
+def test_a_signal_while_a_child_starts_kills_it_and_is_raised(tmp_path, monkeypatch):
+    """The window where an interrupted sweep once left a child running: the signal arrives
+    inside Popen, after the fork and before the parent knows the pid."""
+    real, started = subprocess.Popen, []
+
+    def signalled_popen(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        started.append(real(["sleep", "60"], start_new_session=True))
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the handler runs here, still inside "Popen"
+        return started[-1]
+
+    monkeypatch.setattr(runner.subprocess, "Popen", signalled_popen)
+    with interruptible(), pytest.raises(Interrupted), open(tmp_path / "log", "w") as log:
+        runner.start_child(tmp_path / "spec.json", log)
+    assert started[0].poll() == -signal.SIGKILL, "the child that started must be killed"
+
+
+def test_signals_inside_held_wait_for_the_outermost_block():
+    with interruptible():
+        with pytest.raises(Interrupted) as raised:
+            with held() as signals:
+                with held():
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    time.sleep(0.05)
+                assert signals == [signal.SIGTERM], "held, not raised, inside the block"
+        assert raised.value.signum == signal.SIGTERM

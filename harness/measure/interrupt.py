@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
+_held: list[int] | None = None  # signals that arrived inside held(), oldest first
+
 
 class Interrupted(Exception):
     """SIGINT or SIGTERM arrived during a sweep; finished runs are already stored."""
@@ -18,6 +20,9 @@ class Interrupted(Exception):
 
 
 def raise_interrupted(signum: int, frame: object) -> None:
+    if _held is not None:
+        _held.append(signum)
+        return
     raise Interrupted(signum)
 
 
@@ -31,3 +36,23 @@ def interruptible() -> Iterator[None]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+@contextlib.contextmanager
+def held() -> Iterator[list[int]]:
+    """Inside an interruptible block, SIGINT and SIGTERM that arrive here wait in the yielded
+    list and are raised as Interrupted when the outermost held block ends. Starting or killing
+    a process goes in such a block: an Interrupted raised inside Popen would unwind past a
+    child that nobody then kills."""
+    global _held
+    outermost = _held is None
+    if outermost:
+        _held = []
+    signals = _held
+    try:
+        yield signals
+    finally:
+        if outermost:
+            _held = None
+    if outermost and signals:
+        raise Interrupted(signals[0])

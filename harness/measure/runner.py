@@ -12,11 +12,12 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import IO
 
 from tqdm import tqdm
 
 from experiments import strategies
-from harness.measure.interrupt import Interrupted
+from harness.measure.interrupt import Interrupted, held
 from harness.measure.progress import Progress
 from harness.measure.protocol import UnitFiles, read_new
 from harness.measure.sweep import Sweep, cell_spec
@@ -29,14 +30,31 @@ from harness.schema import without_trace
 POLL_S = 0.05  # how soon a finished child is noticed; a poll reads one small file
 
 
+def start_child(spec: Path, log_file: IO[str]) -> subprocess.Popen:
+    """The unit's child process, leading its own process group. A signal that arrives while it
+    starts is held until its pid is known; then the group is killed and Interrupted raised."""
+    with held() as signals:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "harness.measure.child", str(spec)],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if signals:
+            _kill_group(proc)
+    return proc
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
     """The child leads its own process group: this ends it and every process it started
-    (pool workers, savers, a Manager), even ones orphaned by a crashed child."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
+    (pool workers, savers, a Manager), even ones orphaned by a crashed child. A signal waits
+    until the group is gone."""
+    with held():
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait()
 
 
 def _clean_after(sweep: Sweep, unit: Unit, pid: int) -> None:
@@ -69,12 +87,7 @@ def run_unit(
     lines: list[dict] = []
     offset, timed_out = 0, False
     with open(log, "w") as log_file:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "harness.measure.child", str(files.spec)],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        proc = start_child(files.spec, log_file)
         try:
             while proc.poll() is None and not timed_out:
                 new, offset = read_new(results, offset)
@@ -83,17 +96,17 @@ def run_unit(
                 lines += new
                 timed_out = time.monotonic() > deadline
                 time.sleep(POLL_S)
-        except Interrupted:
             _kill_group(proc)
-            _clean_after(sweep, unit, proc.pid)
-            lines += read_new(results, offset)[0]
-            recorded = [line for line in lines if line["kind"] == "recorded"]
-            store.replace_runs(
-                sweep.run_dir, [_row(sweep, unit.cell, ln["repeat"], ln) for ln in recorded]
-            )
-            _store_tasks(sweep, unit.cell, recorded)
+        except Interrupted:
+            with held():  # a second signal waits until what finished is stored
+                _kill_group(proc)
+                _clean_after(sweep, unit, proc.pid)
+                lines += read_new(results, offset)[0]
+                recorded = [line for line in lines if line["kind"] == "recorded"]
+                rows = [_row(sweep, unit.cell, ln["repeat"], ln) for ln in recorded]
+                store.replace_runs(sweep.run_dir, rows)
+                _store_tasks(sweep, unit.cell, recorded)
             raise
-        _kill_group(proc)
         last = read_new(results, offset)[0]  # written between the last poll and the exit
         for line in last:
             on_run(line)
