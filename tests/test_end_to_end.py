@@ -398,7 +398,7 @@ def test_cell_timeout_kills_pool_workers(tmp_path, capsys):
         "name": "e2e_timeout_pool",
         "kind": "strong",
         "images": {"count": 2, "size": [2000, 1000], "format": "jpg"},
-        "augmentations_per_image": 60,
+        "augmentations_per_image": 300,  # about a minute of work: no cell ends in 7 s
         "strategies": ["P_2"],
         "saving": [True],
         "workers": [2],
