@@ -17,6 +17,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from multiprocessing.sharedctypes import Synchronized
@@ -29,6 +30,7 @@ from experiments.workload import Job, Phases, init_process
 
 SLOT: int | None = None  # this worker's slot, set by the pool initializer
 LOCK_WAIT_S = 1.0  # how long terminate() waits for a queue lock a dead worker may hold
+DRAIN_POLL_S = 0.05  # how often the drain looks whether the task handler has ended
 
 
 class Pool(multiprocessing.pool.Pool):
@@ -40,6 +42,8 @@ class Pool(multiprocessing.pool.Pool):
       which takes both, would wait forever. Here each is waited for LOCK_WAIT_S at most, then
       replaced by a lock of this process alone: the pool is being torn down by then, and only
       this process still uses its side of the queues.
+    - terminate() cannot hang on a task sent after it began: the task handler's output is
+      thrown away until the handler ends (see _drain).
     - an exception raised while the pool is being made (the watchdog's WorkerDied arrives as a
       signal, at any line) ends what was made, instead of leaving a pool whose handler thread
       keeps replacing workers in this process."""
@@ -66,9 +70,9 @@ class Pool(multiprocessing.pool.Pool):
     @staticmethod
     def _help_stuff_finish(inqueue, task_handler, size) -> None:  # noqa: ANN001 (CPython's)
         _take_or_replace(inqueue, "_rlock")
-        while task_handler.is_alive() and inqueue._reader.poll():
-            inqueue._reader.recv_bytes()  # tasks thrown away: no need to unpickle them
-            time.sleep(0)
+        threading.Thread(
+            target=_drain, args=(inqueue._reader, task_handler), daemon=True, name="pool-drain"
+        ).start()
 
     @classmethod
     def _terminate_pool(cls, taskqueue, inqueue, outqueue, *rest) -> None:  # noqa: ANN001
@@ -76,6 +80,20 @@ class Pool(multiprocessing.pool.Pool):
             _take_or_replace(outqueue, "_wlock")
             outqueue._wlock.release()
         super()._terminate_pool(taskqueue, inqueue, outqueue, *rest)
+
+
+def _drain(reader: Connection, task_handler: threading.Thread) -> None:
+    """Throw away what the task handler still sends, until it ends. CPython drains only while
+    the pipe has data, so a task being pickled when the pool is told to end is sent after the
+    drain, to workers that are gone, and the task handler never ends: a killed worker hung
+    P_1, whose tasks carry the pixels. Raw reads: a worker killed mid-read leaves half a
+    message, and reading by messages would then wait for bytes that never come."""
+    try:
+        while task_handler.is_alive():
+            if reader.poll(DRAIN_POLL_S):
+                os.read(reader.fileno(), 1 << 20)
+    except OSError:  # the pool closed its queues: nothing is left to send
+        pass
 
 
 def _take_or_replace(queue: object, name: str) -> None:

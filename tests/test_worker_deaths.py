@@ -11,6 +11,7 @@ import contextlib
 import multiprocessing
 import multiprocessing.pool
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,7 @@ from _kill_injection import MARKER_ENV, Kill, idle_kill, idle_pool_kill, startup
 from _optional import require_strategy
 from _tiny import config
 
-from experiments import strategies
+from experiments import pools, strategies
 from harness import cli
 from harness.measure.verify import run_digest
 from harness.measure.watchdog import WorkerDied
@@ -161,3 +162,35 @@ def test_measured_run_with_a_startup_death_fails(images, tmp_path, monkeypatch):
         assert runs.loc[name, "status"] == "failed", name
         assert "WorkerDied" in runs.loc[name, "error"], (name, runs.loc[name, "error"])
     assert len(list(tmp_path.glob("killed.*"))) == len(IN_SCOPE)
+
+
+PICKLED: list[int] = []  # SlowToPickle objects pickled so far, in the pool's task handler
+SECOND_PICKLING = threading.Event()
+
+
+class SlowToPickle:
+    """A task argument that takes 0.5 s to pickle and pickles to 1 MB, more than a pipe holds."""
+
+    def __reduce__(self) -> tuple:
+        PICKLED.append(1)
+        if len(PICKLED) == 2:
+            SECOND_PICKLING.set()
+        time.sleep(0.5)
+        return (bytes, (b"x" * 2**20,))
+
+
+def _hold(_: object) -> None:
+    time.sleep(30)
+
+
+def test_a_pool_ends_while_its_task_handler_pickles_a_task():
+    """The hang a killed P_1 worker caused (the cell ran into its timeout): the pool is told to
+    end while its task handler pickles the next task, and the pipe is empty for that moment.
+    The task must still be drained once sent, or terminate() waits forever."""
+    pool = pools.Pool(1, context=multiprocessing.get_context("fork"))
+    pool.map_async(_hold, [SlowToPickle() for _ in range(3)], chunksize=1)
+    assert SECOND_PICKLING.wait(10), "the second task never started pickling"
+    ending = threading.Thread(target=pool.terminate, daemon=True)
+    ending.start()
+    ending.join(15)
+    assert not ending.is_alive(), "Pool.terminate() hung on a task sent after the drain"
