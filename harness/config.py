@@ -29,8 +29,8 @@ from experiments import strategies
 from experiments.contract import ContractError
 from experiments.workload import IMAGE_SUFFIXES
 from harness.errors import HarnessError
-from harness.precision import Target
 from harness.schema import BASELINE
+from harness.stats.precision import Target
 from harness.variants import Variant, variants
 
 PositiveInt = Annotated[StrictInt, Field(gt=0)]
@@ -77,7 +77,7 @@ class Repeats(_Strict):
 
 
 class Race(_Strict):
-    """`order: race` (harness/racing.py): when the first test comes, at what level, the margin
+    """`order: race` (harness/stats/racing.py): when the first test comes, at what level, the margin
     within which survivors tie, and from which round of a stage the answer may settle without a
     tie among equal W. `repeats: {max}` caps the rounds."""
 

@@ -80,7 +80,7 @@ class CellSpec(_Frozen):
     results: str  # the JSON-lines file the child appends one line per run to
     plugins: list[str] = []  # strategy plugins to load before resolving the strategy
     warmup_tasks: float = 1.0  # the share of the tasks each warm-up run does
-    # [min, max, ci] of harness.precision.Target; [] = all (and in paired rounds, whose plan judges)
+    # [min, max, ci] of stats.precision.Target; [] = all (and in paired rounds, whose plan judges)
     target: list[float | None] = []
     prior: list[float] = []  # the cell's ok wall times stored before this child
     slicing: bool = False  # more workers than usable cores: stop at min

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import precision
 from harness.plan.history import RECENT, earlier_noise
-from harness.precision import Target
 from harness.rundir.store import META, RUNS
+from harness.stats import precision
+from harness.stats.precision import Target
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 FIRST_STRONG = RESULTS / "strong_scaling" / "20261126-061513"  # 7 cells at W <= 2, CV 2.1%

@@ -1,4 +1,4 @@
-"""Where the variance lives (harness/levels.py) on synthetic processes of known levels, and the
+"""Where the variance lives (stats/levels.py) on synthetic processes of known levels, and the
 dimension file's round trip."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from harness.errors import HarnessError
-from harness.levels import Levels, levels
 from harness.rundir import dimension_file
 from harness.rundir.dimension_file import CellLevels, Dimension, PinnedRun
+from harness.stats.levels import Levels, levels
 
 
 def synthetic(within: float, between: float, drift: float, processes: int = 400, runs: int = 4):

@@ -1,4 +1,4 @@
-"""harness.pairing without processes: the exact Wilcoxon signed-rank arithmetic behind a paired
+"""stats.pairing without processes: the exact Wilcoxon signed-rank arithmetic behind a paired
 ratio's interval, the pairing of a cell's run with its baseline interpolated in time (a linear
 drift of 20% over a sweep cancels, independent medians do not), and rounds with failed runs."""
 
@@ -10,7 +10,9 @@ import pytest
 import scipy.stats
 
 from harness.analysis.scaling import scaling_table
-from harness.pairing import (
+from harness.plan.rounds import round_order, with_visits
+from harness.schema import BASELINE, Cell
+from harness.stats.pairing import (
     cell_ratios,
     hl_interval,
     ratio_interval,
@@ -19,9 +21,7 @@ from harness.pairing import (
     signed_rank_cdf,
     signed_rank_p,
 )
-from harness.plan.rounds import round_order, with_visits
-from harness.precision import FUTILE, TARGET, Target
-from harness.schema import BASELINE, Cell
+from harness.stats.precision import FUTILE, TARGET, Target
 
 T0 = pd.Timestamp("2026-01-01T00:00:00", tz="UTC")
 NAN = float("nan")

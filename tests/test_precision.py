@@ -18,7 +18,7 @@ import pytest
 import yaml
 from _tiny import AUGMENTATIONS
 
-from harness import cli, precision, stats
+from harness import cli
 from harness.analysis import scaling
 from harness.analysis.results import load_results
 from harness.config import load_config
@@ -27,9 +27,10 @@ from harness.measure import child
 from harness.plan import history
 from harness.plan.cells import Cell, parse_duration, plan_cells
 from harness.plan.sweep_plan import Plan
-from harness.precision import Target, stop_reason
 from harness.rundir import store
 from harness.schema import CellSpec, JobSpec
+from harness.stats import medians, precision
+from harness.stats.precision import Target, stop_reason
 
 FAKE = str(Path(__file__).with_name("_fake_strategy.py"))
 TARGET = {"min": 3, "max": 9, "ci": 0.03}
@@ -40,10 +41,10 @@ TARGET = {"min": 3, "max": 9, "ci": 0.03}
 
 @pytest.mark.parametrize(("n", "coverage"), [(3, 0.75), (5, 0.9375), (6, 0.96875), (9, 0.9609)])
 def test_the_interval_states_its_exact_coverage(n, coverage):
-    low, high, level = stats.median_interval(np.arange(n, dtype=float))
+    low, high, level = medians.median_interval(np.arange(n, dtype=float))
     assert level == pytest.approx(coverage, abs=1e-4)
     assert (low, high) == ((0.0, n - 1.0) if n < 9 else (1.0, 7.0))
-    assert stats.min_runs_for(0.95) == 6
+    assert medians.min_runs_for(0.95) == 6
 
 
 @pytest.mark.parametrize("draw", ["exponential", "lognormal"])
@@ -53,7 +54,7 @@ def test_the_interval_covers_the_median_as_often_as_it_says(draw):
     true_median = math.log(2) if draw == "exponential" else 1.0
     for n in (6, 9, 12):
         sample = getattr(rng, draw)(size=(4000, n))
-        hits = [stats.median_interval(row) for row in sample]
+        hits = [medians.median_interval(row) for row in sample]
         covered = np.mean([lo <= true_median <= hi for lo, hi, _ in hits])
         assert covered >= hits[0][2] - 3 * math.sqrt(0.05 * 0.95 / 4000)
 

@@ -1,4 +1,5 @@
-"""The race (`order: race`, harness/plan/race.py and harness/commands/race.py): each way it ends
+"""The race (`order: race`, harness/plan/race_rounds.py and harness/commands/race.py): each way it
+ends
 (a winner, a tie, the budget), the second stage over the leaders' worker counts, a resume in the
 middle of a race, and a contender whose run fails; then one real race of the fake strategy."""
 
@@ -14,12 +15,12 @@ import yaml
 
 from harness.cli import main
 from harness.config import Race
-from harness.pairing import rounds_run
-from harness.plan.race import race_taking_part, standing
+from harness.plan.race_rounds import race_taking_part, standing
 from harness.plan.rounds import plan_rounds
-from harness.precision import Target
-from harness.racing import judge
 from harness.schema import BASE_RUN_COLUMNS, BASELINE, Cell
+from harness.stats.pairing import rounds_run
+from harness.stats.precision import Target
+from harness.stats.racing import judge
 
 T0 = pd.Timestamp("2026-01-01T00:00:00", tz="UTC")
 CORES = 2
@@ -139,7 +140,7 @@ def test_stage_2_takes_stage_1s_verdict_on_the_strategies_as_given(retie, monkey
     """Stage 2 asks how many workers: strategies that stage 1 tied and carried on (`carry:
     tied`, the rule of format 5) need not tie again (the race of 12-05 04:29 went undecided when
     they had to); `retie: true` is the rule of format 4."""
-    import harness.plan.race as plan_race
+    import harness.plan.race_rounds as plan_race
 
     in_stage_2: set[int | None] = set()  # settle_after as stage 2's judge got it
 

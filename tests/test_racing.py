@@ -1,4 +1,4 @@
-"""The race's statistics (harness/racing.py): the Friedman and Wilcoxon tests against scipy, each
+"""The race's statistics (stats/racing.py): the Friedman and Wilcoxon tests against scipy, each
 way a race ends, and 200 simulated races of contenders with known gaps under drift and noise like
 this VM's (a shared factor per round that wanders, a drift inside each round, and run-to-run
 noise)."""
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy.stats import friedmanchisquare, wilcoxon
 
-from harness.racing import (
+from harness.stats.racing import (
     SETTLE_AFTER,
     SETTLED,
     TIE,
@@ -36,7 +36,7 @@ def simulate(
 ):
     """One race: (verdict, every drop with its round, rounds run). Each round is the baseline,
     the survivors in a random order, the baseline again; a contender's time is divided by the
-    baseline interpolated at its position, as harness.plan.race does."""
+    baseline interpolated at its position, as harness.plan.race_rounds does."""
     alive, rows, drops = list(gaps), [], []
     level, verdict = 0.0, None
     for r in range(rounds):

@@ -14,7 +14,6 @@ import pytest
 import yaml
 
 from harness.cli import main
-from harness.pairing import cell_ratios, ratio_interval
 from harness.plan.cells import Unit, plan_cells
 from harness.plan.rounds import (
     by_ratio,
@@ -28,8 +27,9 @@ from harness.plan.rounds import (
     visits_per_round,
 )
 from harness.plan.sweep_plan import Plan
-from harness.precision import Target
 from harness.schema import BASE_RUN_COLUMNS, BASELINE, Cell
+from harness.stats.pairing import cell_ratios, ratio_interval
+from harness.stats.precision import Target
 from harness.variants import twin_of
 from tests._tiny import config as tiny_config
 

@@ -20,9 +20,9 @@ from harness.measure.runner import run_sweep
 from harness.measure.sweep import Sweep
 from harness.plan.cells import plan_cells, plan_units, runnable
 from harness.plan.estimate import Costs
-from harness.precision import Target
 from harness.rundir import store
 from harness.schema import CellSpec
+from harness.stats.precision import Target
 
 FAKE = str(Path(__file__).with_name("_fake_strategy.py"))
 

@@ -7,7 +7,7 @@ Thresholds, and why:
   without it fall back to the 1-minute load average, which lags: the harness' own set-up just
   before (image generation, calibration: one busy process) already adds up to ~1 on a small
   machine, so a much lower threshold would fire on every run.
-- unstable: CV (std/mean of a cell's ok runs) above 5% (harness.stats.UNSTABLE_CV).
+- unstable: CV (std/mean of a cell's ok runs) above 5% (harness.stats.medians.UNSTABLE_CV).
 - oversubscribed: a cell's CPU-bound processes (analysis.processes_for) exceed the usable
   physical cores, min(physical cores, CPUs in the affinity mask).
 - steal: the hypervisor taking over STEAL_FRACTION of all CPUs' time during a run (per-run
@@ -40,7 +40,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from harness import stats
 from harness.analysis.scaling import (
     RACED,
     ROUNDS,
@@ -51,9 +50,10 @@ from harness.analysis.scaling import (
     processes_for,
     usable_cores,
 )
-from harness.precision import SLICING, TARGET
 from harness.rundir.meta import RunMeta, run_meta
 from harness.schema import CELL_KEYS
+from harness.stats import medians
+from harness.stats.precision import SLICING, TARGET
 
 LOAD_FRACTION = 0.5
 STEAL_FRACTION = 0.02  # of all CPUs' time during a run, taken by the hypervisor
@@ -224,7 +224,7 @@ def _unstable_cells(table: pd.DataFrame) -> list[str]:
         return []
     listed = "; ".join(f"{_cell(r)} CV {r.cv:.0%}" for r in rows.itertuples())
     return [
-        f"{len(rows)} cell(s) ({UNSTABLE}) vary by more than {stats.UNSTABLE_CV:.0%} between "
+        f"{len(rows)} cell(s) ({UNSTABLE}) vary by more than {medians.UNSTABLE_CV:.0%} between "
         f"repeats: {listed}; their medians are uncertain (see the intervals). "
         "Fix: close other programs, raise `repeats`, and re-run."
     ]
@@ -236,7 +236,7 @@ def _outlier_cells(table: pd.DataFrame) -> list[str]:
         return []
     listed = "; ".join(f"{_cell(r)} {int(r.n_outliers)}" for r in rows.itertuples())
     return [
-        f"Outlying runs (modified z-score > {stats.OUTLIER_Z}) in {len(rows)} cell(s): "
+        f"Outlying runs (modified z-score > {medians.OUTLIER_Z}) in {len(rows)} cell(s): "
         f"{listed}; the median resists them, the mean and CV do not. "
         "Fix: look for what else ran at that time (runs.parquet has started_at) and re-run."
     ]
@@ -265,7 +265,7 @@ def _few_repeats(table: pd.DataFrame) -> list[str]:
     few = table[(table["n_ok"] > 0) & (level < 0.95) & stop.ne(SLICING)]
     if few.empty:
         return []
-    need = stats.min_runs_for(0.95)
+    need = medians.min_runs_for(0.95)
     return [
         f"{len(few)} cell(s) have fewer than {need} ok runs, so their interval is just the "
         f"runs' range, covering the median with {few['ci_level'].min():.0%} to "

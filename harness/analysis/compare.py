@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import mannwhitneyu
 
-from harness import stats
 from harness.analysis.scaling import SAVING_LABEL, ok_samples
 from harness.plan.history import Spread, session_spread, siblings
 from harness.rundir import store
 from harness.rundir.meta import stored_config
 from harness.schema import CELL_KEYS
+from harness.stats import medians
 
 ALPHA = 0.05
 SESSIONS_Z = 1.96 * np.sqrt(2)  # a 95% band for the difference of two sessions
@@ -74,11 +74,11 @@ def compare_runs(run_a: Path, run_b: Path, spread_from: list[Path] | None = None
 
 
 def _compare_cell(key: tuple, a: np.ndarray, b: np.ndarray, spread: Spread | None) -> dict:
-    low, high = stats.ratio_ci(b, a)
+    low, high = medians.ratio_ci(b, a)
     p = float("nan")
     if len(a) and len(b):
         p = float(mannwhitneyu(b, a, alternative="two-sided").pvalue)
-    median_a, median_b = stats.median(a), stats.median(b)
+    median_a, median_b = medians.median(a), medians.median(b)
     ratio = median_b / median_a if median_a else float("nan")
     sd = spread.of(key) if spread else float("nan")
     beyond = not spread or abs(np.log(ratio)) > SESSIONS_Z * sd

@@ -47,8 +47,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from harness.pairing import midpoints
 from harness.schema import BASELINE, CELL_KEYS
+from harness.stats.pairing import midpoints
 
 LOSSES = {
     "serial_read": "main's serial read",

@@ -5,7 +5,7 @@ weak:   E = T_seq(base size) / T_W, S = E * W (scaled speedup)
 T is the median of a cell's ok repeats; each saving mode has its own baseline (schema.BASELINE).
 Intervals are bootstrap 95% intervals (harness.stats); speedup and efficiency intervals resample
 the baseline's runs and the cell's runs independently. In paired rounds (`order: rounds`) a
-cell's speedup and efficiency come from its per-round ratios instead (harness.pairing): their
+cell's speedup and efficiency come from its per-round ratios instead (harness.stats.pairing): their
 Hodges-Lehmann centre and Wilcoxon interval.
 
 Busy processes per cell and oversubscription (more of them than usable cores) are defined here
@@ -21,12 +21,12 @@ from collections.abc import Callable, Collection, Mapping
 import numpy as np
 import pandas as pd
 
-from harness import stats
-from harness.pairing import cell_ratios, ratio_interval, ratio_stop_reason
-from harness.precision import BUDGET, MAX, SPEND, Target, stop_reason
 from harness.rundir.meta import RunMeta, run_meta
 from harness.schema import BASELINE, CELL_KEYS, WORK_PHASES, Cell
 from harness.schema import TABLE_COLUMNS as SCHEMA_TABLE_COLUMNS
+from harness.stats import medians
+from harness.stats.pairing import cell_ratios, ratio_interval, ratio_stop_reason
+from harness.stats.precision import BUDGET, MAX, SPEND, Target, stop_reason
 
 SAVING_LABEL = {True: "saving", False: "no saving"}
 # Columns the checks add to a scaling table (harness.analysis.checks), not computed here.
@@ -320,11 +320,11 @@ def _with_statistics(table: pd.DataFrame, runs: pd.DataFrame, kind: str) -> pd.D
     rows = []
     for key in table[CELL_KEYS].itertuples(index=False, name=None):
         times = samples.get(key, np.array([]))
-        low, high = stats.ratio_ci(bases.get(key[1], []), times)
+        low, high = medians.ratio_ci(bases.get(key[1], []), times)
         workers = key[2]
         ratio = (low, high) if kind == "strong" else (low * workers, high * workers)
         gain = (low / workers, high / workers) if kind == "strong" else (low, high)
-        summary = stats.summary(times)
+        summary = medians.summary(times)
         del summary["time_s"]  # the median is already there, from cell_medians
         rows.append(
             {
@@ -333,7 +333,7 @@ def _with_statistics(table: pd.DataFrame, runs: pd.DataFrame, kind: str) -> pd.D
                 "speedup_ci_high": ratio[1],
                 "efficiency_ci_low": gain[0],
                 "efficiency_ci_high": gain[1],
-                "utilization": stats.median(util.get(key, [])),
+                "utilization": medians.median(util.get(key, [])),
             }
         )
     extra = pd.DataFrame(rows, index=table.index, columns=STATISTIC_COLUMNS)

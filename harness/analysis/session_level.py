@@ -26,10 +26,10 @@ import pandas as pd
 from scipy.stats import norm
 
 from harness.errors import HarnessError
-from harness.pairing import LEVEL, cell_ratios, ratio_interval
 from harness.plan.history import MIN_SESSIONS, same_machine, siblings
 from harness.rundir.meta import RunMeta, read_run_meta
 from harness.schema import BASELINE, CELL_KEYS
+from harness.stats.pairing import LEVEL, cell_ratios, ratio_interval
 
 Z = float(norm.ppf(0.5 + LEVEL / 2))
 COLUMNS = [*CELL_KEYS, "source", "log_centre", "log_se"]

@@ -1,6 +1,6 @@
 """`aa`: the A/A self-test. A config's cells run twice, under two labels (NAME and
 NAME[aa=B], the same strategy and options), in the same paired rounds; the pairs are compared
-round by round (harness.analysis.paired), and every flag is a false positive: on an honest
+round by round (harness.analysis.paired_rounds), and every flag is a false positive: on an honest
 machine and method, at most 5% of the pairs are flagged and the intervals cover 1."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from harness.analysis.paired import compare_pairs
+from harness.analysis.paired_rounds import compare_pairs
 from harness.commands.run import run_derived, run_dir_of
 from harness.config import load_config
 from harness.measure.lock import MachineLock

@@ -1,4 +1,4 @@
-"""`race`: which strategy, and how many workers, in minutes (harness/racing.py). The config's
+"""`race`: which strategy, and how many workers, in minutes (harness/stats/racing.py). The config's
 cells race in paired rounds (`order: race`) instead of each being measured to a precision; the
 run folder is the usual one, so report, trace, predict and compare work on it."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from harness import machine
-from harness.analysis.race import answers
+from harness.analysis.race_answer import answers
 from harness.commands.run import run_derived, run_dir_of
 from harness.config import load_config
 from harness.measure.lock import MachineLock

@@ -24,13 +24,13 @@ from harness.plan import crowding, history, inputs, preflight
 from harness.plan.cells import Cell, Unit, parse_duration, plan_cells, plan_units, runnable
 from harness.plan.estimate import Costs, calibrate, speed_probe
 from harness.plan.limits import Limit, limits_for
-from harness.plan.race import first_stage, race_taking_part
+from harness.plan.race_rounds import first_stage, race_taking_part
 from harness.plan.rounds import by_ratio, by_twin_ratio, groups, leaving_out, plan_rounds
 from harness.plan.sweep_plan import Plan
-from harness.precision import Target, expected_runs
 from harness.report import write_report
 from harness.rundir import folders, sessions, store, units
 from harness.schema import BASELINE
+from harness.stats.precision import Target, expected_runs
 from harness.variants import twin_of
 
 

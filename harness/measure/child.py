@@ -30,8 +30,8 @@ from experiments.workload import (
     list_images,
 )
 from harness.measure import hooks
-from harness.precision import Target, stop_reason
 from harness.schema import CellSpec, JobSpec, phase_column, utc_now, without_trace
+from harness.stats.precision import Target, stop_reason
 
 JUDGED_WAIT_S = 120.0  # the parent answers within a poll (0.2 s); this only guards its death
 JUDGED_POLL_S = 0.02
@@ -161,7 +161,7 @@ def warmup_job(job: Job, share: float) -> Job:
 
 
 def stops(spec: CellSpec, walls: list[float], written: int = 0) -> bool:
-    """Whether to stop before a recorded run: the stop rule (harness.precision), then the stop
+    """Whether to stop before a recorded run: the stop rule (harness.stats.precision), then the stop
     file of a limit that cut the cell, once the parent has judged the `written` recorded runs
     of this child."""
     if not spec.target:

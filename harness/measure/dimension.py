@@ -1,6 +1,6 @@
 """The dimensioning experiment (`python -m harness dimension CONFIG [--processes 6] [--runs 4]
 [--run RUN_DIR]`): where the variance of the config's baseline and of one cell at W = usable
-cores lives (harness/levels.py), and whether the vCPUs differ.
+cores lives (harness/stats/levels.py), and whether the vCPUs differ.
 
 The two cells alternate, process by process, each process a fresh child through the runner
 (`run_unit`) with the config's warm-up and `runs` recorded runs. Then the baseline runs in one
@@ -23,18 +23,18 @@ import pandas as pd
 from experiments.workload import init_process
 from harness import machine
 from harness.config import Config
-from harness.levels import Levels, levels
 from harness.measure.interrupt import interruptible
 from harness.measure.runner import run_unit
 from harness.measure.seeds import check_run
 from harness.measure.sweep import Sweep
-from harness.pairing import midpoints
 from harness.plan import inputs
 from harness.plan.cells import Cell, Unit
 from harness.plan.estimate import calibrate
-from harness.precision import Target
 from harness.rundir.dimension_file import CellLevels, Dimension, PinnedRun
 from harness.schema import BASELINE, utc_now
+from harness.stats.levels import Levels, levels
+from harness.stats.pairing import midpoints
+from harness.stats.precision import Target
 
 
 def cells_of(config: Config, cores: int) -> list[Cell]:

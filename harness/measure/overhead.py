@@ -27,11 +27,11 @@ import numpy as np
 
 from experiments import strategies
 from experiments.workload import TASK, Job, Phases, init_process
-from harness import stats
 from harness.images import ensure_images
 from harness.measure import hooks
 from harness.measure.watchdog import Watchdog
 from harness.rundir import store
+from harness.stats import medians
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def measure(
         float(np.median(off_a)),
         float(np.median(on_a)),
         float(np.median(ratios)),
-        stats.median_ci(ratios),
+        medians.median_ci(ratios),
         _row_cost_s() * tasks / wall,
         write_s / wall,
         float(np.median(watch_cpu)),

@@ -23,9 +23,9 @@ from harness.measure.protocol import UnitFiles, read_new
 from harness.measure.sweep import Sweep, cell_spec
 from harness.plan.cells import Cell, Stored, Unit, time_slicing
 from harness.plan.limits import Limit, cutting
-from harness.precision import stop_reason
 from harness.rundir import store, units
 from harness.schema import without_trace
+from harness.stats.precision import stop_reason
 
 POLL_S = 0.05  # how soon a finished child is noticed; a poll reads one small file
 

@@ -27,11 +27,11 @@ from harness.measure.sweep import Sweep
 from harness.plan import inputs
 from harness.plan.cells import Unit
 from harness.plan.estimate import calibrate
-from harness.precision import Target
 from harness.rundir import store
 from harness.rundir.meta import read_run_meta
 from harness.rundir.seeds_file import FORMAT, SeedRun, Seeds
 from harness.schema import BASELINE, Cell, utc_now
+from harness.stats.precision import Target
 
 # The keys of a run's config that make the workload the seeds time.
 WORKLOAD_KEYS = ("images", "augmentations_per_image", "seed", "cv2_threads")

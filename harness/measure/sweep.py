@@ -10,9 +10,9 @@ from harness.measure.protocol import UnitFiles
 from harness.plan.cells import Cell, Stored, Unit, plan_cells, planned_runs, runnable, time_slicing
 from harness.plan.estimate import Costs, cell_seconds
 from harness.plan.sweep_plan import Plan
-from harness.precision import Target
 from harness.rundir import store
 from harness.schema import CellSpec, JobSpec
+from harness.stats.precision import Target
 
 MIN_TIMEOUT_S = 300.0
 TIMEOUT_FACTOR = 10.0

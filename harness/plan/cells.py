@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from experiments import strategies
-from harness import precision
 from harness.config import Config
 from harness.errors import HarnessError
-from harness.precision import Target, stop_reason
 from harness.schema import BASELINE, Cell
+from harness.stats import precision
+from harness.stats.precision import Target, stop_reason
 
 __all__ = ["Cell", "Stored", "Unit", "plan_cells", "plan_units", "runnable"]
 
@@ -22,7 +22,7 @@ __all__ = ["Cell", "Stored", "Unit", "plan_cells", "plan_units", "runnable"]
 @dataclass(frozen=True)
 class Unit:
     """One child process: a cell and the repeat numbers it may record (after its warm-up), in
-    order. It records them until the stop rule (harness.precision) gives a stop reason;
+    order. It records them until the stop rule (harness.stats.precision) gives a stop reason;
     `optional` units are beyond `min`, so a limit that cuts the cell skips them."""
 
     cell: Cell

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness import stats
 from harness.errors import HarnessError
 from harness.rundir.meta import read_run_meta
 from harness.rundir.store import META, RUNS, read_table
 from harness.schema import CELL_KEYS
+from harness.stats import medians
 
 RECENT = 3  # the newest run folders asked: the machine's state drifts over days
 SAME_MACHINE = ("cpu_model", "physical_cores", "logical_cores")
@@ -76,7 +76,7 @@ def _cell_cvs(folder: Path, cores: int) -> list[float]:
     except HarnessError:
         return []
     ok = runs[runs["status"].eq("ok") & runs["workers"].le(cores)]
-    cvs = [stats.cv(w) for _, w in ok.groupby("cell_id")["wall_s"] if len(w) >= MIN_RUNS]
+    cvs = [medians.cv(w) for _, w in ok.groupby("cell_id")["wall_s"] if len(w) >= MIN_RUNS]
     return [cv for cv in cvs if cv > 0]
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from harness.plan.cells import Cell, Stored, time_slicing
 from harness.plan.sweep_plan import Plan
-from harness.precision import Target, stop_reason
+from harness.stats.precision import Target, stop_reason
 
 
 @dataclass

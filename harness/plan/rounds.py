@@ -10,7 +10,7 @@ of its own. With `slicing_last`, a round runs the cells at W <= usable cores fir
 time-slicing ones after a visit of their own, so the cells whose ratios aim at the target sit
 between two visits minutes apart even when the slicing cells make the round long. Each run stores
 its round and its position in it. A cell stops taking part once its per-round ratio meets the stop
-rule (harness.pairing), judged from the rounds before and the visit that closed them, so a
+rule (harness.stats.pairing), judged from the rounds before and the visit that closed them, so a
 resumed sweep draws the same order for the round it was in; the baseline goes on while any cell
 of its group does.
 """
@@ -23,10 +23,10 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pandas as pd
 
-from harness.pairing import cell_ratios, ratio_stop_reason
 from harness.plan.cells import Cell, Unit, time_slicing
-from harness.precision import Target
 from harness.schema import BASELINE
+from harness.stats.pairing import cell_ratios, ratio_stop_reason
+from harness.stats.precision import Target
 from harness.variants import twin_of
 
 

@@ -22,8 +22,8 @@ from harness.plan.cells import (
 )
 from harness.plan.estimate import Costs, cell_seconds
 from harness.plan.rounds import split, visits
-from harness.precision import Target
 from harness.schema import BASELINE
+from harness.stats.precision import Target
 
 
 @dataclass(frozen=True)

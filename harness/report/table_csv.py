@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.analysis import paired, scaling
+from harness.analysis import paired_rounds, scaling
 from harness.analysis.losses import LOSS_COLUMNS, POP
 from harness.analysis.results import Results
 from harness.schema import CELL_KEYS, CSV_COLUMNS
@@ -32,7 +32,7 @@ def write_pairs(results: Results) -> list[Path]:
     """tables/<kind>_pairs.csv: the paired comparisons of a run in paired rounds."""
     if not scaling.paired(results.runs):
         return []
-    pairs = paired.compare_pairs(results.runs, results.strategies)
+    pairs = paired_rounds.compare_pairs(results.runs, results.strategies)
     if pairs.empty:
         return []
     out = results.run_dir / "tables" / f"{results.kind}_pairs.csv"

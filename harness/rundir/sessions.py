@@ -8,8 +8,8 @@ from pathlib import Path
 
 from harness import machine
 from harness.config import Config
-from harness.precision import Target
 from harness.schema import Cell, utc_now
+from harness.stats.precision import Target
 
 
 def new_meta(

@@ -9,9 +9,9 @@ import numpy as np
 
 from harness.analysis.results import Results
 from harness.analysis.scaling import SAVING_LABEL
-from harness.pairing import midpoints, round_ratios
 from harness.report.plots.style import figure_title
 from harness.schema import BASELINE
+from harness.stats.pairing import midpoints, round_ratios
 
 
 def drift_plots(results: Results) -> plt.Figure:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness import precision, stats
 from harness.analysis import checks, scaling
 from harness.analysis.results import Results
 from harness.report import plots
@@ -13,6 +12,7 @@ from harness.report.blocks import Block, Bullets, Figure, Paragraph, Section, Ta
 from harness.report.format import DASH, fmt, interval, marks, mode
 from harness.rundir import seeds_file
 from harness.schema import BASELINE
+from harness.stats import medians, precision
 
 TABLE_NAME = {"strong": "Table 1 (strong scaling)", "weak": "Table 2 (weak scaling)"}
 
@@ -86,7 +86,7 @@ def legend(results: Results) -> str:
     return (
         f"{checks.OVERSUBSCRIBED} more busy processes than the {results.cores} usable physical "
         f"cores (oversubscribed); {checks.UNSTABLE} unstable: the repeats vary by more than "
-        f"{stats.UNSTABLE_CV:.0%} (CV). Figures are medians of the ok repeats; {DASH} = not run "
+        f"{medians.UNSTABLE_CV:.0%} (CV). Figures are medians of the ok repeats; {DASH} = not run "
         "or no ok repeat."
     )
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.analysis import paired, scaling, session_level
+from harness.analysis import paired_rounds, scaling, session_level
 from harness.analysis.results import Results
-from harness.pairing import rounds_run
 from harness.report.blocks import Facts, Figure, Paragraph, Section, Table
 from harness.report.format import DASH, fmt, mode
 from harness.report.plots.drift import drift_plots
 from harness.rundir import dimension_file
 from harness.schema import CELL_KEYS
+from harness.stats.pairing import rounds_run
 
 
 def rounds(results: Results) -> Section | None:
@@ -22,7 +22,7 @@ def rounds(results: Results) -> Section | None:
         return None
     config = results.config
     every = config.baseline_every
-    used, sequential = paired.extra_machine_time(
+    used, sequential = paired_rounds.extra_machine_time(
         runs,
         float(results.run_meta.last_session.calibration.get("child_s", 0.0)),
         config.warmup_runs * config.warmup_tasks,
@@ -38,7 +38,7 @@ def rounds(results: Results) -> Section | None:
                 "baseline visits",
                 (
                     "at each round's start and end"
-                    if paired.visits_at_both_ends(runs)
+                    if paired_rounds.visits_at_both_ends(runs)
                     else "at each round's start (the next round's visit closes it, and a last "
                     "visit the last round)"
                 )
@@ -121,7 +121,7 @@ def _drift_table(runs: pd.DataFrame) -> Table:
             f"{r.spread:.1%}",
             f"{r.minutes:.1f}",
         ]
-        for r in paired.drift(runs).itertuples()
+        for r in paired_rounds.drift(runs).itertuples()
     ]
     return Table(head, rows)
 
@@ -132,7 +132,7 @@ def _narrowing_table(results: Results) -> Table:
     if across is not None:
         head.append("+- across sessions")
     rows = []
-    for r in paired.narrowing(results.table, results.runs).itertuples():
+    for r in paired_rounds.narrowing(results.table, results.runs).itertuples():
         row = [r.strategy, mode(r.saving), str(r.workers), f"{r.paired:.1%}", f"{r.unpaired:.1%}"]
         if across is not None:
             width = across.get(tuple(getattr(r, k) for k in CELL_KEYS), float("nan"))
@@ -156,7 +156,7 @@ def comparisons(results: Results) -> Section | None:
     runs = results.runs
     if not scaling.paired(runs):
         return None
-    table = paired.compare_pairs(runs, results.strategies)
+    table = paired_rounds.compare_pairs(runs, results.strategies)
     if table.empty:
         return None
     flagged = int(table["significant"].sum())
@@ -164,7 +164,7 @@ def comparisons(results: Results) -> Section | None:
     intro = Paragraph(
         "Two strategies measured in the same rounds, round by round: ratio = T_A / T_B (above "
         "1: B is faster), its Hodges-Lehmann centre and Wilcoxon 95% interval; flagged when "
-        f"the signed-rank test gives p < {paired.ALPHA}. {flagged} of {len(table)} pairs "
+        f"the signed-rank test gives p < {paired_rounds.ALPHA}. {flagged} of {len(table)} pairs "
         f"flagged; {covers} intervals cover 1."
     )
     head = ["A", "B", "saving", "W", "rounds", "B vs A", "interval", "p", "flag"]

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from harness.analysis import race
+from harness.analysis import race_answer
 from harness.analysis.results import Results
-from harness.pairing import rounds_run
 from harness.report.blocks import Bullets, Figure, Paragraph, Section, Table
 from harness.report.format import interval, mode
 from harness.report.plots.style import figure_title
+from harness.stats.pairing import rounds_run
 
 ENDINGS = {
     "winner": "a winner",
@@ -23,7 +23,7 @@ def race_section(results: Results) -> Section | None:
     config = results.config
     if config.order != "race":
         return None
-    found = race.answers(results.runs, config, results.cores)
+    found = race_answer.answers(results.runs, config, results.cores)
     rules = config.race_rules
     intro = Paragraph(
         "Every round ran each surviving contender once, in a fresh random order, with a "
@@ -72,7 +72,7 @@ def _cost(results: Results) -> Paragraph:
     return Paragraph(f"{rounds} rounds in {used / 60:.1f} min of this machine{beside}.")
 
 
-def _answer_blocks(answer: race.Answer, results: Results, margin: float) -> list:
+def _answer_blocks(answer: race_answer.Answer, results: Results, margin: float) -> list:
     state, head = answer.standing, f"**{mode(answer.saving)}**: "
     if answer.verdict == "undecided":
         head += f"undecided after {answer.rounds} rounds; still in: "
@@ -117,7 +117,7 @@ def _answer_blocks(answer: race.Answer, results: Results, margin: float) -> list
     return found
 
 
-def _survivors(results: Results, found: list[race.Answer]) -> plt.Figure:
+def _survivors(results: Results, found: list[race_answer.Answer]) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(6, 3.2))
     for answer in found:
         counts = answer.standing.alive_after

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from harness.pairing import ratio_interval, signed_rank_cdf
+from harness.stats.pairing import ratio_interval, signed_rank_cdf
 
 FIRST_TEST = 5
 ALPHA = 0.05

@@ -5,7 +5,7 @@ Per saving mode a race of its own, in two stages (`race.stage: cores`): first ev
 W = the largest worker count within the usable cores; once that stage ends, the strategy of
 its answer (a tie's too: the tied ones are set aside) at every W of the config, to say how
 many workers, until the fewest workers are settled. With `stage: all` every (strategy, W)
-races at once. A stage judges its own rounds only (harness/racing.py); a contender whose run
+races at once. A stage judges its own rounds only (harness/stats/racing.py); a contender whose run
 fails is dropped, and says why.
 """
 
@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from harness.config import Race
-from harness.pairing import round_ratios
 from harness.plan.cells import Cell
 from harness.plan.rounds import TakingPart
-from harness.racing import SETTLED, TIE, WINNER, Drop, Verdict, blocks, judge
+from harness.stats.pairing import round_ratios
+from harness.stats.racing import SETTLED, TIE, WINNER, Drop, Verdict, blocks, judge
 
 
 @dataclass

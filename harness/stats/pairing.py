@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
-from harness.precision import FUTILITY_SLACK, LEVEL, Target, decide
 from harness.schema import BASELINE
+from harness.stats.precision import FUTILITY_SLACK, LEVEL, Target, decide
 
 NAN = float("nan")
 
@@ -99,7 +99,7 @@ def ratio_half_width(ratios: object, level: float = LEVEL) -> float:
 
 def ratio_stop_reason(ratios: object, rounds: int, target: Target, slicing: bool) -> str:
     """Why a cell needs no more rounds, from its per-round ratios after `rounds` rounds ("" while
-    it does). The stop rule of harness.precision, applied to the ratio instead of the time."""
+    it does). The stop rule of harness.stats.precision, applied to the ratio instead of the time."""
     values = np.asarray(ratios, dtype=float)
     n = int(np.sum(np.isfinite(values)))
 

@@ -1,4 +1,4 @@
-"""What paired rounds show (`order: rounds`, harness.pairing): how far the baseline drifted over
+"""What paired rounds show (`order: rounds`, stats.pairing): how far the baseline drifted over
 the sweep, how much pairing narrowed each speedup's interval, what the rounds cost beyond
 sequential order, and paired comparisons of two strategies (or an A/A twin) measured in the same
 rounds: "B is x% faster than A, +- y%", flagged when the Wilcoxon signed-rank test on the
@@ -11,8 +11,8 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from harness.pairing import midpoints, ratio_interval, signed_rank_p, unpaired_interval
 from harness.schema import BASELINE, CELL_KEYS
+from harness.stats.pairing import midpoints, ratio_interval, signed_rank_p, unpaired_interval
 from harness.variants import twin_of
 
 ALPHA = 0.05
@@ -54,7 +54,7 @@ def visits_at_both_ends(runs: pd.DataFrame) -> bool:
 
 def narrowing(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """Per non-baseline cell of a paired run: its speedup's +- from the rounds (the table's),
-    beside the +- of the same runs taken as if unpaired (harness.pairing.unpaired_interval)."""
+    beside the +- of the same runs taken as if unpaired (stats.pairing.unpaired_interval)."""
     ok = runs[runs["status"].eq("ok")]
     walls = {k: g["wall_s"].to_numpy(dtype=float) for k, g in ok.groupby(CELL_KEYS, sort=False)}
     base = {k[1]: v for k, v in walls.items() if k[0] == BASELINE}

@@ -22,7 +22,7 @@ from functools import lru_cache
 import numpy as np
 from scipy.special import ndtri  # the normal quantile; scipy.stats is slow to import
 
-from harness import stats
+from harness.stats import medians
 
 LEVEL = 0.95
 FUTILITY_SLACK = 1.25
@@ -44,7 +44,7 @@ class Target:
     ci: float | None = None
     planning_cv: float | None = None
     spend: float | None = None
-    futile_after: int = 8  # rounds before a paired ratio may stop as futile (harness.pairing)
+    futile_after: int = 8  # rounds before a paired ratio may stop as futile (harness.stats.pairing)
 
     @property
     def fixed(self) -> bool:
@@ -55,7 +55,7 @@ def stop_reason(walls: object, target: Target, slicing: bool) -> str:
     """Why a cell whose ok runs gave these wall times needs no more ("" if it does). A run that
     failed takes up a repeat number without adding a wall time, so a cell's child never
     records more than `max` runs (ok or not)."""
-    n = stats.count(walls)
+    n = medians.count(walls)
     return decide(
         n, n, target, slicing, lambda: reached(walls, target.ci), lambda: futile(walls, target)
     )
@@ -69,7 +69,7 @@ def decide(
     reached: Callable[[], bool],
     futile: Callable[[], bool],
 ) -> str:
-    """The stop rule's order, whatever it judges (a time here, a ratio in harness.pairing): `n`
+    """The stop rule's order, whatever it judges (a time here, a ratio in stats.pairing): `n`
     ok values, `done` tries of the `max`; reached and futile are asked only when they matter."""
     aiming = target.ci is not None and not slicing and n >= target.min
     if aiming and reached():  # also at max: the last run may reach it
@@ -86,24 +86,24 @@ def decide(
 
 
 def reached(walls: object, ci: float) -> bool:
-    _, _, coverage = stats.median_interval(walls, LEVEL)
-    return coverage >= LEVEL and stats.half_width(walls, LEVEL) <= ci
+    _, _, coverage = medians.median_interval(walls, LEVEL)
+    return coverage >= LEVEL and medians.half_width(walls, LEVEL) <= ci
 
 
 def futile(walls: object, target: Target) -> bool:
     """From the first n with an interval: is every run count up to max expected to stay above
     ci (with FUTILITY_SLACK)?"""
-    n = stats.count(walls)
-    if target.ci is None or n < stats.min_runs_for(LEVEL) or n >= target.max:
+    n = medians.count(walls)
+    if target.ci is None or n < medians.min_runs_for(LEVEL) or n >= target.max:
         return False
     best = min(_spread(m) for m in range(n + 1, target.max + 1))
-    projected = stats.half_width(walls, LEVEL) * best / _spread(n)
+    projected = medians.half_width(walls, LEVEL) * best / _spread(n)
     return projected > FUTILITY_SLACK * target.ci
 
 
 def _spread(n: int) -> float:
     """Expected width of the order-statistic interval of n normal samples, in sigmas (Blom)."""
-    k = max(1, stats.order_index(n, LEVEL))
+    k = max(1, medians.order_index(n, LEVEL))
     p = (k - 0.375) / (n + 0.25)
     return float(ndtri(1 - p) - ndtri(p))
 
@@ -117,7 +117,7 @@ def expected_runs(target: Target, slicing: bool) -> float:
         return target.min
     if target.planning_cv:
         return _mean_runs(target.min, target.max, target.ci, round(target.planning_cv, 3))
-    return min(target.max, max(target.min, stats.min_runs_for(LEVEL)))
+    return min(target.max, max(target.min, medians.min_runs_for(LEVEL)))
 
 
 @lru_cache(maxsize=32)
@@ -136,7 +136,7 @@ def coverage(target: Target, sigma: float, trials: int = 4000, seed: int = 1) ->
         n = target.min
         while not stop_reason(walls[:n], target, False):
             n += 1
-        low, high, _ = stats.median_interval(walls[:n], LEVEL)
+        low, high, _ = medians.median_interval(walls[:n], LEVEL)
         covered += low <= 1.0 <= high
         hit += reached(walls[:n], target.ci) if target.ci else 0
         runs += n

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from harness.config import Config
-from harness.pairing import ratio_interval, rounds_run
 from harness.plan.cells import Cell, plan_cells, runnable
-from harness.plan.race import Standing, relative_times, standing
+from harness.plan.race_rounds import Standing, relative_times, standing
 from harness.plan.rounds import groups
-from harness.racing import blocks
+from harness.stats.pairing import ratio_interval, rounds_run
+from harness.stats.racing import blocks
 
 
 @dataclass(frozen=True)
