@@ -15,7 +15,7 @@ import yaml
 
 from harness import cli
 from harness.rundir import store
-from harness.schema import FORMAT_VERSION, TASKS_DIR
+from harness.schema import FORMAT_VERSION, TASKS_FILE
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def test_truncated_runs_parquet(run, made, capsys):
 
 
 def test_truncated_trace_file(run, made, capsys):
-    damaged = sorted((run / TASKS_DIR).glob("*.parquet"))[0]
+    damaged = run / TASKS_FILE  # the packed trace of a finished run
     truncate(damaged)
     before = (run / store.RUNS).read_bytes()
     resume = ["run", str(made[1]), "--resume", str(run)]

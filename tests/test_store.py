@@ -1,5 +1,5 @@
-"""The run folder's per-task trace: one file per recorded run, replaced whole, read with the
-tasks.parquet of folders written before that layout."""
+"""The run folder's per-task trace: one file per recorded run while a sweep runs, replaced whole,
+packed into one tasks.parquet when it ends; a packed folder and tasks/ files read together."""
 
 import pandas as pd
 
@@ -45,3 +45,25 @@ def test_no_trace_is_none_and_failed_runs_write_nothing(tmp_path):
     assert store.load_tasks(tmp_path) is None
     store.write_tasks(tmp_path, [store.task_frame("a", 0, {"trace": [], "spans": []})])
     assert store.load_tasks(tmp_path) is None and not (tmp_path / "tasks").exists()
+
+
+def test_packing_keeps_every_row_in_order_and_removes_the_per_run_files(tmp_path):
+    store.write_tasks(tmp_path, [_frame("a", 0, 1.0), _frame("b", 0, 2.0)])
+    before = store.load_tasks(tmp_path)
+    store.pack_tasks(tmp_path)
+    assert not (tmp_path / "tasks").exists() and (tmp_path / TASKS_FILE).is_file()
+    pd.testing.assert_frame_equal(store.load_tasks(tmp_path), before)
+
+
+def test_a_resumed_run_packs_its_new_runs_over_the_packed_ones(tmp_path):
+    store.write_tasks(tmp_path, [_frame("a", 0, 1.0), _frame("a", 1, 2.0)])
+    store.pack_tasks(tmp_path)
+    store.write_tasks(tmp_path, [_frame("a", 1, 9.0, tasks=1), _frame("c", 0, 3.0)])
+    expected = store.load_tasks(tmp_path)
+    store.pack_tasks(tmp_path)
+    tasks = store.load_tasks(tmp_path)
+    pd.testing.assert_frame_equal(tasks, expected)
+    redone = tasks[tasks["cell_id"].eq("a") & tasks["repeat"].eq(1) & tasks["kind"].eq("task")]
+    assert redone["start_s"].tolist() == [9.0]
+    store.pack_tasks(tmp_path)  # nothing left to pack: a no-op
+    pd.testing.assert_frame_equal(store.load_tasks(tmp_path), expected)

@@ -213,6 +213,7 @@ def run_sweep(
                         f"  {unit.cell.id} repeat {r['repeat']}: {r['status']}: {r['error']}",
                         file=sys.stderr,
                     )
+        store.pack_tasks(sweep.run_dir)
     finally:
         progress.close()
         shutil.rmtree(sweep.run_dir / "scratch", ignore_errors=True)

@@ -1,11 +1,15 @@
-"""The run folder: runs.parquet (one row per recorded run), tasks/ (the per-task trace, one file
-per recorded run) and meta.json, all written atomically; meta.json is migrated to the current
-format on read (harness/schema.py)."""
+"""The run folder: runs.parquet (one row per recorded run), the per-task trace and meta.json, all
+written atomically; meta.json is migrated to the current format on read (harness/schema.py).
+
+While a sweep runs, each recorded run's trace is a file of its own in tasks/, so a write does not
+grow with the sweep; when the sweep ends they are packed into one compressed tasks.parquet, the
+form a run folder is kept and committed in (docs/RESULTS.md, "What is committed")."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import TypeVar
 
@@ -141,6 +145,22 @@ def load_tasks(run_dir: Path) -> pd.DataFrame | None:
     if not frames:
         return pd.DataFrame(columns=list(TASK_COLUMNS))
     return pd.concat(frames, ignore_index=True)
+
+
+PACKED = {"compression": "zstd", "compression_level": 9}
+
+
+def pack_tasks(run_dir: Path) -> None:
+    """Pack tasks/ into tasks.parquet (with the runs it already holds), then remove tasks/. The
+    rows keep the order load_tasks gives, so what is derived from them does not change; a crash
+    between the two steps leaves both, which load_tasks reads as before."""
+    run_dir = Path(run_dir)
+    if not (run_dir / TASKS_DIR).is_dir():
+        return
+    tasks = load_tasks(run_dir)
+    if tasks is not None and len(tasks):
+        _replace(run_dir / TASKS_FILE, lambda p: tasks.to_parquet(p, index=False, **PACKED))
+    shutil.rmtree(run_dir / TASKS_DIR)
 
 
 def tasks_path(run_dir: Path, cell_id: str, repeat: int) -> Path:
