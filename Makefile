@@ -18,7 +18,7 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 EXTRA := $(if $(OUT),--out $(OUT)) $(if $(RESUME),--resume $(RESUME)) $(if $(FORCE),--force) \
          $(if $(IGNORE_LOCK),--ignore-lock) $(if $(BUDGET),--budget $(BUDGET))
 
-.PHONY: help install strong-scaling weak-scaling race report verify compare bench test lint clean
+.PHONY: help install strong-scaling weak-scaling race report verify compare bench test test-fast lint clean
 
 help:
 	@echo "make strong-scaling [CONFIG=configs/strong_scaling.yaml] [OUT=dir] [BUDGET=45m]"
@@ -29,6 +29,7 @@ help:
 	@echo "make compare A=<run> B=<run>   two runs cell by cell"
 	@echo "make bench   every strategy side by side, then the harness's own overhead"
 	@echo "make test    lint + the test suite"
+	@echo "make test-fast   lint + the tests not marked slow (no sweeps, killed processes, browser)"
 	@echo "make install EXTRAS=torch   also install torch (P_TORCH), pinned to its CPU build's version"
 
 $(STAMP): pyproject.toml
@@ -64,6 +65,10 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# The inner loop: every module's unit tests; CI and `make test` run the slow ones too.
+test-fast: lint
+	$(BIN)/python -m pytest -q -m "not slow"
 
 clean:
 	rm -rf .cache $(VENV) results/*/*/scratch

@@ -7,6 +7,7 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -45,10 +46,15 @@ def physical_cores() -> int:
     return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
 
 
+def usable_cores_of(physical: int, affinity: Sequence[int] | None) -> int:
+    """min(physical cores, CPUs in the affinity mask): above it a cell is time-slicing. The one
+    rule for this machine now (usable_cores) and for the host a stored run ran on."""
+    return min(physical, len(affinity)) if affinity else physical
+
+
 def usable_cores() -> int:
-    """min(physical cores, CPUs in the affinity mask): above it a cell is time-slicing."""
-    affinity = cpu_affinity()
-    return min(physical_cores(), len(affinity)) if affinity else physical_cores()
+    """This machine's usable cores, by usable_cores_of."""
+    return usable_cores_of(physical_cores(), cpu_affinity())
 
 
 def host_info() -> dict:

@@ -61,6 +61,7 @@ def run_meta(kind: str = "strong", workers: list[int] | None = None, repeats: in
         "workers": workers if kind == "strong" else None,
         "points": None if kind == "strong" else points,
         "repeats": repeats, "warmup": 1, "seed": 0, "cv2_threads": 1, "start_method": "fork",
+        "order": "sequential",  # build_run writes each cell's runs in turn, with no rounds
     }
     skipped = []
     for name, least in SAVING_ONLY.items():

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 
 from harness.cli import main
@@ -40,6 +41,7 @@ def test_every_entry_gets_a_twin_with_the_same_options_and_workers(tmp_path):
     assert len(data["strategies"]) == 4
 
 
+@pytest.mark.slow
 def test_the_aa_command_pairs_every_cell_with_its_twin(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["aa", str(tiny(tmp_path)), "--out", str(out)]) == 0
@@ -53,6 +55,7 @@ def test_the_aa_command_pairs_every_cell_with_its_twin(tmp_path, capsys):
     assert "## Paired comparisons" in (out / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_the_dimension_command_stores_its_levels_in_the_run_folder(tmp_path, capsys):
     config = tiny(tmp_path, strategies=["P_1"], workers=[1, 2], repeats=3, order="sequential")
     out = tmp_path / "run"

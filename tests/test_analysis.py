@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from harness import schema
-from harness.analysis import study
+from harness.analysis import cell_checks, study
+from harness.analysis.phases import cores_busy_peaks, cores_busy_table, phase_columns, phase_table
+from harness.analysis.results import load_results
 from harness.analysis.scaling import (
     SAVING_LABEL,
     TABLE_COLUMNS,
     baselines,
     cell_medians,
-    cores_busy_peaks,
-    cores_busy_table,
-    phase_columns,
-    phase_table,
     scaling_table,
 )
 
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "runs"
 T_SEQ_STRONG_SAVING = 82.0677
 T_SEQ_STRONG_NOSAVING = 76.373
 # Per-run phase timings a real run stores beside wall_s; the paper has none (NaN here).
@@ -305,3 +305,66 @@ def test_cores_busy_is_none_without_cpu_time():
     assert cores_busy_table(_runs_with()) is None
     assert cores_busy_table(_runs_with(t_cpu_s=float("nan"))) is None
     assert "steal_s" not in cores_busy_table(_runs_with(t_cpu_s=1.0))
+
+
+# ---------------------------------------------------------------- warnings from the table
+
+
+def _speedup_table() -> tuple[pd.DataFrame, pd.Series]:
+    """A strong table: the baseline, P_T at W=2 just above W (its interval reaching below),
+    P_1 at W=2 below W, P_2 at W=2 wholly above W, and P_Q at W=4 above W but oversubscribed."""
+    rows = [
+        ("sequential", 1, 1.00, 0.98, 1.02, False),
+        ("P_T", 2, 2.03, 1.94, 2.34, False),
+        ("P_1", 2, 1.90, 1.85, 1.95, False),
+        ("P_2", 2, 2.20, 2.10, 2.30, False),
+        ("P_Q", 4, 4.40, 4.10, 4.60, True),
+    ]
+    table = pd.DataFrame(
+        [
+            {"strategy": s, "workers": w, "saving": True, "speedup": sp, "speedup_ci_low": lo,
+             "speedup_ci_high": hi, "efficiency": sp / w, "efficiency_ci_low": lo / w,
+             "efficiency_ci_high": hi / w}
+            for s, w, sp, lo, hi, _ in rows
+        ]
+    )
+    return table, pd.Series([over for *_, over in rows])
+
+
+def test_a_speedup_above_w_within_the_cores_is_called_implausible_with_its_fix():
+    table, over = _speedup_table()
+    (found,) = cell_checks.implausible_speedups(table, over, "strong", paired=False, cores=2)
+    assert found.startswith("2 cell(s) report a speedup above W on W usable cores")
+    assert "P_T W=2 (saving) 2.03 [1.94, 2.34];" in found  # its interval reaches W: listed
+    assert "P_2 W=2 (saving) 2.20 [2.10, 2.30], its whole interval above W" in found
+    assert "P_1" not in found and "P_Q" not in found and "sequential W=" not in found
+    assert "baseline measured at another speed" in found and "Fix: `order: rounds`" in found
+    (paired,) = cell_checks.implausible_speedups(table, over, "strong", paired=True, cores=2)
+    assert "`repeats.max`" in paired and "order: rounds" not in paired
+    assert cell_checks.implausible_speedups(table, over, "weak", paired=False, cores=2) == []
+    below = table.assign(efficiency=table["efficiency"].clip(upper=0.99))
+    assert cell_checks.implausible_speedups(below, over, "strong", paired=False, cores=2) == []
+    # on 4 cores, W = 2 leaves the main process a core: a speedup above 2 can be real
+    assert cell_checks.implausible_speedups(table, over, "strong", paired=False, cores=4) == []
+
+
+def test_intervals_outside_paired_rounds_are_said_to_hold_within_the_session():
+    table, _ = _speedup_table()
+    (found,) = cell_checks.session_only_intervals(table, paired=False, order="sequential")
+    assert "`order: sequential`" in found and "within this session only" in found
+    assert "Fix: `order: rounds`" in found
+    (unnamed,) = cell_checks.session_only_intervals(table, paired=False, order=None)
+    assert unnamed.startswith("This run (not in paired rounds)")
+    assert cell_checks.session_only_intervals(table, paired=True, order=None) == []
+    no_intervals = table.assign(speedup_ci_low=float("nan"))
+    assert cell_checks.session_only_intervals(no_intervals, False, "sequential") == []
+
+
+@pytest.mark.parametrize(
+    "run, session_only",
+    [("strong_scaling/sequential", True), ("quick_strong/paired", False)],
+)
+def test_the_report_warns_of_session_only_intervals_from_the_runs(run, session_only):
+    results = load_results(FIXTURES / run)
+    warned = any("within this session only" in w for w in results.warnings)
+    assert warned == session_only

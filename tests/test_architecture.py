@@ -331,8 +331,8 @@ def _reads_meta_config(node: ast.AST) -> bool:
 
 def test_only_the_run_folder_reads_the_stored_config_as_a_dict() -> None:
     """Everything else reads the typed meta (harness.rundir.meta: RunMeta.config is a Config);
-    harness.schema's format migrations work on the raw dict by design."""
-    allowed = ("harness/rundir/", "harness/schema.py")
+    harness.migrations's format migrations work on the raw dict by design."""
+    allowed = ("harness/rundir/", "harness/migrations.py")
     found = [
         f"{_rel(path)}:{node.lineno}: {ast.unparse(node)}"
         for path in source_files()

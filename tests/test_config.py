@@ -9,10 +9,15 @@ import yaml
 from _optional import require_module
 
 from harness.cli import main
-from harness.config import Config, load_config
+from harness.config import Config, load_config, validate_config
 from harness.errors import HarnessError
+from harness.migrations import FORMAT_VERSION, migrate_meta
+from harness.rundir import folders
+from harness.rundir.meta import run_meta
+from harness.sweep_rules import Order, Race, Repeats
 
-CONFIGS = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.yaml"))
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+CONFIGS = sorted(CONFIG_DIR.glob("*.yaml"))
 
 STRONG = {
     "name": "tiny_strong",
@@ -82,6 +87,37 @@ def test_defaults_fill_in(tmp_path):
     assert config.strategies == ["P_1", "P_2", "P_Q"]
     assert config.start_method == "fork"
     assert config.cell_timeout_s is None
+    assert config.order is Order.ROUNDS and config.order.paired
+    assert config.repeats == Repeats(min=3, max=20, ci=0.03)  # the quick configs'
+    quick = shipped("quick_strong")
+    assert config.repeats == quick.repeats and config.order == quick.order
+    assert config.target == quick.target
+
+
+def shipped(name: str) -> Config:
+    """A shipped config validated, without the registry (race.yaml needs the torch extra)."""
+    path = CONFIG_DIR / f"{name}.yaml"
+    return validate_config(yaml.safe_load(path.read_text()), path)
+
+
+def test_a_race_without_repeats_gets_the_races_and_sequential_stays_available(tmp_path):
+    base = {"name": "n", "kind": "strong", "workers": [2]}
+    race = load_config(write(tmp_path, {**base, "order": "race"}))
+    assert race.repeats == shipped("race").repeats
+    assert race.order.raced and race.order.paired and race.race_rules == Race()
+    sequential = load_config(write(tmp_path, {**base, "order": "sequential"}))
+    assert not sequential.order.paired and not sequential.order.child_per_run
+    assert sequential.model_dump(mode="json")["order"] == "sequential"
+
+
+def test_each_order_says_what_it_implies():
+    implied = {o: (o.paired, o.child_per_run, o.raced) for o in Order}
+    assert implied == {
+        Order.SEQUENTIAL: (False, False, False),
+        Order.INTERLEAVED: (False, True, False),
+        Order.ROUNDS: (True, True, False),
+        Order.RACE: (True, True, True),
+    }
 
 
 def test_input_dir_with_images_loads(tmp_path):
@@ -198,7 +234,7 @@ BAD = [
     ("plugin-file-missing", with_(STRONG, plugins=["nowhere.py"]), "plugins", ["no such file"]),
     (
         "slicing-last-sequential",
-        with_(STRONG, slicing_last=True),
+        with_(STRONG, slicing_last=True, order="sequential"),
         "slicing_last",
         ["order: rounds or race"],
     ),
@@ -311,6 +347,15 @@ def test_input_dir_without_images(tmp_path, capsys):
 # ---------------------------------------------------------------- dry run
 
 
+def test_a_config_without_order_or_repeats_plans_paired_rounds(tmp_path, capsys):
+    path = write(tmp_path, with_(STRONG, repeats=None))
+    assert main(["run", str(path), "--out", str(tmp_path / "run"), "--dry-run"]) == 0
+    plan = capsys.readouterr().out
+    assert "(strong scaling, in paired rounds)" in plan
+    assert "within +-3% (3 to 20 per cell" in plan
+    assert "before each (cell, repeat)" in plan
+
+
 def test_dry_run_prints_plan_and_creates_nothing(tmp_path, capsys):
     path = write(tmp_path, STRONG)
     out_dir = tmp_path / "results" / "run"
@@ -383,3 +428,36 @@ def test_the_old_dask_key_and_options_together_are_refused(tmp_path):
     data = with_(STRONG, strategies=["P_DASK"], dask={}, options={"P_DASK": {}})
     with pytest.raises(HarnessError, match="given twice"):
         load_config(write(tmp_path, data))
+
+
+# ---------------------------------------------------------------- stored configs
+
+
+def stored(version: int, **config: object):
+    """A meta.json's config of this format, read back as the report and a resume read it."""
+    data = {"name": "n", "kind": "strong", "workers": [2], **config}
+    return run_meta(migrate_meta({"format_version": version, "config": data}, "meta.json")).config
+
+
+def test_a_stored_config_keeps_the_defaults_it_ran_under():
+    """A config stored before paired rounds were the default, without `order` or `repeats`, ran
+    in sequential order, 3 runs a cell; its precision targets judged futility from the interval
+    alone. One stored now means what it says."""
+    old = stored(6)
+    assert old.order is Order.SEQUENTIAL and old.repeats == 3
+    target = {"min": 3, "max": 9, "ci": 0.03}
+    assert stored(6, order="rounds", repeats=target).target.futility == "interval"
+    new = stored(FORMAT_VERSION)
+    assert new.order is Order.ROUNDS and new.repeats == Repeats(min=3, max=20, ci=0.03)
+    assert new.target.futility == "robust"
+
+
+def test_a_resume_may_not_move_a_run_into_or_out_of_paired_rounds(tmp_path):
+    base = {"name": "n", "kind": "strong", "workers": [2]}
+    old = migrate_meta({"format_version": 6, "config": base}, "meta.json")  # as read_meta does
+    now = load_config(write(tmp_path, base))  # paired rounds, the default now
+    with pytest.raises(HarnessError, match="order: sequential") as err:
+        folders.check_resumable(old, now, {}, {}, tmp_path)
+    assert err.value.exit_code == 2
+    interleaved = load_config(write(tmp_path, {**base, "order": "interleaved", "repeats": 3}))
+    folders.check_resumable(old, interleaved, {}, {}, tmp_path)  # unpaired both: may change

@@ -40,6 +40,7 @@ def test_a_real_probe_gives_finite_factors_for_both_counts():
         assert math.isfinite(factor) and 1.0 <= factor < 10, found
 
 
+@pytest.mark.slow
 def test_a_process_that_dies_in_the_probe_is_a_warning_not_a_hang(capsys, monkeypatch):
     monkeypatch.setattr(crowding, "WAIT_S", 5.0)
     ctx = multiprocessing.get_context("fork")

@@ -1,4 +1,4 @@
-"""Issue 12: a run folder copied or synced half-way, or from another version, is answered with
+"""A run folder copied or synced half-way, or from another version, is answered with
 one line naming the file and what is wrong (exit 2), by every reader; a resume never
 overwrites what it cannot read. Each damage is done for real to a real run folder."""
 
@@ -14,8 +14,9 @@ import pytest
 import yaml
 
 from harness import cli
+from harness.migrations import FORMAT_VERSION
 from harness.rundir import store
-from harness.schema import FORMAT_VERSION, TASKS_FILE
+from harness.schema import TASKS_FILE
 
 
 @pytest.fixture(scope="module")

@@ -73,6 +73,7 @@ def test_existing_cluster_too_small_is_an_error(tmp_path, monkeypatch):
                 pass
 
 
+@pytest.mark.slow
 def test_tiny_sweep_through_the_cli(images, tmp_path):
     pytest.importorskip("distributed")
     from harness import cli
@@ -86,6 +87,7 @@ def test_tiny_sweep_through_the_cli(images, tmp_path):
         "saving": [True, False],
         "workers": [1, 2],
         "repeats": 1,
+        "order": "sequential",  # the plain path; paired rounds have tests of their own
         "warmup": 0,
     }
     path = tmp_path / "dask_tiny.yaml"
@@ -97,6 +99,7 @@ def test_tiny_sweep_through_the_cli(images, tmp_path):
     assert (runs["status"] == "ok").all()
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_restarted_and_recorded(images, tmp_path):
     """Dask's nanny restarts a SIGKILLed worker and the scheduler redoes its tasks: the run
     finishes, and the watchdog counts the restart for the run's row instead of failing it."""

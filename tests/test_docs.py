@@ -1,5 +1,7 @@
 """The README and docs/ against the repository: links that resolve, a README a newcomer finishes,
-and every figure table checked against the committed run folder it names.
+every figure table checked against the committed run folder it names, and the facts the code
+decides: which commands take the machine-wide lock, the run folder's format version, and the
+README's durations against the meta.json of the run each cites.
 
 A figure table carries a marker comment just above it:
 
@@ -272,7 +274,7 @@ def test_figure_tables_match_their_committed_runs(page):
 
 def test_the_checker_catches_a_wrong_figure(tmp_path):
     """The check is real: a table with one figure off by a unit of its last digit fails."""
-    path = "results/strong_scaling/20261127-130557/tables/strong.csv"
+    path = "results/strong_scaling/20261205-114420/tables/strong.csv"
     frame = pd.read_csv(ROOT / path)
     row = frame[(frame.strategy == "P_1") & (frame.workers == 2) & frame.saving]
     right = f"{row.efficiency.iloc[0] * 100:.0f}%"
@@ -281,3 +283,138 @@ def test_the_checker_catches_a_wrong_figure(tmp_path):
     assert check_csv(path, options, ["efficiency%@saving:True"], [["P_1", right]]) == 1
     with pytest.raises(AssertionError):
         check_csv(path, options, ["efficiency%@saving:True"], [["P_1", wrong]])
+
+
+# ---------------------------------------------------------------- facts the code decides
+
+COMMAND_FILES = [ROOT / "harness" / "cli.py", *sorted((ROOT / "harness" / "commands").glob("*.py"))]
+TAKES_LOCK = re.compile(r"""(?:measuring|MachineLock)\(\s*["'](\w[\w-]*)["']""")
+SUBCOMMAND = re.compile(r"""add_parser\(\s*["'](\w[\w-]*)["']""")
+NAMED = re.compile(r"`([\w-]+)`")
+CLAUSE_END = re.compile(r"(?<=[.;:])\s+")
+# The pages that must list the commands holding the lock.
+LOCK_PAGES = {"README.md", "FAULTS.md", "ARCHITECTURE.md"}
+
+
+def commands_in_code() -> tuple[set[str], set[str]]:
+    """Every subcommand, and those that take the machine-wide lock, read from the code."""
+    code = "\n".join(path.read_text() for path in COMMAND_FILES)
+    return set(SUBCOMMAND.findall(code)), set(TAKES_LOCK.findall(code))
+
+
+def clauses(text: str) -> list[str]:
+    """A page's clauses: paragraphs and table cells, split after each . ; or :"""
+    units = []
+    for block in re.split(r"\n\s*\n", text):
+        if block.lstrip().startswith("|"):
+            units += [cell for line in block.splitlines() for cell in line.split("|")]
+        else:
+            units.append(" ".join(block.split()))
+    return [clause for unit in units for clause in CLAUSE_END.split(unit)]
+
+
+def lock_lists(text: str, commands: set[str]) -> list[tuple[str, set[str]]]:
+    """("lock", names) for each clause listing commands that hold the machine-wide lock, and
+    ("no lock", names) for each listing those that take none; a clause naming fewer than two
+    commands lists nothing. A no-lock list ends where `--dry-run` is named: the commands named
+    after it lock when they do measure."""
+    found = []
+    for clause in clauses(text):
+        at = clause.find("machine-wide lock")
+        if at >= 0:
+            found.append(("lock", set(NAMED.findall(clause[:at])) & commands))
+        rest = clause[at:] if at >= 0 else clause
+        if re.search(r"\bno lock\b|\btakes? none\b", rest):
+            listed = rest.split("--dry-run")[0]
+            found.append(("no lock", set(NAMED.findall(listed)) & commands))
+    return [(kind, names) for kind, names in found if len(names) >= 2]
+
+
+def test_the_docs_list_the_commands_that_take_the_lock():
+    commands, locking = commands_in_code()
+    assert {"run", "verify", "report"} <= commands and {"run", "verify"} <= locking
+    expected = {"lock": locking, "no lock": commands - locking}
+    listed = set()
+    for page in pages():
+        for kind, names in lock_lists(page.read_text(), commands):
+            assert names == expected[kind], (
+                f"{page.name} lists {sorted(names)} as taking {kind}; the code: "
+                f"{sorted(expected[kind])}"
+            )
+            if kind == "lock":
+                listed.add(page.name)
+    assert LOCK_PAGES <= listed, f"no list of the commands that lock in {LOCK_PAGES - listed}"
+
+
+def test_the_lock_list_check_catches_a_missing_command():
+    commands, locking = commands_in_code()
+    text = (
+        "`run`, `verify` and `seeds` hold a machine-wide lock. "
+        "`report`, `trace` and a `--dry-run` of `run` or `aa` take no lock."
+    )
+    assert lock_lists(text, commands) == [
+        ("lock", {"run", "verify", "seeds"}),
+        ("no lock", {"report", "trace"}),
+    ]
+    assert {"run", "verify", "seeds"} != locking
+
+
+def test_the_format_version_the_docs_state_is_the_codes():
+    from harness.migrations import FORMAT_VERSION
+
+    stated = [
+        (page.name, int(n))
+        for page in pages()
+        for n in re.findall(r"format version (\d+)", page.read_text())
+    ]
+    assert stated, "no page states the run folder's format version"
+    wrong = [(name, n) for name, n in stated if n != FORMAT_VERSION]
+    assert not wrong, f"pages state format versions {wrong}; the code writes {FORMAT_VERSION}"
+
+
+CITED_DURATION = re.compile(
+    r"(\d+ h \d+ min|\d+ min(?: \d+ s)?|\d+ s) \(`?(results/[\w.-]+/\d{8}-\d{6})`?\)"
+)
+PRECISE_DURATION = re.compile(r"\d+ h \d+ min|\d+ min \d+ s")
+
+
+def test_the_readmes_durations_are_those_of_the_runs_it_cites():
+    text = README.read_text()
+    cited = CITED_DURATION.findall(text)
+    assert len(cited) >= 4, f"README.md cites the run of only {len(cited)} durations"
+    for shown, run in cited:
+        took = meta_figures(json.loads((ROOT / run / "meta.json").read_text()))["duration"]
+        seconds_shown, unit = seconds(shown)
+        assert abs(seconds_shown - took) < unit, f"README.md: {shown} for {run}: {took} s"
+    uncited = set(PRECISE_DURATION.findall(text)) - {shown for shown, _ in cited}
+    assert not uncited, f"README.md gives durations without the run they come from: {uncited}"
+
+
+RESULTS_PAGE = ROOT / "docs" / "RESULTS.md"
+MAX_RESULTS_LINES = 400
+# A session log's marks: a time of day, a dirty commit, "this evening", "the third session".
+NARRATIVE = re.compile(
+    r"\b\d{1,2}:\d{2}\b|-dirty|\bthis (?:morning|afternoon|evening)\b"
+    r"|\b(?:second|third|fourth|fifth|sixth) session\b",
+    re.I,
+)
+RUN_FOLDER = re.compile(r"\b([a-z][\w.-]*/\d{8}-\d{6})\b")
+
+
+def test_results_is_a_reference_not_a_log():
+    text = RESULTS_PAGE.read_text()
+    lines = len(text.splitlines())
+    assert lines <= MAX_RESULTS_LINES, f"RESULTS.md: {lines} lines, more than {MAX_RESULTS_LINES}"
+    found = sorted(set(NARRATIVE.findall(text)))
+    assert not found, f"RESULTS.md reads as a session log ({found}): move it to CHANGELOG.md"
+
+
+@pytest.mark.parametrize("page", pages(), ids=lambda p: p.name)
+def test_every_cited_run_folder_is_committed(page):
+    """The changelog may name removed folders (git history keeps them); every other page cites
+    only folders in the tree."""
+    if page.name == "CHANGELOG.md":
+        return
+    cited = {m.removeprefix("results/") for m in RUN_FOLDER.findall(page.read_text())}
+    missing = sorted(r for r in cited if not (ROOT / "results" / r / "meta.json").is_file())
+    assert not missing, f"{page.name} cites run folders not committed: {missing}"

@@ -1,4 +1,4 @@
-"""Issue 5: every fault injected for real into a real sweep: signals, killed workers, bad images,
+"""Every fault injected for real into a real sweep: signals, killed workers, bad images,
 unwritable and full disks. Nothing finished may be lost, nothing may end in a traceback."""
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def write_config(path: Path, **over: object) -> Path:
         "saving": [True],
         "workers": [1, 2],
         "repeats": 2,
+        "order": "sequential",  # the plain path; paired rounds have tests of their own
         "warmup": 0,
     }
     for key, value in over.items():
@@ -87,6 +88,7 @@ def rows(run_dir: Path) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.slow
 def test_signal_keeps_finished_runs_and_resume_completes(tmp_path, signum, code):
     cfg = write_config(tmp_path / "c.yaml", augmentations_per_image=16)
     out = tmp_path / "run"
@@ -115,6 +117,7 @@ def test_signal_keeps_finished_runs_and_resume_completes(tmp_path, signum, code)
     assert json.loads((out / store.META).read_text())["resumed_at"]
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_config_that_changes_the_measurement(tmp_path, capsys):
     cfg = write_config(tmp_path / "c.yaml", strategies=["P_1"], workers=[2], repeats=1)
     out = tmp_path / "run"
@@ -129,6 +132,7 @@ def test_resume_refuses_a_config_that_changes_the_measurement(tmp_path, capsys):
     assert len(rows(out)) == 4  # 2 cells x 2 repeats: only the new repeat ran
 
 
+@pytest.mark.slow
 def test_resume_accepts_a_folder_older_than_a_config_key(tmp_path):
     """A run folder written before a key existed (here `slicing_last`) lacks it in meta.json: the
     key's default is what it was measured under, so the same config resumes it."""
@@ -143,6 +147,7 @@ def test_resume_accepts_a_folder_older_than_a_config_key(tmp_path):
     assert len(rows(out)) == 4
 
 
+@pytest.mark.slow
 def test_killed_worker_fails_the_run_not_the_sweep(tmp_path):
     cfg = write_config(
         tmp_path / "c.yaml",
@@ -189,6 +194,7 @@ def test_killed_worker_fails_the_run_not_the_sweep(tmp_path):
     assert not leftover
 
 
+@pytest.mark.slow
 def test_exception_in_worker_is_a_failed_run(tmp_path, capsys):
     images = tmp_path / "imgs"
     images.mkdir()
@@ -254,6 +260,7 @@ def test_unreadable_images_are_listed_before_anything_runs(tmp_path, capsys):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_skip_unreadable_runs_the_rest_and_records_everything(tmp_path):
     folder = bad_folder(tmp_path)
     cfg = write_config(
@@ -293,6 +300,7 @@ def _umount(path: Path) -> None:
     subprocess.run(["umount", str(path)], capture_output=True)
 
 
+@pytest.mark.slow
 def test_unwritable_output_folder_is_a_failed_cell(tmp_path):
     target = tmp_path / "ro"
     mounted = _mount_tmpfs(target, "size=1m,ro")
@@ -317,6 +325,7 @@ def test_unwritable_output_folder_is_a_failed_cell(tmp_path):
             _umount(target)
 
 
+@pytest.mark.slow
 def test_full_disk_mid_run_is_a_failed_cell(tmp_path):
     target = tmp_path / "small"
     if not _mount_tmpfs(target, "size=256k"):

@@ -1,6 +1,7 @@
-"""Issue 11, the estimate's run counts: the plan expects as many runs per cell as the stop rule
-needs at the run-to-run noise of the config's earlier runs on this machine (harness.plan.history).
-Read from copies of committed real runs; the wiring through `run` is in test_precision.py."""
+"""The estimate's run counts: the plan expects as many runs per cell as the stop rule needs at the
+run-to-run noise of the config's earlier runs on this machine (harness.plan.history). Read from
+copies of a real run cut down to a few cells (tests/fixtures/runs); the wiring through `run` is in
+test_precision.py."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from harness.rundir.store import META, RUNS
 from harness.stats import precision
 from harness.stats.precision import Target
 
-RESULTS = Path(__file__).resolve().parent.parent / "results"
-FIRST_STRONG = RESULTS / "strong_scaling" / "20261126-061513"  # 7 cells at W <= 2, CV 2.1%
+# a sequential strong_scaling run: 4 cells at W <= 2 cores, 3 time-slicing ones at W = 4
+STRONG = Path(__file__).resolve().parent / "fixtures" / "runs" / "strong_scaling" / "sequential"
 
 
 def copy_run(source: Path, dest: Path, **meta_changes: object) -> Path:
@@ -34,27 +35,27 @@ def host_of(run: Path) -> dict:
 
 
 def test_the_noise_is_the_median_cv_of_cells_within_the_cores(tmp_path):
-    copy_run(FIRST_STRONG, tmp_path / "a")
-    noise = earlier_noise(tmp_path, "strong_scaling", host_of(FIRST_STRONG), 2)
+    copy_run(STRONG, tmp_path / "a")
+    noise = earlier_noise(tmp_path, "strong_scaling", host_of(STRONG), 2)
     assert noise is not None
-    assert noise.cells == 7  # the 25 time-slicing cells say nothing of runs at W <= cores
-    assert noise.cv == pytest.approx(0.021, abs=0.001)
+    assert noise.cells == 4  # the time-slicing cells say nothing of runs at W <= cores
+    assert noise.cv == pytest.approx(0.041, abs=0.001)
     assert noise.folders == (tmp_path / "a",)
-    assert "CV 2.1% over 7 cells" in noise.describe()
+    assert "CV 4.1% over 4 cells" in noise.describe()
 
 
 def test_other_machines_configs_and_damaged_folders_are_passed_over(tmp_path):
-    host = host_of(FIRST_STRONG)
-    copy_run(FIRST_STRONG, tmp_path / "other_cpu", host={**host, "cpu_model": "another"})
-    copy_run(FIRST_STRONG, tmp_path / "more_cores", host={**host, "physical_cores": 64})
-    damaged = copy_run(FIRST_STRONG, tmp_path / "damaged")
+    host = host_of(STRONG)
+    copy_run(STRONG, tmp_path / "other_cpu", host={**host, "cpu_model": "another"})
+    copy_run(STRONG, tmp_path / "more_cores", host={**host, "physical_cores": 64})
+    damaged = copy_run(STRONG, tmp_path / "damaged")
     (damaged / RUNS).write_bytes(b"not parquet")
     (tmp_path / "no_meta").mkdir()
     (tmp_path / "bad_meta").mkdir()
     (tmp_path / "bad_meta" / META).write_text("{")
     assert earlier_noise(tmp_path, "strong_scaling", host, 2) is None
     assert earlier_noise(tmp_path / "nowhere", "strong_scaling", host, 2) is None
-    copy_run(FIRST_STRONG, tmp_path / "good")
+    copy_run(STRONG, tmp_path / "good")
     assert earlier_noise(tmp_path, "weak_scaling", host, 2) is None  # another config's runs
     noise = earlier_noise(tmp_path, "strong_scaling", host, 2)
     assert noise is not None and noise.folders == (tmp_path / "good",)
@@ -62,9 +63,9 @@ def test_other_machines_configs_and_damaged_folders_are_passed_over(tmp_path):
 
 def test_only_the_newest_runs_count(tmp_path):
     for day in range(RECENT + 1):
-        copy_run(FIRST_STRONG, tmp_path / f"run{day}", started_at=f"2026-11-2{day}T00:00:00")
+        copy_run(STRONG, tmp_path / f"run{day}", started_at=f"2026-11-2{day}T00:00:00")
     (tmp_path / "latest").symlink_to("run0")
-    noise = earlier_noise(tmp_path, "strong_scaling", host_of(FIRST_STRONG), 2)
+    noise = earlier_noise(tmp_path, "strong_scaling", host_of(STRONG), 2)
     assert noise is not None
     assert noise.folders == tuple(tmp_path / f"run{d}" for d in range(1, RECENT + 1))
 

@@ -1,4 +1,4 @@
-"""Issue 12: one measurement per machine at a time. Two sweeps started at once: the second
+"""One measurement per machine at a time. Two sweeps started at once: the second
 exits 2 naming the first; report, compare and --dry-run take no lock; --ignore-lock overrides;
 a killed holder leaves no stale lock."""
 
@@ -56,6 +56,7 @@ def holder(lock: Path) -> dict:
         return {}
 
 
+@pytest.mark.slow
 def test_two_sweeps_at_once(tmp_path, images, monkeypatch, capsys):
     lock = tmp_path / "machine.lock"
     monkeypatch.setenv(LOCK_ENV, str(lock))

@@ -18,7 +18,9 @@ from harness.analysis import losses, replay
 from harness.analysis.results import load_results
 from harness.cli import main
 from harness.report import write_report
+from harness.report.sections import costs
 from harness.rundir import store
+from harness.schema import TASKS_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,7 +118,6 @@ def test_the_account_of_a_known_trace():
         "gaps": 0.1,
         "tail": 0.1 + 0.35,
         "reading": 0.0,
-        "cold_start": 0.0,  # lanes of two tasks cannot tell a cold start from a steady state
         "cpu_inflation": 0.2,
         "waiting": 0.1,
         "sequential_overhead": -(4.3 - 4.0),
@@ -132,6 +133,107 @@ def test_the_account_of_a_known_trace():
     assert got["parallel_efficiency"] == pytest.approx(4.3 / 6.0)
     assert got["computation_scaling"] == pytest.approx(4.0 / 4.3)
     assert got["task_cpu_s"] == pytest.approx(3.8) and got["worker_cpu_s"] == pytest.approx(3.8)
+    # a twin from no round at all: the split would be drift, so it stays empty, with why
+    assert got[losses.SPLIT_REASON] == losses.NO_PAIRED_TWIN
+    assert all(pd.isna(got[c]) for c in losses.SPLIT_COLUMNS)
+
+
+# Long lanes: 8 sequential tasks of 1 s (0.9 s CPU); W=2 runs 4 per lane, each lane's first
+# task 0.2 s of CPU (and wall) above its twin, the other three 10% (0.09 s) above.
+SEQ8 = pd.concat(
+    [
+        rows("main", [("read", 1, 0.0, 0.2)], "seq"),
+        rows("task", [(0, k, 1, 0.2 + k, 1.2 + k, 0.9) for k in range(8)], "seq"),
+    ]
+)
+SEQ8_RUN = pd.Series({"cell_id": "seq", "repeat": 0, "wall_s": 8.3, "workers": 1})
+
+
+def _lane(lane: int, ks: range) -> list[tuple]:
+    first, *rest = ks
+    found = [(0, first, lane, 0.5, 1.7, 1.1)]
+    return found + [(0, k, lane, 1.7 + j, 2.79 + j, 0.99) for j, k in enumerate(rest)]
+
+
+PAR8 = pd.concat(
+    [
+        rows("main", [("read", 1, 0.0, 0.2), ("startup", 1, 0.2, 0.5)], "par"),
+        rows("task", _lane(10, range(4)) + _lane(11, range(4, 8)), "par"),
+    ]
+)
+PAR8_RUN = pd.Series({"cell_id": "par", "repeat": 0, "wall_s": 4.9, "workers": 2})
+
+
+@pytest.mark.parametrize("twin_round", [3, 4])  # the visit that opened the round, or closed it
+def test_a_paired_twin_splits_cpu_inflation_into_parts_that_add_up(twin_round):
+    got = losses.account(PAR8_RUN, PAR8, SEQ8_RUN, SEQ8, in_process=False)
+    assert got[losses.SPLIT_REASON] == losses.NO_PAIRED_TWIN  # neither run has a round
+    paired = losses.account(
+        pd.concat([PAR8_RUN, pd.Series({"round": 3})]),
+        PAR8,
+        pd.concat([SEQ8_RUN, pd.Series({"round": twin_round})]),
+        SEQ8,
+        in_process=False,
+    )
+    capacity = 2 * 4.9
+    steady, excess = 0.1 * 8 * 0.9, 2 * 0.2 + 6 * 0.09
+    assert paired[losses.SPLIT_REASON] == ""
+    assert paired["cpu_steady_pp"] == pytest.approx(100 * steady / capacity)
+    assert paired["cpu_cold_start_pp"] == pytest.approx(100 * (excess - steady) / capacity)
+    assert paired["loss_cpu_inflation_pp"] == pytest.approx(100 * excess / capacity)
+    assert paired["cpu_cold_start_pp"] + paired["cpu_steady_pp"] == pytest.approx(
+        paired["loss_cpu_inflation_pp"]
+    )
+    # the total and every other cause are the same with or without the split
+    for column in losses.LOSS_COLUMNS:
+        assert paired[column] == pytest.approx(got[column]), column
+    assert paired["closure_residual_pp"] == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("twin_round", [None, 1, 5])
+def test_a_twin_from_another_round_leaves_the_split_empty_with_its_reason(twin_round):
+    run = pd.concat([PAR8_RUN, pd.Series({"round": 3})])
+    seq_run = pd.concat([SEQ8_RUN, pd.Series({"round": twin_round})])
+    got = losses.account(run, PAR8, seq_run, SEQ8, in_process=False)
+    assert got[losses.SPLIT_REASON] == losses.NO_PAIRED_TWIN
+    assert all(pd.isna(got[c]) for c in losses.SPLIT_COLUMNS)
+    assert got["loss_cpu_inflation_pp"] == pytest.approx(100 * (2 * 0.2 + 6 * 0.09) / 9.8)
+    assert got["closure_residual_pp"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_short_lanes_leave_the_split_empty_even_with_a_paired_twin():
+    run = pd.concat([PAR_RUN, pd.Series({"round": 0})])
+    seq_run = pd.concat([SEQ_RUN, pd.Series({"round": 0})])
+    got = losses.account(run, PAR, seq_run, SEQ, in_process=False)
+    assert got[losses.SPLIT_REASON] == losses.SHORT_LANES  # two tasks a lane
+    assert all(pd.isna(got[c]) for c in losses.SPLIT_COLUMNS)
+    assert got["loss_cpu_inflation_pp"] == pytest.approx(100 * 0.2 / 6.0)
+
+
+def _loss_runs(rounds: list[float | None]) -> pd.DataFrame:
+    """The baseline (cell seq) and a W=2 cell (cell par) with one ok run each, in the rounds
+    given (baseline's, cell's; None: not in paired rounds)."""
+    base = {"saving": True, "width": 8, "height": 8, "status": "ok", "repeat": 0}
+    runs = pd.DataFrame(
+        [
+            {**base, "strategy": "sequential", "workers": 1, "cell_id": "seq", "wall_s": 8.3,
+             "started_at": "2026-01-01T00:00:00Z"},
+            {**base, "strategy": "P_X", "workers": 2, "cell_id": "par", "wall_s": 4.9,
+             "started_at": "2026-01-01T00:00:09Z"},
+        ]
+    )
+    return runs.assign(round=rounds) if rounds[0] is not None else runs
+
+
+@pytest.mark.parametrize("rounds, reason", [([None, None], losses.NO_PAIRED_TWIN), ([0, 0], "")])
+def test_the_loss_table_splits_only_runs_measured_beside_their_baseline(rounds, reason):
+    runs = _loss_runs(rounds)
+    table = runs.assign(efficiency=[1.0, 8.3 / 9.8])
+    got = losses.loss_table(runs, pd.concat([SEQ8, PAR8]), table, frozenset())
+    assert set(losses.TABLE_COLUMNS) <= set(got.columns)
+    row = got.iloc[0]
+    assert row[losses.SPLIT_REASON] == reason
+    assert pd.isna(row["cpu_steady_pp"]) == bool(reason)
 
 
 def test_a_lane_that_never_ran_counts_as_tail_and_a_missing_twin_breaks_closure():
@@ -296,6 +398,7 @@ def traced_run(tmp_path_factory) -> Path:
     return tmp / "run"
 
 
+@pytest.mark.slow
 def test_every_recorded_run_is_traced(traced_run):
     runs, tasks = store.load_runs(traced_run), store.load_tasks(traced_run)
     work = tasks[tasks["kind"].eq("task")]
@@ -308,6 +411,7 @@ def test_every_recorded_run_is_traced(traced_run):
     assert (ends["start_s"] >= 0).all() and (ends["end_s"] <= ends["wall_s"]).all()
 
 
+@pytest.mark.slow
 def test_the_losses_of_real_runs_close_and_the_cpu_agrees(traced_run):
     table = load_results(traced_run).losses
     runs = store.load_runs(traced_run)
@@ -321,6 +425,7 @@ def test_the_losses_of_real_runs_close_and_the_cpu_agrees(traced_run):
     ]
 
 
+@pytest.mark.slow
 def test_the_report_shows_losses_timelines_and_replay(traced_run):
     written = {p.name for p in write_report(traced_run)}
     assert {"strong_loss.csv", "strong_replay.csv", "losses.png", "timelines.png"} <= written
@@ -344,6 +449,7 @@ def test_the_report_shows_losses_timelines_and_replay(traced_run):
     assert [c for c in loss.columns if c.startswith("loss_")] == losses.LOSS_COLUMNS
 
 
+@pytest.mark.slow
 def test_trace_is_chrome_json_with_an_event_per_task_and_span(traced_run, tmp_path):
     out = tmp_path / "trace.json"
     assert main(["trace", str(traced_run), "--cell", "P_2-w2-save-480x240", "--out", str(out)]) == 0
@@ -356,6 +462,7 @@ def test_trace_is_chrome_json_with_an_event_per_task_and_span(traced_run, tmp_pa
     assert {e["cat"] for e in spans} == {"task", "main"} and all(e["dur"] >= 0 for e in spans)
 
 
+@pytest.mark.slow
 def test_predict_replays_any_worker_count(traced_run, capsys):
     assert main(["predict", str(traced_run), "--workers", "1", "2", "64"]) == 0
     out = capsys.readouterr().out
@@ -367,6 +474,7 @@ def test_predict_replays_any_worker_count(traced_run, capsys):
     sorted(p.resolve() for p in (ROOT / "results").glob("*/latest")),
     ids=lambda p: p.parent.name,
 )
+@pytest.mark.slow
 def test_run_folders_without_traces_still_render(tmp_path, run):
     copy = tmp_path / "run"
     traces = ("tasks", "tasks.parquet")
@@ -387,7 +495,7 @@ def _replayable(run: Path) -> bool:
     """Traced, and strong: a weak run's parallel cells are at other sizes than its baseline,
     so the replay (the baseline's tasks handed out to W workers) has nothing to compare with."""
     kind = store.read_meta(run)["config"]["kind"]
-    return kind == "strong" and store.load_tasks(run) is not None
+    return kind == "strong" and (run / TASKS_FILE).is_file()  # a committed run's packed trace
 
 
 COMMITTED = [
@@ -396,6 +504,7 @@ COMMITTED = [
 
 
 @pytest.mark.parametrize("run", [p for p in COMMITTED if _replayable(p)], ids=_run_id)
+@pytest.mark.slow
 def test_the_model_reproduces_each_committed_run(run):
     results = load_results(run)
     table = results.replayed
@@ -406,6 +515,7 @@ def test_the_model_reproduces_each_committed_run(run):
     assert ((model - 1).abs() <= 0.10).all(), exact
 
 
+@pytest.mark.slow
 def test_committed_replays_bound_the_runs_as_often_as_their_intervals_allow():
     """The replay is an upper bound on the true speedup; the measured 95% interval's low end
     lies above the true speedup in 2.5% of cells, so a few cells in many may fall below the
@@ -428,6 +538,7 @@ def test_committed_replays_bound_the_runs_as_often_as_their_intervals_allow():
     assert len(below) <= binom.ppf(0.999, len(within), 0.025), below
 
 
+@pytest.mark.slow
 def test_the_committed_study_size_run_replays_the_studys_worker_counts():
     results = load_results(ROOT / "results" / "study_costs" / "latest")
     table, why = results.study_replay
@@ -437,3 +548,20 @@ def test_the_committed_study_size_run_replays_the_studys_worker_counts():
     assert (table["predicted_efficiency"] <= 1.0).all() and table["gap_pp"].notna().all()
     report = (ROOT / "results" / "study_costs" / "latest" / "report.md").read_text()
     assert "The study falls furthest below the bound" in report
+
+
+def test_the_report_says_which_cells_have_no_split_and_why():
+    table = pd.DataFrame(
+        {
+            "strategy": ["P_1", "P_2", "P_Q"],
+            "workers": [2, 2, 2],
+            "saving": [True, True, True],
+            losses.SPLIT_REASON: [losses.NO_PAIRED_TWIN, "", losses.SHORT_LANES],
+        }
+    )
+    paired, short = costs.split_notes(table)
+    assert "1 cell(s), P_1 W=2 (saving)" in paired and "`order: rounds`" in paired
+    assert "P_Q W=2" in short and f"fewer than {losses.MIN_LANE_TASKS} tasks" in short
+    assert costs.split_notes(table.iloc[[1]]) == []
+    every = costs.split_notes(table.assign(**{losses.SPLIT_REASON: losses.NO_PAIRED_TWIN}))
+    assert len(every) == 1 and "for every cell:" in every[0]

@@ -4,6 +4,8 @@ drift of 20% over a sweep cancels, independent medians do not), and rounds with 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,13 +17,14 @@ from harness.schema import BASELINE, Cell
 from harness.stats.pairing import (
     cell_ratios,
     hl_interval,
+    ratio_half_width,
     ratio_interval,
     ratio_stop_reason,
     round_ratios,
     signed_rank_cdf,
     signed_rank_p,
 )
-from harness.stats.precision import FUTILE, TARGET, Target
+from harness.stats.precision import FUTILE, INTERVAL, TARGET, Target
 
 T0 = pd.Timestamp("2026-01-01T00:00:00", tz="UTC")
 NAN = float("nan")
@@ -133,6 +136,25 @@ def test_a_ratio_is_judged_futile_only_from_futile_after_rounds():
     assert ratio_stop_reason(wide[:7], 7, target, slicing=False) == ""
     assert ratio_stop_reason(wide, 8, target, slicing=False) == FUTILE
     assert ratio_stop_reason(wide[:6], 6, Target(3, 10, 0.03, futile_after=6), False) == FUTILE
+
+
+def test_one_slow_round_among_tight_ones_is_not_futile():
+    """Seven rounds within 2% and one 25% slower: the interval at 8 rounds is wide, but the MAD
+    of the log-ratios says 20 rounds reach +-3%, so the cell goes on. Replayed under the rule
+    of older run folders (the interval alone) the same rounds stop futile."""
+    tight = [1.80, 1.83, 1.78, 1.35, 1.81, 1.79, 1.84, 1.82]
+    target = Target(3, 20, 0.03)
+    assert ratio_half_width(tight) > 0.05  # the slow round widens the interval
+    assert ratio_stop_reason(tight, 8, target, slicing=False) == ""
+    assert ratio_stop_reason(tight, 8, replace(target, futility=INTERVAL), False) == FUTILE
+
+
+def test_genuinely_wide_ratios_are_still_futile():
+    """Log-ratios of sigma 0.3 cannot reach +-3% in 20 rounds (about +-13% there)."""
+    rng = np.random.default_rng(11)
+    wide = 1.8 * np.exp(rng.normal(0.0, 0.3, (50, 8)))
+    futile = [ratio_stop_reason(r, 8, Target(3, 20, 0.03), False) == FUTILE for r in wide]
+    assert np.mean(futile) >= 0.95
 
 
 # ---------------------------------------------------------------- a sweep under linear drift

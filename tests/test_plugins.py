@@ -70,6 +70,7 @@ def dry_run_error(tmp_path: Path, config: dict, capsys: pytest.CaptureFixture) -
     return err
 
 
+@pytest.mark.slow
 def test_a_plugin_runs_through_the_runner_and_verify(tmp_path, images, plugin_package, capsys):
     config = {
         "name": "plugin",

@@ -106,6 +106,7 @@ def loky_workers() -> list[psutil.Process]:
     ]
 
 
+@pytest.mark.slow
 def test_joblib_shuts_loky_down_after_a_run_unless_reused(joblib, images, tmp_path):
     job = Job(images, tmp_path, AUGMENTATIONS, 0, False)
     strategy = joblib_backend.STRATEGY
@@ -190,6 +191,7 @@ def wait_for(predicate, timeout: float = 60.0):  # noqa: ANN001
 
 
 @pytest.mark.parametrize("name", ["P_TORCH", "P_JOBLIB"])
+@pytest.mark.slow
 def test_a_killed_worker_fails_the_run_and_leaves_nothing_running(tmp_path, name):
     require_strategy(name)
     config = {

@@ -19,7 +19,7 @@ import yaml
 from _tiny import AUGMENTATIONS
 
 from harness import cli
-from harness.analysis import scaling
+from harness.analysis import stops
 from harness.analysis.results import load_results
 from harness.config import load_config
 from harness.errors import HarnessError
@@ -80,6 +80,17 @@ def test_the_stop_rule():
     assert stop_reason(steady, Target(3, 3), False) == precision.MAX  # a fixed count
 
 
+def test_one_slow_run_among_tight_ones_is_not_futile():
+    """Six runs within 1% but one 40% slower: the interval of 6 runs is their range, but the MAD
+    of the log times says 9 runs may reach +-3%. Genuinely spread runs still stop futile."""
+    t = Target(**TARGET)
+    one_slow = [1.0, 1.01, 0.99, 1.0, 1.005, 1.4]
+    assert stop_reason(one_slow, t, False) == ""
+    assert stop_reason(one_slow, replace(t, futility=precision.INTERVAL), False) == precision.FUTILE
+    spread = np.exp(np.random.default_rng(3).normal(0.0, 0.2, 6))
+    assert stop_reason(spread, t, False) == precision.FUTILE
+
+
 # ---------------------------------------------------------------- sweeps of the fake strategy
 
 
@@ -96,6 +107,7 @@ def write_config(tmp: Path, images: Path, sleeps: list[float], **changes: object
         "workers": [1],
         "repeats": TARGET,
         "warmup": 0,
+        "order": "sequential",
         **changes,
     }
     path = tmp / "precise.yaml"
@@ -115,6 +127,7 @@ def fake_cell(out: Path) -> dict:
 
 
 @pytest.mark.parametrize("order", ["sequential", "interleaved"])
+@pytest.mark.slow
 def test_a_stable_cell_stops_at_the_first_interval(tmp_path, images, order, capsys):
     out = tmp_path / "run"
     assert sweep(write_config(tmp_path, images, [0.2], order=order), out) == 0
@@ -125,6 +138,7 @@ def test_a_stable_cell_stops_at_the_first_interval(tmp_path, images, order, caps
     assert children == (6 if order == "interleaved" else 1)
 
 
+@pytest.mark.slow
 def test_a_noisy_cell_goes_on_to_max(tmp_path, images):
     """Two run times 7% apart: +-3.4%, never within 3%, but 9 runs might be: it goes on.
     Long runs, so that a few ms of scheduling jitter cannot widen the range to look futile."""
@@ -135,12 +149,14 @@ def test_a_noisy_cell_goes_on_to_max(tmp_path, images):
     assert "missed the +-3% target" in report
 
 
+@pytest.mark.slow
 def test_a_hopeless_cell_stops_early_and_says_so(tmp_path, images):
     out = tmp_path / "run"
     assert sweep(write_config(tmp_path, images, [0.1, 0.2]), out) == 0
     assert fake_cell(out)["runs"] == 6 and fake_cell(out)["stop"] == "futile"
 
 
+@pytest.mark.slow
 def test_time_slicing_cells_stop_at_min(tmp_path, images):
     out = tmp_path / "run"
     assert sweep(write_config(tmp_path, images, [0.05], workers=[4]), out) == 0
@@ -149,6 +165,7 @@ def test_time_slicing_cells_stop_at_min(tmp_path, images):
     assert fake_cell(out)["stop"] == "time-slicing"
 
 
+@pytest.mark.slow
 def test_the_estimate_and_the_duration_are_stored(tmp_path, images):
     out = tmp_path / "run"
     assert sweep(write_config(tmp_path, images, [0.05], repeats=2), out) == 0
@@ -168,6 +185,7 @@ def test_the_estimate_and_the_duration_are_stored(tmp_path, images):
     assert "the plan estimated" in report and "run-equivalents per cell" in report
 
 
+@pytest.mark.slow
 def test_the_plan_expects_runs_from_the_earlier_runs_noise(tmp_path, images, capsys):
     """The first run has no history and plans the fewest runs with an interval; the next one,
     in the same folder, plans what the stop rule needs at the first run's CV, and stores it."""
@@ -187,6 +205,7 @@ def test_the_plan_expects_runs_from_the_earlier_runs_noise(tmp_path, images, cap
     assert session["planning_from"] == [str(tmp_path / "first")]
 
 
+@pytest.mark.slow
 def test_a_partial_warmup_does_a_share_of_the_tasks(tmp_path, images):
     out = tmp_path / "run"
     config = write_config(tmp_path, images, [0.01], repeats=1, warmup={"runs": 1, "tasks": 0.5})
@@ -232,6 +251,7 @@ def test_a_budget_too_short_exits_2_before_measuring(tmp_path, images, capsys):
     assert not (out / "runs.parquet").exists()
 
 
+@pytest.mark.slow
 def test_a_budget_cuts_runs_beyond_min_then_resume_goes_on(tmp_path, images):
     """The cell wants more than min (it never reaches +-3%), but the budget runs out: it stops
     at min, the report says why; a resume without a budget continues to the same target.
@@ -258,6 +278,7 @@ SPEND = {**TARGET, "spend": 4}
 
 
 @pytest.mark.parametrize("order", ["sequential", "interleaved", "rounds"])
+@pytest.mark.slow
 def test_spend_caps_the_sweeps_machine_time_and_marks_the_cells_it_cut(tmp_path, images, order):
     """A noisy cell wants 9 runs, but the sweep may spend 4 run-equivalents per cell: it stops
     short with `spend`. Interleaved, every cell is measured before any run beyond min, so the
@@ -278,7 +299,7 @@ def test_spend_caps_the_sweeps_machine_time_and_marks_the_cells_it_cut(tmp_path,
     assert (table.loc[("FAKE", 4), "stop"], table.loc[("FAKE", 4), "n_ok"]) == ("time-slicing", 3)
     meta = json.loads((out / "meta.json").read_text())
     assert "FAKE-w1-save-160x80" in meta["sessions"][0]["spend_cut"]
-    used, _ = scaling.run_equivalents(results.table, results.runs, results.meta)
+    used, _ = stops.run_equivalents(results.table, results.runs, results.meta)
     if order == "rounds":
         runs = results.runs
         cells = runs[runs["strategy"].eq("FAKE")]
@@ -353,6 +374,7 @@ def test_the_child_waits_for_the_verdict_on_its_last_run(tmp_path):
     assert not child.stops(spec, walls[:2], written=2)  # below min, nothing to wait for
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_machine_of_another_speed(tmp_path, images, capsys):
     out = tmp_path / "run"
     config = write_config(tmp_path, images, [0.01], repeats=1)
@@ -429,10 +451,10 @@ def _meta(order: str, sessions: list[str]) -> dict:
 def test_run_equivalents_weigh_cells_by_time_and_count_a_warm_up_per_child():
     day = "2026-11-26T0{}:00:00+00:00"
     table, runs = _cells_and_runs({"A": [day.format(1)] * 6, "B": [day.format(1)] * 3})
-    used, fixed = scaling.run_equivalents(table, runs, _meta("sequential", [day.format(0)]))
+    used, fixed = stops.run_equivalents(table, runs, _meta("sequential", [day.format(0)]))
     assert fixed == 4.0  # 3 runs + 1 full warm-up
     assert used == pytest.approx((10 * 6.1 + 20 * 3.1) / 30)
-    used, _ = scaling.run_equivalents(table, runs, _meta("interleaved", [day.format(0)]))
+    used, _ = stops.run_equivalents(table, runs, _meta("interleaved", [day.format(0)]))
     assert used == pytest.approx((10 * 6.6 + 20 * 3.3) / 30)  # a warm-up before every run
 
 
@@ -442,7 +464,7 @@ def test_run_equivalents_count_a_child_per_session_a_resumed_cell_ran_in():
         {"A": [day.format(1)] * 6, "B": [day.format(1), day.format(5), day.format(5)]}
     )
     meta = _meta("sequential", [day.format(0), day.format(4)])
-    used, _ = scaling.run_equivalents(table, runs, meta)
+    used, _ = stops.run_equivalents(table, runs, meta)
     assert used == pytest.approx((10 * 6.1 + 20 * 3.2) / 30)
 
 

@@ -1,7 +1,7 @@
 """The race (`order: race`, harness/plan/race_rounds.py and harness/commands/race.py): each way it
-ends
-(a winner, a tie, the budget), the second stage over the leaders' worker counts, a resume in the
-middle of a race, and a contender whose run fails; then one real race of the fake strategy."""
+ends (a winner, a tie, the budget), the second stage over the leaders' worker counts, a resume in
+the middle of a race, and a contender whose run fails; a sweep's config raced to the race's own
+rounds, and what ended an undecided race, named; then one real race of the fake strategy."""
 
 from __future__ import annotations
 
@@ -13,14 +13,18 @@ import pandas as pd
 import pytest
 import yaml
 
+from harness.analysis.race_answer import Answer, why_undecided
 from harness.cli import main
-from harness.config import Race
-from harness.plan.race_rounds import race_taking_part, standing
+from harness.commands.race import race_config_text
+from harness.config import Race, validate_config
+from harness.plan.race_rounds import Standing, race_taking_part, standing
 from harness.plan.rounds import plan_rounds
+from harness.rundir.meta import RunMeta
 from harness.schema import BASE_RUN_COLUMNS, BASELINE, Cell
 from harness.stats.pairing import rounds_run
 from harness.stats.precision import Target
 from harness.stats.racing import judge
+from harness.sweep_rules import Order
 
 T0 = pd.Timestamp("2026-01-01T00:00:00", tz="UTC")
 CORES = 2
@@ -205,6 +209,7 @@ def test_a_resumed_race_goes_on_as_if_never_stopped():
         assert part.runs()[cols].equals(whole.runs()[cols])
 
 
+@pytest.mark.slow
 def test_a_real_race_of_the_fake_strategy(tmp_path, capsys):
     config = {
         "name": "tiny_race",
@@ -236,3 +241,61 @@ def test_a_real_race_of_the_fake_strategy(tmp_path, capsys):
     table = pd.read_csv(out / "tables" / "strong.csv")
     assert set(table.loc[table["strategy"].ne("sequential"), "stop"]) == {"raced"}
     assert main(["report", str(out)]) == 0
+
+
+# ---------------------------------------------------------------- a sweep's config raced
+
+SWEEP = {"name": "sweep", "kind": "strong", "strategies": ["P_1", "P_2"], "workers": [1, 2]}
+
+
+def raced(tmp_path: Path, data: dict):
+    """The config `race` derives from `data`, validated."""
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return validate_config(yaml.safe_load(race_config_text(str(path), None, None)), path)
+
+
+@pytest.mark.parametrize("sweep", [{}, {"repeats": 3}, {"order": "interleaved", "repeats": 5}])
+def test_a_sweeps_config_races_to_the_races_own_rounds(tmp_path, sweep):
+    """Its `repeats:` (or the default) is the sweep's stop rule, never the race's rounds."""
+    config = raced(tmp_path, {**SWEEP, **sweep})
+    assert config.order.raced and config.repeats == Order.RACE.default_repeats
+    assert config.target.max == 40 and config.race_rules == RULES
+    race = FakeRace({("P_1", 2): 0.5, ("P_2", 2): 0.5, ("P_Q", 2): 0.5}, noise=0.05)
+    race.race(rounds=config.target.max)
+    assert rounds_run(race.runs()) > 3  # equal and noisy: it runs on until it ties
+
+
+def test_a_config_written_for_a_race_keeps_its_repeats(tmp_path):
+    own = {"min": 5, "max": 12, "ci": 0.02}
+    assert raced(tmp_path, {**SWEEP, "order": "race", "repeats": own}).target.max == 12
+    assert raced(tmp_path, {**SWEEP, "race": {"margin": 0.05}, "repeats": own}).target.max == 12
+
+
+def undecided(rounds: int, alive: int = 2, **meta: object) -> tuple[Answer, RunMeta]:
+    state = Standing(1, [cell(f"P_{i}") for i in range(1, alive + 1)], 0)
+    config = {**SWEEP, "order": "race"}
+    return Answer(False, state, [], None, rounds), RunMeta.model_validate(
+        {"config": config, **meta}
+    )
+
+
+@pytest.mark.parametrize(
+    ("rounds", "alive", "meta", "cause"),
+    [
+        (40, 2, {"sessions": [{"budget_s": 480.0}]}, "its rounds reached `repeats.max` (40)"),
+        (12, 2, {"sessions": [{"budget_s": 480.0}]}, "--budget (8 min 00 s) left no time"),
+        (12, 2, {"interrupted": "SIGINT"}, "SIGINT interrupted it"),
+        (6, 0, {}, "every contender was dropped"),
+        (12, 2, {}, "the run stopped before it decided"),
+    ],
+)
+def test_an_undecided_race_names_what_ended_its_rounds(rounds, alive, meta, cause):
+    answer, run_meta = undecided(rounds, alive, **meta)
+    assert why_undecided(answer, run_meta).startswith(cause)
+
+
+def test_a_decided_race_names_no_cause():
+    answer, run_meta = undecided(12)
+    answer.standing.ended = "winner"
+    assert why_undecided(answer, run_meta) == ""

@@ -110,16 +110,19 @@ def races():
     return [simulate(rng, GAPS) for _ in range(200)]
 
 
+@pytest.mark.slow
 def test_the_best_survives_95_percent_of_races(races):
     kept = sum("best" not in {d for d, _ in drops} for _, drops, _ in races)
     assert kept >= 0.95 * len(races)
 
 
+@pytest.mark.slow
 def test_ten_percent_slower_is_dropped_within_8_rounds_in_95_percent(races):
     early = sum(any(d == "ten" and r <= 8 for d, r in drops) for _, drops, _ in races)
     assert early >= 0.95 * len(races)
 
 
+@pytest.mark.slow
 def test_a_one_percent_gap_ends_in_a_tie_at_a_two_percent_margin():
     """Without the settle round, as the race's tie rule alone decides."""
     rng = np.random.default_rng(11)
@@ -135,6 +138,7 @@ def test_a_one_percent_gap_ends_in_a_tie_at_a_two_percent_margin():
 
 
 @pytest.mark.parametrize("gap", [1.01, 1.017])
+@pytest.mark.slow
 def test_a_gap_inside_the_margin_is_decided_by_the_settle_round(gap):
     """With the default settle round (10), a gap within the margin (1%, and 1.7% as P_2
     against P_T in a race that 15 minutes left undecided) is decided: a tie, a drop, or settled

@@ -1,64 +1,49 @@
-"""Issue 3 on real data: the committed example runs of the quick configs (results/), and a real
-(tiny) measurement of the instrumentation overhead. No timing is asserted: the overhead's
-figures are a benchmark (`make bench`); here only its arithmetic and its timer bound are checked."""
+"""Real run folders: tiny cuts of committed runs (tests/fixtures/runs, one per order and format
+the harness has stored), and a real (tiny) measurement of the instrumentation overhead. No timing
+is asserted: the overhead's figures are a benchmark (`make bench`); here only its arithmetic and
+its timer bound are checked."""
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from harness.analysis import scaling
+from harness.analysis import cell_runs, scaling, stops
 from harness.analysis.compare import compare_runs
 from harness.analysis.results import load_results as load
 from harness.measure.overhead import measure
 from harness.report import sections
-from harness.rundir.store import META
 from harness.variants import twin_of
 
-RESULTS = Path(__file__).resolve().parent.parent / "results"
-EXAMPLES = sorted(p for p in RESULTS.glob("quick_*/*") if p.is_dir() and not p.is_symlink())
+RUNS = Path(__file__).resolve().parent / "fixtures" / "runs"
+EXAMPLES = sorted(p for p in RUNS.glob("*/*") if (p / "meta.json").is_file())
+PARTIAL = [RUNS / "strong_scaling" / "sequential", RUNS / "quick_weak" / "sequential"]
+PAIRED = RUNS / "quick_strong" / "paired"
 
 
-def _partial_warmup(run: Path) -> bool:
-    """A committed run recorded in sequential order after a warm-up of part of the tasks."""
-    config = json.loads((run / META).read_text())["config"]
-    warm = config.get("warmup")
-    sequential = config.get("order", "sequential") == "sequential"
-    return sequential and isinstance(warm, dict) and warm["tasks"] < 1
-
-
-PARTIAL = sorted(
-    p for p in RESULTS.glob("*/*") if p.is_dir() and not p.is_symlink() and _partial_warmup(p)
-)
-
-
-@pytest.mark.parametrize("config", ["quick_strong", "quick_weak", "strong_scaling", "weak_scaling"])
-def test_run_0_after_a_partial_warmup_is_not_slower_than_the_rest(config):
-    """Issue 11: the median over a config's committed cells of run 0 / median(later runs) is
-    within 2% above 1. Per cell the ratio scatters by the run-to-run noise, so only the pool
-    of every committed run of the config is asked."""
-    runs = [p for p in PARTIAL if p.parent.name == config]
-    if not runs:
-        pytest.skip(f"no committed {config} run with a partial warm-up")
-    data = [load(run) for run in runs]
-    ratios = pd.concat([scaling.first_run_ratios(d.runs, d.meta) for d in data])
+@pytest.mark.parametrize("run", PARTIAL, ids=lambda p: p.parent.name)
+def test_run_0_after_a_partial_warmup_is_not_slower_than_the_rest(run):
+    """In sequential order after a warm-up of part of the tasks, the median over the cells of
+    run 0 / median(later runs) is within 2% above 1. Per cell the ratio scatters by the
+    run-to-run noise, so only the median over the run's cells is asked."""
+    data = load(run)
+    assert data.meta["config"]["warmup"]["tasks"] < 1 and not cell_runs.paired(data.runs)
+    ratios = stops.first_run_ratios(data.runs, data.meta)
     assert len(ratios) >= 5
-    assert ratios.median() <= 1.02, f"{config}: run 0 {ratios.median():.3f} x the later runs"
+    assert ratios.median() <= 1.02, f"{run}: run 0 {ratios.median():.3f} x the later runs"
 
 
-@pytest.mark.parametrize("run", EXAMPLES, ids=lambda p: p.parent.name)
+@pytest.mark.parametrize("run", EXAMPLES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_example_runs_have_statistics_for_every_cell(run):
     data = load(run)
     table = data.table
-    target = scaling.run_target(data.meta)
+    target = stops.run_target(data.meta)
     if target.fixed:
         assert (table["n_ok"] == target.min).all()
-    elif data.config.paired:  # a cell's rounds within min..max; the baseline visits each round
+    elif cell_runs.paired(data.runs):  # rounds within min..max; the baseline visits each one
         cells = table[table["strategy"].ne("sequential")]
         assert cells["n_ok"].between(target.min, target.max).all()
         assert cells["stop"].isin(["target", "max", "futile", "time-slicing"]).all()
@@ -81,10 +66,7 @@ def test_example_runs_have_statistics_for_every_cell(run):
 
 
 def test_compare_two_real_runs():
-    strong = [p for p in EXAMPLES if p.parent.name == "quick_strong"]
-    if not strong:
-        pytest.skip("no committed quick_strong example run")
-    same = compare_runs(strong[0], strong[0])
+    same = compare_runs(PAIRED, PAIRED)
     assert len(same) > 0
     assert (same["ratio"] == 1).all() and not same["significant"].any()
 
@@ -97,7 +79,7 @@ def test_overhead_measurement_runs(tmp_path):
     assert result.write_share > 0  # measured; `make bench` reports it for real-size runs
 
 
-WEAK = sorted({p for p in EXAMPLES + PARTIAL if "weak" in p.parent.name})
+WEAK = [p for p in EXAMPLES if "weak" in p.parent.name]
 
 
 @pytest.mark.parametrize("run", WEAK, ids=lambda p: f"{p.parent.name}/{p.name}")

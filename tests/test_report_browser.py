@@ -182,6 +182,7 @@ def save_screenshot(driver: object, path: Path) -> str:
 
 
 @pytest.mark.parametrize("kind", ["strong", "weak"])
+@pytest.mark.slow
 def test_report_html_in_chromium(kind, tmp_path, browser):
     require_browser()
     run = build_run(tmp_path / "run", kind=kind, workers=WORKERS, repeats=3)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from harness import schema
-from harness.analysis import checks, scaling
+from harness.analysis import checks, processes
 from harness.analysis.results import load_results
 from harness.report import blocks, html, markdown, plots, sections, write_report
 from harness.report.sections import costs, endnotes, header
@@ -214,7 +214,9 @@ def test_no_sentence_is_written_twice(report):
     assert not repeated
     literals = Counter()
     sources = [*HARNESS.glob("report/**/*.py"), *(HARNESS / "analysis" / n for n in
-               ("checks.py", "models.py", "study.py", "scaling.py", "results.py"))]
+               ("checks.py", "cell_checks.py", "run_checks.py", "setup_checks.py",
+                "models.py", "study.py", "scaling.py", "stops.py", "phases.py",
+                "processes.py", "results.py"))]
     for path in sources:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
@@ -367,11 +369,11 @@ def test_quiet_setup_raises_nothing_before_the_run(synthetic_run):
 
 
 def test_processes_for():
-    assert scaling.processes_for("sequential", 1) == 1
-    assert scaling.processes_for("P_2", 4) == 4
-    assert scaling.processes_for("P_Q", 4) == 4  # W includes the savers
-    assert scaling.processes_for("P_1", 4, main_works=True) == 5
-    assert scaling.processes_for("P_T", 4, main_works=True, in_process=True) == 4
+    assert processes.processes_for("sequential", 1) == 1
+    assert processes.processes_for("P_2", 4) == 4
+    assert processes.processes_for("P_Q", 4) == 4  # W includes the savers
+    assert processes.processes_for("P_1", 4, main_works=True) == 5
+    assert processes.processes_for("P_T", 4, main_works=True, in_process=True) == 4
 
 
 def test_a_busy_main_process_counts_only_for_process_pools(synthetic_run):
@@ -427,7 +429,7 @@ def test_drift_warning_names_cells_whose_runs_trend_with_time(synthetic_run):
     run = synthetic_run("run", workers=[1, 2], repeats=6, noise=0.01, seed=3)
     runs = store.load_runs(run)
     p1 = (runs["strategy"] == "P_1") & (runs["workers"] == 2) & runs["saving"]
-    runs.loc[p1, "wall_s"] *= np.linspace(1.0, 1.25, p1.sum())  # 70 s to 88 s, as seen here
+    runs.loc[p1, "wall_s"] *= np.linspace(1.0, 1.25, p1.sum())  # a drift of 25% over the cell
     runs.to_parquet(run / store.RUNS, index=False)
     text = " ".join(load_results(run).warnings)
     assert "The runs of 1 cell(s) trend with time" in text

@@ -394,7 +394,7 @@ def _run_all(units: Iterator[Unit], run: Callable[[Unit], None]) -> Iterator[Uni
 
 # ---------------------------------------------------------------- one real sweep
 
-TINY_ROUNDS = {  # /tmp/tiny_rounds.yaml: about 25 s on a 2-core VM
+TINY_ROUNDS = {  # /tmp/tiny_rounds.yaml: a few rounds of tiny cells
     "name": "tiny_rounds",
     "kind": "strong",
     "images": {"count": 2, "size": [200, 100], "format": "jpg"},
@@ -419,6 +419,7 @@ def rounds_run(tmp_path_factory) -> Path:
     return run_dir
 
 
+@pytest.mark.slow
 def test_a_real_sweep_in_rounds(rounds_run):
     runs = pd.read_parquet(rounds_run / "runs.parquet")
     assert (runs["status"] == "ok").all(), runs[["cell_id", "status", "error"]]
@@ -439,6 +440,7 @@ def test_a_real_sweep_in_rounds(rounds_run):
     assert "P_Q" not in set(runs["strategy"])  # P_Q only saves
 
 
+@pytest.mark.slow
 def test_a_real_sweep_reports_the_paired_speedups(rounds_run):
     runs = pd.read_parquet(rounds_run / "runs.parquet")
     ratios = cell_ratios(runs)

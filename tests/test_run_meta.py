@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from experiments import strategies
+from harness import machine
+from harness.analysis.processes import usable_cores
 from harness.config import Config
 from harness.errors import HarnessError
 from harness.rundir import store
@@ -99,3 +101,16 @@ def test_the_commit_is_dirty_for_changed_code_not_for_changed_results(tmp_path, 
     assert not machine.git_commit().endswith("-dirty")
     (tmp_path / "code.py").write_text("x = 2\n")
     assert machine.git_commit().endswith("-dirty")
+
+
+@pytest.mark.parametrize(("affinity", "usable"), [([0, 1], 2), (None, 4), ([0, 1, 2, 3, 4, 5], 4)])
+def test_a_stored_host_and_this_machine_count_usable_cores_by_one_rule(
+    monkeypatch, affinity, usable
+):
+    """A stored run's oversubscription threshold is what this machine counts with the same
+    physical cores and affinity mask: fewer CPUs in the mask lower it, more do not raise it."""
+    monkeypatch.setattr(machine, "physical_cores", lambda: 4)
+    monkeypatch.setattr(machine, "cpu_affinity", lambda: affinity)
+    config = {"name": "x", "kind": "strong", "workers": [1, 2]}
+    meta = {"config": config, "host": {"physical_cores": 4}, "setup": {"affinity": affinity}}
+    assert machine.usable_cores() == usable_cores(meta) == usable

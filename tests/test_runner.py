@@ -39,6 +39,7 @@ def fake_sweep(run_dir: Path, images: Path, **changes: object) -> tuple[Sweep, l
         "workers": [1, 2],
         "repeats": 2,
         "warmup": 1,
+        "order": "sequential",
         **changes,
     }
     config = parse_config(data, run_dir / "fake.yaml")
@@ -54,6 +55,7 @@ def run_all(sweep: Sweep, cells: list) -> int:
     return run_sweep(sweep, plan_units(cells, cfg.target, cfg.order, sweep.stored, 2), 1.0)
 
 
+@pytest.mark.slow
 def test_every_run_is_stored_with_its_own_phase_and_session(tmp_path, images):
     sweep, cells = fake_sweep(tmp_path / "run", images)
     assert run_all(sweep, cells) == 0
@@ -69,6 +71,7 @@ def test_every_run_is_stored_with_its_own_phase_and_session(tmp_path, images):
     assert runs["t_cpu_s"].gt(0).all() and runs["peak_rss_mb"].notna().all()
 
 
+@pytest.mark.slow
 def test_stored_units_keep_their_results_lines_without_the_traces(tmp_path, images):
     """tasks/ holds each run's trace once its unit is stored; the unit's results file keeps
     one slim line per run (recovery needs only lines runs.parquet lacks)."""
@@ -97,6 +100,7 @@ def test_the_child_gets_a_typed_spec_with_the_plugin_and_options(tmp_path, image
     assert spec.the_cell == cells[0]
 
 
+@pytest.mark.slow
 def test_interleaved_order_runs_round_robin(tmp_path, images):
     sweep, cells = fake_sweep(tmp_path / "run", images, order="interleaved")
     units = list(plan_units(cells, Target(2, 2), "interleaved", dict, 2))
@@ -132,6 +136,7 @@ def test_a_bad_run_is_recorded_and_the_sweep_goes_on(tmp_path, images, option, s
     assert error in runs["error"].iloc[0]
 
 
+@pytest.mark.slow
 def test_resume_runs_only_what_is_missing(tmp_path, images):
     sweep, cells = fake_sweep(tmp_path / "run", images, repeats=1)
     run_all(sweep, cells)

@@ -1,4 +1,4 @@
-"""Issue 11, item 5: `python -m harness seeds` on real tiny runs. It times the sequential
+"""`python -m harness seeds` on real tiny runs. It times the sequential
 baseline at n seeds in fresh child processes, prints the spread, stores seeds.json into a run
 folder whose report then shows it, refuses a damaged file in one line, and holds the
 machine-wide lock while it measures."""
@@ -60,6 +60,7 @@ def seeded(tmp_path_factory) -> tuple[Path, Path, str, str, tuple]:
     return cfg, run_dir, before, (run_dir / "report.md").read_text(), stored
 
 
+@pytest.mark.slow
 def test_seeds_are_measured_and_stored(seeded):
     _, run_dir, _, _, (cells, rows) = seeded
     found = seeds_file.read(run_dir)
@@ -86,6 +87,7 @@ def test_seeds_are_measured_and_stored(seeded):
     assert len(pd.read_parquet(run_dir / "runs.parquet")) == rows
 
 
+@pytest.mark.slow
 def test_report_shows_the_seeds(seeded):
     _, run_dir, before, after, _ = seeded
     assert "Seed sensitivity" not in before, "a folder without seeds.json renders as before"
@@ -100,6 +102,7 @@ def test_report_shows_the_seeds(seeded):
         assert f"{run.wall_s:.2f}" in after
 
 
+@pytest.mark.slow
 def test_prints_the_spread_without_storing(tmp_path, capsys):
     cfg = write_config(tmp_path, warmup=0)
     capsys.readouterr()
@@ -119,6 +122,7 @@ def test_prints_the_spread_without_storing(tmp_path, capsys):
         ('{"format_version": 1, "runs": []}', "not a seeds file"),
     ],
 )
+@pytest.mark.slow
 def test_a_damaged_file_is_one_line(seeded, tmp_path, capsys, content, says):
     copy = tmp_path / "copy"
     shutil.copytree(seeded[1], copy)
@@ -129,6 +133,7 @@ def test_a_damaged_file_is_one_line(seeded, tmp_path, capsys, content, says):
     assert str(copy / seeds_file.FILE) in err and says in err and "Fix:" in err
 
 
+@pytest.mark.slow
 def test_refuses_a_run_of_another_workload(seeded, tmp_path, capsys):
     _, run_dir, _, _, _ = seeded
     stored = (run_dir / seeds_file.FILE).read_text()
@@ -145,6 +150,7 @@ def test_one_seed_has_no_spread(tmp_path, capsys):
     assert "--n 2 or more" in one_line_error(capsys)
 
 
+@pytest.mark.slow
 def test_holds_the_machine_lock(tmp_path, capsys, monkeypatch):
     cfg = write_config(tmp_path, warmup=0, saving=[True])
     with MachineLock("run", "elsewhere.yaml"):
@@ -169,6 +175,7 @@ def test_holds_the_machine_lock(tmp_path, capsys, monkeypatch):
     assert len(held) == 2, "every seed's run measured under the lock"
 
 
+@pytest.mark.slow
 def test_an_interrupt_keeps_the_finished_seeds(tmp_path, capsys, monkeypatch):
     cfg = write_config(tmp_path, warmup=0)
     run_dir = tmp_path / "run"

@@ -85,10 +85,14 @@ def paired_meta(started: str, cpu: str = "Synthetic CPU", order: str = "rounds")
 
 
 def folder(parent: Path, name: str, meta: dict, speedups: dict[str, float]) -> Path:
-    """A run folder holding only meta.json and tables/strong.csv (P_1 and P_2 at W = 2)."""
+    """A run folder holding only meta.json, tables/strong.csv (P_1 and P_2 at W = 2) and one
+    stored run, with a round when its order pairs (paired is read from the runs)."""
     run_dir = parent / name
     (run_dir / "tables").mkdir(parents=True)
     store.write_meta(run_dir, meta)
+    paired = meta["config"]["order"] in ("rounds", "race")
+    run = {"cell_id": "P_1", "repeat": 0, "status": "ok", "wall_s": 1.0}
+    store.replace_runs(run_dir, [{**run, "round": 0 if paired else None}])
     table_of(speedups).to_csv(run_dir / "tables" / "strong.csv", index=False)
     return run_dir
 

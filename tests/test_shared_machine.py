@@ -1,6 +1,6 @@
 """Runs that shared the machine: HostCpu measures, around every timed call, the CPU time every
 process of the machine used; what the run's own processes did not use, other programs took, and
-the report warns about each run where that passed checks.OTHERS_CPUS."""
+the report warns about each run where that passed run_checks.OTHERS_CPUS."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.analysis import checks
+from harness.analysis import run_checks
 from harness.measure.hooks import CpuTime, HostCpu, around, columns
 from harness.rundir.meta import read_run_meta
 
-ROOT = Path(__file__).resolve().parents[1]
+PAIRED = Path(__file__).resolve().parent / "fixtures" / "runs" / "quick_strong" / "paired"
 SPIN = "import time\nend = time.time() + {s}\nwhile time.time() < end: pass\n"
 
 
@@ -66,21 +66,21 @@ def _runs(others_cpus: list[float], restarts: float | None = None) -> pd.DataFra
 
 @pytest.fixture(scope="module")
 def meta():
-    return read_run_meta(ROOT / "results" / "quick_strong" / "20261127-163324")
+    return read_run_meta(PAIRED)  # a real run's meta: 2 logical CPUs
 
 
 def test_a_run_that_shared_the_machine_is_named_with_how_much(meta):
-    found = checks._shared_machine(_runs([0.05, 0.9, 0.3]), meta)
+    found = run_checks.shared_machine(_runs([0.05, 0.9, 0.3]), meta)
     assert len(found) == 1
     assert "during 2 run(s) of 2 cell(s), up to 0.9 of 2 logical CPUs" in found[0]
     assert "Fix:" in found[0]
 
 
 def test_a_quiet_machine_and_older_folders_give_no_warning(meta):
-    assert checks._shared_machine(_runs([0.0, 0.05, checks.OTHERS_CPUS]), meta) == []
-    assert checks._shared_machine(_runs([0.9]).drop(columns="host_busy_s"), meta) == []
+    assert run_checks.shared_machine(_runs([0.0, 0.05, run_checks.OTHERS_CPUS]), meta) == []
+    assert run_checks.shared_machine(_runs([0.9]).drop(columns="host_busy_s"), meta) == []
 
 
 def test_workers_outside_the_runs_processes_are_left_out(meta):
     """A Dask-like executor (worker_restarts recorded): its workers' CPU is not in t_cpu_s."""
-    assert checks._shared_machine(_runs([1.5], restarts=0.0), meta) == []
+    assert run_checks.shared_machine(_runs([1.5], restarts=0.0), meta) == []

@@ -1,4 +1,4 @@
-"""Issue 12: truncated images are unreadable, found by Pillow's strict decoder beside OpenCV
+"""Truncated images are unreadable, found by Pillow's strict decoder beside OpenCV
 (which decodes a JPEG cut short into a mostly gray image and only warns). Real files, really
 cut at several lengths."""
 

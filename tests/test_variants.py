@@ -35,6 +35,7 @@ def config(strategies_: list, **changes: object) -> dict:
         "workers": [2],
         "repeats": 2,
         "warmup": 0,
+        "order": "sequential",
         **changes,
     }
 
@@ -93,6 +94,7 @@ def test_an_entry_may_run_at_some_of_the_sweeps_workers(tmp_path):
         parse_config(config([{"FAKE": {}, "workers": [8]}]), tmp_path / "v.yaml")
 
 
+@pytest.mark.slow
 def test_a_sweep_of_variants_is_stored_reported_resumed_and_compared(tmp_path, capsys):
     path = tmp_path / "v.yaml"
     path.write_text(yaml.safe_dump(config(["FAKE", {"FAKE": {"sleep_s": 0.01}}])))

@@ -147,6 +147,8 @@ STRATEGY = Strategy(
     session=dask_session,
     restarts_workers=True,  # the nanny restarts a killed worker; the scheduler redoes its tasks
     schedule=Schedule(chunksize=one_at_a_time, pool=False),
+    requires=("distributed",),
+    extra="dask",
     notes=(
         "P_DASK on a cluster of other hosts (options.P_DASK.scheduler): each task's start and "
         "end come from its worker host's clock, which is not aligned with this host's, so its "

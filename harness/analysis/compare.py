@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import mannwhitneyu
 
-from harness.analysis.scaling import SAVING_LABEL, ok_samples
+from harness.analysis.cell_runs import ok_samples
+from harness.analysis.scaling import SAVING_LABEL
 from harness.plan.history import Spread, session_spread, siblings
 from harness.rundir import store
 from harness.rundir.meta import stored_config

@@ -22,15 +22,19 @@ a remainder. Divided by W T, in percentage points:
     tail                 idle after a lane's last task while others finish (and lanes that never
                          got a task)
     reading              reading images inside tasks (the twin read each image once, in main)
-    cold_start           CPU - CPU_twin beyond the steady state: a fresh worker's first tasks
-                         (cold caches, copy-on-write page faults after the fork)
-    cpu_inflation        CPU - CPU_twin at the steady state: the ratio CPU / CPU_twin of the
-                         second half of each lane's tasks, over all its tasks (cache, memory
-                         bandwidth, a slower machine than the twin's); with lanes of fewer than
-                         MIN_LANE_TASKS tasks, all of CPU - CPU_twin
+    cpu_inflation        CPU - CPU_twin: the same tasks using more CPU than alone
     waiting              (wall - CPU) - (wall_twin - CPU_twin): descheduled, blocked on I/O or
                          waiting for the GIL
     sequential_overhead  -(T_seq - sum of twins' times): the baseline's own time outside tasks
+
+CPU inflation splits into a cold start (what each lane's first tasks used beyond the steady
+state: cold caches, copy-on-write page faults after the fork) and a steady state (the ratio
+CPU / CPU_twin over the second half of each lane's tasks, applied to all of them), but only
+where the split measures something: the twin is a paired one (a baseline visit that opened or
+closed the run's round, minutes apart) and the median lane ran at least MIN_LANE_TASKS tasks.
+A twin measured at another time of the session carries the machine's drift between the two
+runs, and a steady state made of it can come out below zero; there the split columns stay empty
+and SPLIT_REASON says why.
 
 The closure residual, 100 (1 - E_run) minus their sum, is zero up to rounding unless lanes or
 twins are missing; above RESIDUAL_PP it is flagged as a measurement problem.
@@ -57,8 +61,7 @@ LOSSES = {
     "gaps": "gaps between tasks",
     "tail": "tail imbalance",
     "reading": "reading inside tasks",
-    "cold_start": "CPU inflation, cold start",
-    "cpu_inflation": "CPU inflation, steady state",
+    "cpu_inflation": "CPU inflation",
     "waiting": "waiting inside tasks",
     "sequential_overhead": "sequential run's own overhead",
 }
@@ -70,9 +73,33 @@ POP = [
     "global_efficiency",
 ]
 LOSS_COLUMNS = [f"loss_{cause}_pp" for cause in LOSSES]
+# CPU inflation's two parts (they add up to loss_cpu_inflation_pp), empty where the split cannot
+# be measured, and why not
+SPLIT = {
+    "cpu_cold_start_pp": "CPU inflation: cold start",
+    "cpu_steady_pp": "CPU inflation: steady state",
+}
+SPLIT_COLUMNS = list(SPLIT)
+SPLIT_REASON = "cpu_split_unavailable"
+NO_PAIRED_TWIN = "no paired twin"
+SHORT_LANES = "lanes too short"
 RESIDUAL_PP = 0.5  # closure residual above this is a measurement problem
 MIN_LANE_TASKS = 4  # a lane's first and second half of fewer tasks say nothing apart
 CPU_AGREEMENT = 0.10  # sum of task CPU vs getrusage of the workers
+# loss_table's columns
+TABLE_COLUMNS = [
+    *CELL_KEYS,
+    "efficiency",
+    "efficiency_run",
+    *LOSS_COLUMNS,
+    *SPLIT_COLUMNS,
+    SPLIT_REASON,
+    *POP,
+    "closure_residual_pp",
+    "task_cpu_s",
+    "worker_cpu_s",
+    "cpu_agreement",
+]
 
 
 def representative(runs: pd.DataFrame) -> pd.Series | None:
@@ -124,10 +151,19 @@ def lane_idle(work: pd.DataFrame, spans: pd.DataFrame, wall: float, workers: int
     return {**found, "lanes": lanes.ngroups}
 
 
+def paired_twin(run: pd.Series, seq_run: pd.Series) -> bool:
+    """Whether the sequential run is a baseline visit of the run's own round: the one that opened
+    it (or one between its cells), or the next round's first, which closed it."""
+    mine, twin = run.get("round"), seq_run.get("round")
+    if pd.isna(mine) or pd.isna(twin):
+        return False
+    return 0 <= twin - mine <= 1
+
+
 def twin_split(work: pd.DataFrame, seq_work: pd.DataFrame) -> dict:
     """Time inside tasks against the sequential twins: the twins' time, reading, CPU inflation
-    (cold start and steady state), waiting (seconds, summed); tasks without a twin are counted
-    apart."""
+    (with its cold start and steady state, None where the lanes are too short to tell them
+    apart), waiting (seconds, summed); tasks without a twin are counted apart."""
     mine = _per_task(work)
     twins = _per_task(seq_work)
     both = mine.join(twins.add_suffix("_twin"), how="left")
@@ -138,12 +174,11 @@ def twin_split(work: pd.DataFrame, seq_work: pd.DataFrame) -> dict:
         m["wall_twin"] - m["read_twin"],
         m["cpu_twin"] - m["read_cpu_twin"],
     )
-    cold, steady = cold_and_steady(m.assign(own=rest_cpu, twin=twin_rest_cpu))
     return {
         "twin": float(m["wall_twin"].sum()),
         "reading": float((m["read"] - m["read_twin"]).sum()),
-        "cold_start": cold,
-        "cpu_inflation": steady,
+        "cpu_inflation": float((rest_cpu - twin_rest_cpu).sum()),
+        "cold_and_steady": cold_and_steady(m.assign(own=rest_cpu, twin=twin_rest_cpu)),
         "waiting": float(((rest_wall - rest_cpu) - (twin_rest_wall - twin_rest_cpu)).sum()),
         "unmatched": float(both.loc[~matched, "wall"].sum()),
         "task_wall": float(mine["wall"].sum()),
@@ -151,22 +186,22 @@ def twin_split(work: pd.DataFrame, seq_work: pd.DataFrame) -> dict:
     }
 
 
-def cold_and_steady(tasks: pd.DataFrame) -> tuple[float, float]:
+def cold_and_steady(tasks: pd.DataFrame) -> tuple[float, float] | None:
     """(cold start, steady state): seconds of CPU the tasks used beyond their twins'. Columns:
     lane, start, own (a task's CPU outside reading) and twin (its twin's). The steady state is
     the ratio own / twin over the second half of each lane's tasks, applied to every task; the
-    cold start is what the lanes' first tasks took beyond it. When the median lane ran fewer than
-    MIN_LANE_TASKS tasks the two cannot be told apart, and all of it counts as steady."""
+    cold start is what the lanes' first tasks took beyond it. None when the median lane ran
+    fewer than MIN_LANE_TASKS tasks: the two cannot be told apart."""
     total = float((tasks["own"] - tasks["twin"]).sum())
     if tasks.empty:
-        return 0.0, total
+        return None
     ordered = tasks.sort_values("start")
     position = ordered.groupby("lane").cumcount()
     size = ordered.groupby("lane")["lane"].transform("size")
     late = position >= np.ceil(size / 2)
     late_twin = float(ordered.loc[late, "twin"].sum())
     if size.median() < MIN_LANE_TASKS or late_twin <= 0:
-        return 0.0, total
+        return None
     steady = (float(ordered.loc[late, "own"].sum()) / late_twin - 1) * float(tasks["twin"].sum())
     return total - steady, steady
 
@@ -215,7 +250,6 @@ def account(
     seconds = {
         **{k: idle[k] for k in ("serial_read", "pool_startup", "first_handout", "gaps", "tail")},
         "reading": split["reading"],
-        "cold_start": split["cold_start"],
         "cpu_inflation": split["cpu_inflation"],
         "waiting": split["waiting"],
         "sequential_overhead": -(t_seq - split["twins_all"]),
@@ -226,12 +260,24 @@ def account(
     return {
         "efficiency_run": efficiency_run,
         **losses,
+        **cpu_split(split["cold_and_steady"], paired_twin(run, seq_run), capacity),
         "closure_residual_pp": residual,
         **pop_metrics(work, wall, workers, split["twin"]),
         "lanes": idle["lanes"],
         "repeat": int(run["repeat"]),
         **_cpu_check(run, work, in_process),
     }
+
+
+def cpu_split(parts: tuple[float, float] | None, paired: bool, capacity: float) -> dict:
+    """CPU inflation's cold start and steady state in pp, or empty with the reason they cannot
+    be measured: without a paired twin a steady state is the drift between two runs measured
+    apart; with short lanes it cannot be told from the cold start."""
+    if paired and parts is not None:
+        values = [100 * seconds / capacity for seconds in parts]
+        return {**dict(zip(SPLIT_COLUMNS, values, strict=True)), SPLIT_REASON: ""}
+    reason = SHORT_LANES if paired else NO_PAIRED_TWIN
+    return {**dict.fromkeys(SPLIT_COLUMNS, float("nan")), SPLIT_REASON: reason}
 
 
 def _cpu_check(run: pd.Series, work: pd.DataFrame, in_process: bool) -> dict:
@@ -253,9 +299,7 @@ def loss_table(
 ) -> pd.DataFrame:
     """One row per non-baseline cell that has traces and a same-size sequential twin run."""
     if tasks is None or tasks.empty:
-        return pd.DataFrame(
-            columns=[*CELL_KEYS, "efficiency", "efficiency_run", *LOSS_COLUMNS, *POP]
-        )
+        return pd.DataFrame(columns=TABLE_COLUMNS)
     by_run = {key: rows for key, rows in tasks.groupby(["cell_id", "repeat"])}
     rows = []
     for key, cell_runs in runs.groupby(CELL_KEYS, sort=False):
@@ -284,9 +328,7 @@ def loss_table(
         )
     frame = pd.DataFrame(rows)
     if frame.empty:
-        return pd.DataFrame(
-            columns=[*CELL_KEYS, "efficiency", "efficiency_run", *LOSS_COLUMNS, *POP]
-        )
+        return pd.DataFrame(columns=TABLE_COLUMNS)
     efficiency = table.set_index(CELL_KEYS)["efficiency"]
     frame.insert(
         5,

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from harness.config import Config
-from harness.plan.cells import Cell, plan_cells, runnable
+from harness.plan.cells import Cell, duration, plan_cells, runnable
 from harness.plan.race_rounds import Standing, relative_times, standing
 from harness.plan.rounds import groups
+from harness.rundir.meta import RunMeta
 from harness.stats.pairing import ratio_interval, rounds_run
 from harness.stats.racing import blocks
 
@@ -59,6 +60,23 @@ def answers(runs: pd.DataFrame, config: Config, cores: int) -> list[Answer]:
             )
         )
     return found
+
+
+def why_undecided(answer: Answer, meta: RunMeta) -> str:
+    """What ended an undecided race's rounds, as a clause ("" once it decided): every
+    contender dropped, `repeats.max` rounds, an interrupt, --budget, or a run that stopped."""
+    if answer.standing.ended:
+        return ""
+    most = meta.config.target.max
+    if not answer.standing.alive:
+        return "every contender was dropped"
+    if answer.rounds >= most:
+        return f"its rounds reached `repeats.max` ({most})"
+    if signal := getattr(meta, "interrupted", None):
+        return f"{signal} interrupted it; --resume goes on"
+    if budget_s := meta.last_session.budget_s:
+        return f"--budget ({duration(budget_s)}) left no time for another round"
+    return "the run stopped before it decided; --resume goes on"
 
 
 def _ranking(

@@ -18,7 +18,18 @@ import pandas as pd
 
 from experiments import strategies as registry
 from experiments.contract import Strategy
-from harness.analysis import checks, losses, models, replay, scaling, session_level, study
+from harness.analysis import (
+    cell_runs,
+    checks,
+    losses,
+    models,
+    phases,
+    processes,
+    replay,
+    scaling,
+    session_level,
+    study,
+)
 from harness.config import Config
 from harness.rundir import store
 from harness.rundir.meta import RunMeta, run_meta
@@ -83,12 +94,12 @@ class Results:
     # Derived views, computed once and shared by every section and format.
     @cached_property
     def cores(self) -> int:
-        return scaling.usable_cores(self.meta)
+        return processes.usable_cores(self.meta)
 
     @cached_property
     def between(self) -> session_level.Between | None:
         """The between-session level of a paired run's speedups, when enough sessions tell."""
-        if not scaling.paired(self.runs):
+        if not cell_runs.paired(self.runs):
             return None
         return session_level.between_sessions(
             self.run_dir, self.run_meta, self.runs, self.table, self.cores
@@ -103,12 +114,12 @@ class Results:
 
     @cached_property
     def processes(self) -> pd.Series:
-        return scaling.cell_processes(self.table, self.runs, self.in_process)
+        return processes.cell_processes(self.table, self.runs, self.in_process)
 
     @cached_property
     def oversubscribed(self) -> pd.Series:
         """Per row of `table`: more busy processes than the usable cores."""
-        return scaling.oversubscribed(self.processes, self.cores)
+        return processes.oversubscribed(self.processes, self.cores)
 
     @cached_property
     def oversubscribed_cells(self) -> frozenset[tuple[str, bool, int]]:
@@ -132,11 +143,11 @@ class Results:
 
     @cached_property
     def phases(self) -> pd.DataFrame:
-        return scaling.phase_table(self.runs, self.extra_phases, self.in_process)
+        return phases.phase_table(self.runs, self.extra_phases, self.in_process)
 
     @cached_property
     def phase_parts(self) -> list[tuple[str, str]]:
-        return scaling.phase_columns(self.phases, self.extra_phases)
+        return phases.phase_columns(self.phases, self.extra_phases)
 
     @cached_property
     def speedups(self) -> pd.DataFrame:

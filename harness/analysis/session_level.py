@@ -25,8 +25,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from harness.analysis.cell_runs import paired
 from harness.errors import HarnessError
 from harness.plan.history import MIN_SESSIONS, same_machine, siblings
+from harness.rundir import store
 from harness.rundir.meta import RunMeta, read_run_meta
 from harness.schema import BASELINE, CELL_KEYS
 from harness.stats.pairing import LEVEL, cell_ratios, ratio_interval
@@ -154,7 +156,7 @@ def earlier_estimates(run_dir: Path, meta: RunMeta, cores: int) -> tuple[pd.Data
             table = pd.read_csv(folder / "tables" / f"{kind}.csv")
         except (HarnessError, OSError, ValueError):
             continue
-        if not _comparable(other, meta) or str(getattr(other, "started_at", "")) >= started:
+        if not _comparable(other, meta, folder) or str(getattr(other, "started_at", "")) >= started:
             continue
         found = table_estimates(table, str(folder), cores)
         if not found.empty:
@@ -163,13 +165,21 @@ def earlier_estimates(run_dir: Path, meta: RunMeta, cores: int) -> tuple[pd.Data
     return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)), used
 
 
-def _comparable(other: RunMeta, meta: RunMeta) -> bool:
+def _comparable(other: RunMeta, meta: RunMeta, folder: Path) -> bool:
     return (
         other.config.name == meta.config.name
         and other.config.kind == meta.config.kind
-        and other.config.paired
         and same_machine(other.host.model_dump(), meta.host.model_dump())
+        and _paired_folder(folder)
     )
+
+
+def _paired_folder(folder: Path) -> bool:
+    """Whether the folder's stored runs were measured in paired rounds."""
+    try:
+        return paired(store.load_runs(folder))
+    except (HarnessError, OSError, ValueError):
+        return False
 
 
 def across_sessions(table: pd.DataFrame, between: Between, cores: int) -> pd.DataFrame:

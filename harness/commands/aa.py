@@ -15,6 +15,7 @@ from harness.commands.run import run_derived, run_dir_of
 from harness.config import load_config
 from harness.measure.lock import MachineLock
 from harness.rundir import store
+from harness.sweep_rules import Order
 from harness.variants import TWIN
 
 
@@ -30,7 +31,7 @@ def aa_config_text(path: str) -> str:
     """The config as an A/A run: every entry and its twin, in paired rounds, named NAME_aa."""
     data = yaml.safe_load(Path(path).read_text())
     data["name"] = f"{data['name']}_aa"
-    data["order"] = "rounds"
+    data["order"] = Order.ROUNDS.value
     data["strategies"] = [e for entry in data["strategies"] for e in (entry, twin_entry(entry))]
     return yaml.safe_dump(data, sort_keys=False)
 

@@ -5,24 +5,31 @@ run folder is the usual one, so report, trace, predict and compare work on it.""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import yaml
 
 from harness import machine
-from harness.analysis.race_answer import answers
+from harness.analysis.race_answer import answers, why_undecided
 from harness.commands.run import run_derived, run_dir_of
 from harness.config import load_config
 from harness.measure.lock import MachineLock
 from harness.report.format import mode
 from harness.rundir import store
+from harness.rundir.meta import read_run_meta
+from harness.sweep_rules import Order
 
 
 def race_config_text(path: str, margin: float | None, first_test: int | None) -> str:
     """The config as a race: `order: race`, the margin and first test given on the command line
-    over the config's own `race:` (if any)."""
+    over the config's own `race:` (if any). A config written for a sweep (neither `order: race`
+    nor `race:`) races as configs/race.yaml does, to the race's own `repeats:`
+    (Order.default_repeats): its `repeats:` is the sweep's stop rule, not a number of rounds."""
     data = yaml.safe_load(Path(path).read_text())
-    data["order"] = "race"
+    if not written_for_a_race(data):
+        data.pop("repeats", None)
+    data["order"] = Order.RACE.value
     rules = dict(data.get("race") or {})
     if margin is not None:
         rules["margin"] = margin
@@ -32,19 +39,34 @@ def race_config_text(path: str, margin: float | None, first_test: int | None) ->
     return yaml.safe_dump(data, sort_keys=False)
 
 
+def written_for_a_race(data: dict) -> bool:
+    """Whether a config's own keys make it a race's: `order: race`, or rules under `race:`."""
+    return data.get("order") == Order.RACE or "race" in data
+
+
 def race(args: argparse.Namespace, lock: MachineLock | None) -> int:
     """Run the race (its config's text kept in the run's meta.json), then print the answer."""
     load_config(args.config)  # the user's file, checked as it is
+    if not written_for_a_race(yaml.safe_load(Path(args.config).read_text())):
+        print(
+            f"note: {args.config} is written for a sweep: the race runs up to "
+            f"{Order.RACE.default_repeats.max} rounds, the race's own `repeats:` (to set them, "
+            "write `order: race` and `repeats:` in the config)",
+            file=sys.stderr,
+        )
     text = race_config_text(args.config, args.margin, args.first_test)
     status, config = run_derived(args, text, lock)
     if args.dry_run:
         return status
-    runs = store.load_runs(run_dir_of(args, config))
-    for answer in answers(runs, config, machine.usable_cores()):
+    run_dir = run_dir_of(args, config)
+    meta = read_run_meta(run_dir)
+    for answer in answers(store.load_runs(run_dir), config, machine.usable_cores()):
         pick = answer.pick
         what = f"{pick.strategy} at W = {pick.workers}" if pick else "no answer"
-        what = f"leading: {what}" if answer.verdict == "undecided" else what
-        print(f"Race, {mode(answer.saving)}: {answer.verdict} after {answer.rounds} rounds: {what}")
+        verdict = answer.verdict
+        if verdict == "undecided":
+            what, verdict = f"leading: {what}", f"undecided ({why_undecided(answer, meta)})"
+        print(f"Race, {mode(answer.saving)}: {verdict} after {answer.rounds} rounds: {what}")
         for drop in answer.standing.drops:
             print(f"  {drop.line()}")
         for aside in answer.set_aside:

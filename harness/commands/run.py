@@ -49,7 +49,7 @@ def run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> i
     costs = _calibrate(args, config, found.n_images, cores, meta)
     plan, noise, budget_s = _plan(args, config, cells, found.n_images, costs, cores, host)
     estimate = _print_plan(plan, noise, costs, host, setup)
-    if config.order == "race":
+    if config.order.raced:
         print(_race_line(config, cells, cores))
     if args.dry_run:
         return 0
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> i
     session = sessions.new_session(estimate, costs.summary(), plan.target, budget_s, planning_from)
     meta = sessions.with_session(meta, session)
     store.write_meta(run_dir, meta)
-    limits = limits_for(plan.target, None if config.order == "race" else budget_s)
+    limits = limits_for(plan.target, None if config.order.raced else budget_s)
     todo = _units(sweep, cells, plan.target, budget_s, started, limits)
     print(f"Writing to {run_dir}" + (" (resuming)" if args.resume else ""))
     return _sweep_and_report(sweep, todo, estimate["expected_s"], limits, meta, args)
@@ -110,11 +110,11 @@ def _units(
     """The children to start, in the config's order; in rounds, without the cells a limit
     cut."""
     config, todo = sweep.config, runnable(cells)
-    if not config.paired:
+    if not config.order.paired:
         return plan_units(todo, target, config.order, sweep.stored, sweep.cores)
     runs = functools.partial(store.load_runs, sweep.run_dir)
     taking_part = by_ratio(target, sweep.cores)
-    if config.order == "race":
+    if config.order.raced:
         out_of_time = _out_of_time(sweep, budget_s, started)
         taking_part = race_taking_part(config.race_rules, sweep.cores, out_of_time)
     elif any(twin_of(label) for label in config.labels):
@@ -201,7 +201,7 @@ def _calibrate(
     """The costs the estimate needs, timed here; a resume keeps its run's speed probe once it
     is checked that this machine runs at the same speed."""
     # A race only compares its cost with a sweep's: the crowding's half minute is not worth it.
-    costs = calibrate(config, n_images, cores, crowd=config.order != "race")
+    costs = calibrate(config, n_images, cores, crowd=not config.order.raced)
     if meta is None:
         return costs
     probe_s = folders.check_speed(meta, costs.probe_s, Path(args.resume), speed_probe)
@@ -222,7 +222,7 @@ def _plan(
     stored = stored_runs(Path(args.resume)) if args.resume else {}
     plan = Plan.calibrated(config, cells, n_images, costs, cores, stored)
     budget_s = parse_duration(args.budget) if args.budget else None
-    if budget_s is not None and config.order != "race":  # a race ends its rounds in time
+    if budget_s is not None and not config.order.raced:  # a race ends its rounds in time
         plan = plan.fit(budget_s)
     plan, noise = _with_noise(args, plan, host)
     return plan, noise, budget_s

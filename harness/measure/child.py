@@ -167,7 +167,7 @@ def stops(spec: CellSpec, walls: list[float], written: int = 0) -> bool:
     if not spec.target:
         return False
     low, high, ci = spec.target
-    target = Target(int(low), int(high), ci)
+    target = Target(int(low), int(high), ci, futility=spec.futility)
     if stop_reason(walls, target, spec.slicing):
         return True
     if len(walls) < target.min or not spec.stop_file:

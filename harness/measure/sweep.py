@@ -115,6 +115,7 @@ def cell_spec(
         results=str(files.results),
         plugins=list(cfg.plugins),
         target=[] if rule.fixed or unit.round is not None else [rule.min, rule.max, rule.ci],
+        futility=rule.futility,
         prior=list(prior),
         slicing=time_slicing(cell, sweep.cores),
         stop_file=str(files.stop),

@@ -1,8 +1,11 @@
 """`verify`: every strategy must produce byte-identical augmented images to the baseline.
 
-Each strategy runs once per worker count (untimed, in this process) with lossless raw output,
-through the same session and dead-worker detector (the watchdog hook) as a measured run; the
-digest is sha256 over the raw RGB uint8 bytes of all augmented images in (i, k) order.
+It checks the config's strategies and variants, then every other registered strategy whose
+packages are installed here; one whose package is missing is named as skipped, with the extra
+that installs it. Each runs once per worker count of the config (untimed, in this process) with
+lossless raw output, through the same session and dead-worker detector (the watchdog hook) as a
+measured run; the digest is sha256 over the raw RGB uint8 bytes of all augmented images in
+(i, k) order.
 """
 
 from __future__ import annotations
@@ -55,14 +58,31 @@ def run_digest(strategy: str, workers: int, input_dir: Path, config: Config) -> 
         return digest(job, len(list_images(input_dir)))
 
 
+def checked(config: Config) -> tuple[list[str], dict[str, str]]:
+    """The labels verify runs (the config's, then every other registered strategy installed
+    here), and the registered strategies it skips, each with why."""
+    labels = list(config.labels)
+    skipped: dict[str, str] = {}
+    for name, strategy in strategies.registry().items():
+        if name == BASELINE or name in labels:
+            continue
+        missing = strategy.missing()
+        if missing:
+            skipped[name] = f"needs {', '.join(missing)} (make install EXTRAS={strategy.extra})"
+        else:
+            labels.append(name)
+    return labels, skipped
+
+
 def verify_runs(config: Config) -> Iterator[tuple[str, int, tuple[int, int]]]:
     """(strategy, workers, size) for every verification run, the baseline first per size."""
+    labels = checked(config)[0]
     seen: set[tuple[int, int]] = set()
     for workers, size in config.sweep:
         if size not in seen:
             seen.add(size)
             yield BASELINE, 1, size
-        for name in config.labels:
+        for name in labels:
             if strategies.get(name).min_workers <= workers and config.runs_at(name, workers):
                 yield name, workers, size
 
@@ -70,6 +90,8 @@ def verify_runs(config: Config) -> Iterator[tuple[str, int, tuple[int, int]]]:
 def verify(
     config: Config, input_dirs: dict[tuple[int, int], Path], echo: Callable[[str], None] = print
 ) -> bool:
+    for name, why in checked(config)[1].items():
+        echo(f"{name:<12} skipped: {why}")
     sequential: dict[tuple[int, int], str] = {}
     ok = True
     for name, workers, size in verify_runs(config):

@@ -15,6 +15,7 @@ from harness.errors import HarnessError
 from harness.schema import BASELINE, Cell
 from harness.stats import precision
 from harness.stats.precision import Target, stop_reason
+from harness.sweep_rules import Order
 
 __all__ = ["Cell", "Stored", "Unit", "plan_cells", "plan_units", "runnable"]
 
@@ -75,7 +76,7 @@ def runnable(cells: list[Cell]) -> list[Cell]:
 def plan_units(
     cells: list[Cell],
     target: Target,
-    order: str,
+    order: Order | str,
     stored: Callable[[], dict[str, Stored]],
     cores: int,
 ) -> Iterator[Unit]:
@@ -87,7 +88,7 @@ def plan_units(
     a shared machine spreads evenly over them (each child does its own warm-up); from round
     `min` on a round holds only the cells that still want runs, judged from the stored runs.
     """
-    if order == "sequential":
+    if not Order(order).child_per_run:
         now = stored()
         for cell in cells:
             have = now.get(cell.id, Stored())
@@ -138,7 +139,7 @@ def describe_repeats(target: Target, cores: int) -> str:
 
 def describe_warmup(config: Config) -> str:
     share = "" if config.warmup_tasks == 1 else f" of {config.warmup_tasks:.0%} of the tasks"
-    per = "each (cell, repeat)" if config.child_per_run else "each cell"
+    per = "each (cell, repeat)" if config.order.child_per_run else "each cell"
     return f"{config.warmup_runs} warm-up run(s){share} before {per}, in a fresh process"
 
 

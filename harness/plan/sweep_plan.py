@@ -62,7 +62,7 @@ class Plan:
     def children(self, runs: float) -> float:
         """Child processes that record `runs` runs of a cell: one per run when interleaved or
         in rounds."""
-        return runs if self.config.child_per_run else min(runs, 1)
+        return runs if self.config.order.child_per_run else min(runs, 1)
 
     def machine_runs(self, runs: float) -> float:
         """A cell's machine time for `runs` recorded runs and their children's warm-ups, in
@@ -111,7 +111,7 @@ class Plan:
         visits per round as its group's round holds, for as many rounds as its group's cells run,
         one that closes the last round and, with `slicing_last`, one before the time-slicing
         cells in each round they run in."""
-        if not self.config.paired or cell.strategy != BASELINE:
+        if not self.config.order.paired or cell.strategy != BASELINE:
             return planned_runs(cell, self.target, self.cores, runs, level)
         group = [c for c in self.todo if c.saving == cell.saving and c.strategy != BASELINE]
         rounds = max(
@@ -140,7 +140,8 @@ class Plan:
         `expected_s`, `max_s` and `cells` (per_cell)."""
         config = self.config
         print(
-            f"Plan for {config.name} ({config.kind} scaling): {len(self.todo)} cells, "
+            f"Plan for {config.name} ({config.kind} scaling, {config.order.words}): "
+            f"{len(self.todo)} cells, "
             f"{describe_repeats(self.target, self.cores)}; {describe_warmup(config)}"
         )
         per_cell = self.per_cell()

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.analysis import paired_rounds, scaling
-from harness.analysis.losses import LOSS_COLUMNS, POP
+from harness.analysis import cell_runs, losses, paired_rounds
 from harness.analysis.results import Results
-from harness.schema import CELL_KEYS, CSV_COLUMNS
+from harness.schema import CSV_COLUMNS
 
 
 def write(results: Results) -> list[Path]:
@@ -30,7 +29,7 @@ def write(results: Results) -> list[Path]:
 
 def write_pairs(results: Results) -> list[Path]:
     """tables/<kind>_pairs.csv: the paired comparisons of a run in paired rounds."""
-    if not scaling.paired(results.runs):
+    if not cell_runs.paired(results.runs):
         return []
     pairs = paired_rounds.compare_pairs(results.runs, results.strategies)
     if pairs.empty:
@@ -71,20 +70,10 @@ def write_study_replay(results: Results) -> list[Path]:
 
 
 def write_losses(results: Results) -> list[Path]:
-    """tables/<kind>_loss.csv: the efficiency-loss account, where the run has traces."""
+    """tables/<kind>_loss.csv: the efficiency-loss account, where the run has traces; the CPU
+    inflation's split is empty, with its reason, where it cannot be measured."""
     if results.losses.empty:
         return []
     out = results.run_dir / "tables" / f"{results.kind}_loss.csv"
-    columns = [
-        *CELL_KEYS,
-        "efficiency",
-        "efficiency_run",
-        *LOSS_COLUMNS,
-        *POP,
-        "closure_residual_pp",
-        "task_cpu_s",
-        "worker_cpu_s",
-        "cpu_agreement",
-    ]
-    results.losses[columns].to_csv(out, index=False, float_format="%.6g")
+    results.losses[losses.TABLE_COLUMNS].to_csv(out, index=False, float_format="%.6g")
     return [out]

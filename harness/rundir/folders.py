@@ -10,9 +10,11 @@ from pathlib import Path
 from harness.config import Config
 from harness.errors import HarnessError
 from harness.rundir.meta import stored_config
+from harness.sweep_rules import Order
 
 RESULTS_ROOT = Path("results")
-# Keys that change how long or how often we measure, not what a measurement means.
+# Keys that change how long or how often we measure, not what a measurement means (`order`
+# only between the unpaired orders: _check_order).
 RESUME_MAY_CHANGE = {"repeats", "cell_timeout_s", "scratch_dir", "order"}
 SPEED_TOLERANCE = 0.10  # a resume refuses a machine this much faster or slower than the run's
 SPEED_ENV = "AUGSCALE_SPEED_TOLERANCE"
@@ -56,9 +58,10 @@ def point_latest(run_dir: Path) -> None:
 def check_resumable(meta: dict, config: Config, host: dict, versions: dict, run_dir: Path) -> None:
     """Refuse a resume whose measurements would not be comparable with those already stored.
     A key newer than the run folder takes its default, the behaviour the run was measured under
-    (a default that changed has a migration in harness/schema.py that sets the old one)."""
-    old = stored_config(meta, str(run_dir)).model_dump(mode="json")
-    new = config.model_dump(mode="json")
+    (a default that changed has a migration in harness/migrations.py that sets the old one)."""
+    stored = stored_config(meta, str(run_dir))
+    _check_order(stored.order, config.order, run_dir)
+    old, new = stored.model_dump(mode="json"), config.model_dump(mode="json")
     for key in sorted(set(old) | set(new)):
         if key not in RESUME_MAY_CHANGE and old.get(key) != new.get(key):
             raise HarnessError(
@@ -87,6 +90,19 @@ def check_resumable(meta: dict, config: Config, host: dict, versions: dict, run_
                 f"{key} is {value} here but was {old_versions.get(key)} in the run",
                 "resume in the environment that started it, or start a new run",
             )
+
+
+def _check_order(old: Order, new: Order, run_dir: Path) -> None:
+    """`order` may change between the unpaired orders only: runs in paired rounds and runs
+    outside them give no speedup together, and a race's rounds are its own."""
+    if old != new and (old.paired or new.paired):
+        raise HarnessError(
+            str(run_dir),
+            "order",
+            f"the run was measured in `order: {old}`; resuming in `order: {new}` would mix "
+            "its runs with runs of another design",
+            f"write `order: {old}` in the config to resume it, or start a new run",
+        )
 
 
 def speed_tolerance() -> float:

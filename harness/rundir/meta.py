@@ -3,7 +3,8 @@
 Read-only: the runner writes meta.json as a dict (harness/rundir/store.py), and this model keeps
 every key it does not name (extra="allow"), so older and newer folders load alike. The config
 re-validates without loading plugins or asking the strategy registry (harness/config.py), so a
-run whose plugin is not installed here still loads.
+run whose plugin is not installed here still loads. Read through harness/migrations.py first: a
+default that changed since the folder was written is set to the one it ran under there.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harness.config import Config
 from harness.errors import HarnessError
+from harness.migrations import FORMAT_VERSION
 from harness.rundir import store
-from harness.schema import FORMAT_VERSION
 
 
 class _Open(BaseModel):

@@ -1,5 +1,5 @@
 """The run folder: runs.parquet (one row per recorded run), the per-task trace and meta.json, all
-written atomically; meta.json is migrated to the current format on read (harness/schema.py).
+written atomically; meta.json is migrated to the current format on read (harness/migrations.py).
 
 While a sweep runs, each recorded run's trace is a file of its own in tasks/, so a write does not
 grow with the sweep; when the sweep ends they are packed into one compressed tasks.parquet, the
@@ -18,15 +18,14 @@ from pydantic import BaseModel, ValidationError
 
 from experiments.workload import TASK_FIELDS
 from harness.errors import HarnessError
+from harness.migrations import FORMAT_VERSION, read_meta_file
 from harness.schema import (
     BASE_RUN_COLUMNS,
-    FORMAT_VERSION,
     TASK_COLUMNS,
     TASK_KINDS,
     TASKS_DIR,
     TASKS_FILE,
     order_run_columns,
-    read_meta_file,
 )
 
 M = TypeVar("M", bound=BaseModel)

@@ -25,9 +25,12 @@ import pandas as pd
 from scipy.special import ndtri
 
 from harness.schema import BASELINE
-from harness.stats.precision import FUTILITY_SLACK, LEVEL, Target, decide
+from harness.stats.precision import LEVEL, Target, beyond_reach, decide, robust_sigma
 
 NAN = float("nan")
+# The Wilcoxon interval's half-width at n rounds of normal log-ratios, in sigma / sqrt(n): the
+# normal quantile over the Hodges-Lehmann estimate's efficiency, sqrt(3 / pi).
+HL_HALF_WIDTH = float(ndtri(1 - (1 - LEVEL) / 2)) * np.sqrt(np.pi / 3)
 
 
 @functools.cache
@@ -104,8 +107,11 @@ def ratio_stop_reason(ratios: object, rounds: int, target: Target, slicing: bool
     n = int(np.sum(np.isfinite(values)))
 
     def futile() -> bool:  # even at max rounds, the width shrinking as 1/sqrt(n) stays too wide
-        projected = ratio_half_width(values) * np.sqrt(n / target.max)
-        return n >= target.futile_after and projected > FUTILITY_SLACK * target.ci
+        if n < target.futile_after:
+            return False
+        own = ratio_half_width(values) * np.sqrt(n / target.max)
+        robust = robust_sigma(values) * HL_HALF_WIDTH / np.sqrt(target.max)
+        return beyond_reach(own, robust, target)
 
     return decide(n, rounds, target, slicing, lambda: _reached(values, target.ci), futile)
 

@@ -5,10 +5,11 @@ half-width of at most `ci` of the median, or it has `max` runs. The interval exi
 so a cell at W <= usable cores records at least 6. Two more ways to stop:
 - time-slicing: a cell with more busy processes than usable cores measures the OS scheduler, so
   it stops at `min`;
-- futile: from 6 runs on, when no run count up to `max` is expected to reach `ci` (the
-  interval's width projected with normal order statistics, with 25% slack), the cell stops and
-  says so. The projection is not monotonic: from 6 to 8 runs the interval is still the range,
-  and widens; 9 is the first count that drops the extreme runs (hence the default max of 9).
+- futile: from 6 runs on, when no run count up to `max` is expected to reach `ci`, the cell
+  stops and says so. The width at `max` is projected twice, with normal order statistics: from
+  the interval now, and from a robust sigma (the MAD of the log times); only when both stay above
+  `ci` (with 25% slack) is the cell futile. From 6 to 8 runs the interval is still the range,
+  which one slow run widens; the MAD barely moves (`beyond_reach`).
 Stopping when an interval happens to be narrow biases its coverage down; `coverage()` measures
 that by simulation, and the report states the result (above 95% for the shipped targets).
 """
@@ -26,10 +27,12 @@ from harness.stats import medians
 
 LEVEL = 0.95
 FUTILITY_SLACK = 1.25
+MAD_SIGMA = 1.4826  # a normal sample's sigma per median absolute deviation
 PLANNING_TRIALS = 2000  # simulated cells behind a planned run count: +-0.05 runs
 # Why a cell stopped; "" while it still wants runs.
 TARGET, MAX, SLICING, FUTILE = "target", "max", "time-slicing", "futile"
 BUDGET, SPEND = "budget", "spend"  # a limit cut the cell: --budget, or the machine-time cap
+ROBUST, INTERVAL = "robust", "interval"  # the futility rule: beyond_reach
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class Target:
     planning_cv: float | None = None
     spend: float | None = None
     futile_after: int = 8  # rounds before a paired ratio may stop as futile (harness.stats.pairing)
+    futility: str = ROBUST  # or INTERVAL: the projection from the interval alone (beyond_reach)
 
     @property
     def fixed(self) -> bool:
@@ -97,7 +101,26 @@ def futile(walls: object, target: Target) -> bool:
     if target.ci is None or n < medians.min_runs_for(LEVEL) or n >= target.max:
         return False
     best = min(_spread(m) for m in range(n + 1, target.max + 1))
-    projected = medians.half_width(walls, LEVEL) * best / _spread(n)
+    own = medians.half_width(walls, LEVEL) * best / _spread(n)
+    return beyond_reach(own, robust_sigma(walls) * best / 2, target)
+
+
+def robust_sigma(values: object) -> float:
+    """The spread of log(values) as a normal sigma, from their median absolute deviation: one
+    slow run (or round) barely moves it, where it widens a small sample's interval a lot."""
+    x = np.asarray(values, dtype=float)
+    logs = np.log(x[np.isfinite(x) & (x > 0)])
+    if len(logs) == 0:
+        return float("nan")
+    return MAD_SIGMA * float(np.median(np.abs(logs - np.median(logs))))
+
+
+def beyond_reach(own: float, robust: float, target: Target) -> bool:
+    """The futility rule: the half-width at `max` projected from the interval now (`own`) and
+    from the robust sigma (`robust`) both stay above ci, with FUTILITY_SLACK. The robust one
+    alone would call two clusters of runs hopeless that the interval shows are not. Under
+    `futility: interval` (older run folders, replayed as measured) the interval's alone."""
+    projected = own if target.futility == INTERVAL else min(own, robust)
     return projected > FUTILITY_SLACK * target.ci
 
 

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.losses import LOSSES
+from harness.analysis.phases import OVERHEAD, STARTUP
 from harness.analysis.results import Results
-from harness.analysis.scaling import OVERHEAD, SAVING_LABEL, STARTUP
+from harness.analysis.scaling import SAVING_LABEL
 from harness.report.plots.style import figure_title
 from harness.schema import BASELINE, WORK_PHASES
 
@@ -103,7 +104,6 @@ LOSS_COLORS = [
     "#7f7f7f",
     "#bcbd22",
     "#17becf",
-    "#ff9896",
     "#d62728",
     "#9467bd",
     "#aec7e8",

@@ -14,8 +14,8 @@ The builders live by topic, each module with its own ordered SECTIONS:
 - endnotes: the notes.
 
 To add a section, touch two files: a function computing its numbers in
-harness/analysis/scaling.py, and a builder in the module of its topic, added to that module's
-SECTIONS (example: "Cores busy", scaling.cores_busy_table and costs.cores_busy). Its tables
+harness/analysis/, and a builder in the module of its topic, added to that module's
+SECTIONS (example: "Cores busy", phases.cores_busy_table and costs.cores_busy). Its tables
 and figures then appear in both formats; a figure's draw function may live in
 harness/report/plots/. Numbers several sections share are cached on
 harness.analysis.results.Results.

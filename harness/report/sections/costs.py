@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.analysis import checks, losses, scaling
+from harness.analysis import checks, losses, phases
 from harness.analysis.results import Results
 from harness.report import plots
 from harness.report.blocks import Block, Bullets, Figure, Paragraph, Section, Table, Warnings
@@ -72,7 +72,7 @@ def phase_notes(results: Results) -> list[str]:
 
 def cores_busy(results: Results) -> Section:
     """How many cores each cell really kept busy, beside the usable cores."""
-    table = scaling.cores_busy_table(results.runs)
+    table = phases.cores_busy_table(results.runs)
     name = "Cores busy"
     if table is None:
         why = (
@@ -126,7 +126,7 @@ def cores_busy_table(results: Results, table: pd.DataFrame) -> Table:
 def cores_busy_sentences(results: Results, table: pd.DataFrame) -> list[str]:
     """One per strategy: the most cores it kept busy, against the usable cores."""
     cores = results.cores
-    peaks = scaling.cores_busy_peaks(table)
+    peaks = phases.cores_busy_peaks(table)
     processes = results.per_cell(results.processes, peaks)
     out = []
     for r, procs in zip(peaks.itertuples(), processes, strict=True):
@@ -165,13 +165,17 @@ def why_efficiency_is_lost(results: Results) -> Section:
         "For each cell's median run (the ok run nearest the median wall time; its efficiency is "
         "E run, beside the table's E from medians), the efficiency it lost, 100 (1 − E run), split "
         "into causes measured from the per-task traces against each task's twin in the median "
-        "sequential run (identical seeded work). The causes add up to the loss; docs/REPORT.md, "
-        "'What each loss means', defines each. Load balance, communication efficiency, parallel "
-        "efficiency, computation scaling and global efficiency are the POP metrics of the same run."
+        "sequential run (in paired rounds, the baseline visit of the run's round; identical seeded "
+        "work). The causes add up to the loss; docs/REPORT.md, 'What each loss means', defines "
+        "each. CPU inflation is split into a cold start and a steady state only where the split "
+        "can be measured (n/a: see below the table). Load balance, communication efficiency, "
+        "parallel efficiency, computation scaling and global efficiency are the POP metrics of "
+        "the same run."
     )
     blocks: list[Block] = [
         Paragraph(intro),
         loss_table(table),
+        *[Paragraph(text) for text in split_notes(table)],
         Figure("losses.png", "efficiency lost, by cause", lambda: plots.loss_bars(results)),
         Bullets(loss_sentences(results)),
     ]
@@ -179,14 +183,18 @@ def why_efficiency_is_lost(results: Results) -> Section:
 
 
 def loss_table(table: pd.DataFrame) -> Table:
-    causes = list(losses.LOSSES.values())
+    """The causes in pp, CPU inflation followed by its cold start and steady state (n/a where
+    they cannot be measured), the residual and the POP metrics."""
+    columns = list(zip(losses.LOSS_COLUMNS, losses.LOSSES.values(), strict=True))
+    at = losses.LOSS_COLUMNS.index("loss_cpu_inflation_pp") + 1
+    columns[at:at] = losses.SPLIT.items()
     head = [
         "strategy",
         "saving",
         "W",
         "E",
         "E run",
-        *causes,
+        *[label for _, label in columns],
         "residual",
         "load balance",
         "comm. eff.",
@@ -204,11 +212,45 @@ def loss_table(table: pd.DataFrame) -> Table:
                 str(r["workers"]),
                 fmt(r["efficiency"], "pct"),
                 fmt(r["efficiency_run"], "pct"),
-                *[f"{r[c]:+.1f}" for c in losses.LOSS_COLUMNS],
+                *[NOT_SPLIT if pd.isna(r[c]) else f"{r[c]:+.1f}" for c, _ in columns],
                 f"{r['closure_residual_pp']:+.2f}",
                 *[fmt(r[c]) for c in losses.POP],
                 fmt(r["cpu_agreement"]),
             ]
+        )
+    return out
+
+
+NOT_SPLIT = "n/a"
+# Why CPU inflation's split is unavailable, per reason of losses.cpu_split.
+SPLIT_UNAVAILABLE = {
+    losses.NO_PAIRED_TWIN: (
+        "their sequential twin was not measured in the cell's round (the run is not in paired "
+        "rounds, or that round's baseline visit failed), so a steady state would be the drift of "
+        "the machine's speed between two runs measured apart, not a cost of running in parallel. "
+        "The total CPU inflation is measured; `order: rounds` measures the split too."
+    ),
+    losses.SHORT_LANES: (
+        f"their median lane ran fewer than {losses.MIN_LANE_TASKS} tasks, too few for a first and "
+        "a second half to tell a cold start from a steady state. The total CPU inflation is "
+        "measured; more tasks per worker (images or augmentations) measure the split too."
+    ),
+}
+
+
+def split_notes(table: pd.DataFrame) -> list[str]:
+    """Per reason, the cells whose CPU inflation is not split into cold start and steady state,
+    and why."""
+    out = []
+    reasons = table[losses.SPLIT_REASON].fillna("")
+    for reason, rows in table[reasons.ne("")].groupby(losses.SPLIT_REASON, sort=False):
+        listed = ", ".join(
+            f"{r.strategy} W={r.workers} ({mode(r.saving)})" for r in rows.itertuples()
+        )
+        cells = "every cell" if len(rows) == len(table) else f"{len(rows)} cell(s), {listed}"
+        out.append(
+            f"CPU inflation's cold start and steady state are unavailable ({NOT_SPLIT}) for "
+            f"{cells}: {SPLIT_UNAVAILABLE[reason]}"
         )
     return out
 

@@ -3,7 +3,7 @@ processes are counted, and each strategy in one line."""
 
 from __future__ import annotations
 
-from harness.analysis import checks, scaling, study
+from harness.analysis import checks, processes, study
 from harness.analysis.results import Results
 from harness.report.blocks import Bullets, Section
 from harness.report.format import DASH, mode
@@ -66,7 +66,7 @@ def busy_processes_note(results: Results) -> str:
     text = (
         f"Busy processes per run: {'; '.join(parts)}. The main process (reading, pickling tasks, "
         "waiting) and helper processes that only relay data are not counted, unless the main "
-        f"process is measured dispatching for over {scaling.MAIN_BUSY_FRACTION:.0%} of the wall "
+        f"process is measured dispatching for over {processes.MAIN_BUSY_FRACTION:.0%} of the wall "
         "time"
     )
     if threads:

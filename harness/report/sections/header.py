@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.analysis import checks, scaling
+from harness.analysis import processes, setup_checks, stops
 from harness.analysis.results import Results
 from harness.plan.cells import duration
 from harness.report.blocks import Block, Facts, Paragraph, Section, Warnings
@@ -61,7 +61,7 @@ def header_items(results: Results) -> list[tuple[str, str]]:
 
 
 def repeats_item(results: Results) -> str:
-    target = scaling.run_target(results.run_meta)
+    target = stops.run_target(results.run_meta)
     runs, share = results.config.warmup_runs, results.config.warmup_tasks
     warmup = f"{runs} warm-up run(s)" + (f" of {share:.0%} of the tasks" if share < 1 else "")
     if target.fixed:
@@ -79,8 +79,8 @@ def repeats_item(results: Results) -> str:
 
 
 def machine_time_item(results: Results) -> str:
-    used, fixed = scaling.run_equivalents(results.table, results.runs, results.meta)
-    runs, warm = scaling.FIXED_DEFAULT
+    used, fixed = stops.run_equivalents(results.table, results.runs, results.meta)
+    runs, warm = stops.FIXED_DEFAULT
     if pd.isna(used):
         return "no cell finished"
     return (
@@ -92,7 +92,7 @@ def machine_time_item(results: Results) -> str:
 
 def warmup_check_items(results: Results) -> list[tuple[str, str]]:
     """How much slower each cell's run 0 was than its later runs (sequential order only)."""
-    ratios = scaling.first_run_ratios(results.runs, results.meta)
+    ratios = stops.first_run_ratios(results.runs, results.meta)
     if ratios.empty:
         return []
     low, mid, high = ratios.quantile([0.25, 0.5, 0.75])
@@ -158,7 +158,7 @@ def setup_items(results: Results) -> list[tuple[str, str]]:
             (
                 "Busy CPUs at start",
                 f"{setup['busy_cpus']:.1f} of "
-                f"{scaling.logical_cores(results.meta)} logical CPUs kept busy by other "
+                f"{processes.logical_cores(results.meta)} logical CPUs kept busy by other "
                 "programs (sampled over about a second)",
             )
         )
@@ -168,7 +168,7 @@ def setup_items(results: Results) -> list[tuple[str, str]]:
     items.append(("CPU governor", setup.get("governor") or "not readable here"))
     if setup.get("start_method"):
         items.append(("Start method", setup["start_method"]))
-    probes = checks.worker_probes(setup.get("worker_threads"))
+    probes = setup_checks.worker_probes(setup.get("worker_threads"))
     if probes:
         cv2_threads = ", ".join(map(str, sorted({p.get("cv2_threads") for p in probes}, key=str)))
         pools = sorted(

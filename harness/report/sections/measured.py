@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.analysis import checks, scaling
+from harness.analysis import cell_runs, checks, scaling, stops
 from harness.analysis.results import Results
 from harness.report import plots
 from harness.report.blocks import Block, Bullets, Figure, Paragraph, Section, Table, Warnings
@@ -148,7 +148,7 @@ def every_cell(results: Results) -> Section:
         "target stopped the cell. "
         + (
             "Speedup and efficiency intervals come from the paired rounds (see Paired rounds). "
-            if scaling.paired(results.runs)
+            if cell_runs.paired(results.runs)
             else "Speedup and efficiency intervals are percentile bootstraps (2000 resamples, "
             "fixed seed) resampling the baseline's and the cell's runs independently. "
         )
@@ -166,7 +166,7 @@ def every_cell(results: Results) -> Section:
 def stop_rule_coverage(results: Results) -> str:
     """What stopping on a narrow interval does to its coverage, simulated for this run's
     target at the spread of its own cells."""
-    target = scaling.run_target(results.meta)
+    target = stops.run_target(results.meta)
     spread = results.table["cv"].dropna()
     if target.fixed or spread.empty:
         return ""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.analysis import paired_rounds, scaling, session_level
+from harness.analysis import cell_runs, paired_rounds, session_level
 from harness.analysis.results import Results
 from harness.report.blocks import Facts, Figure, Paragraph, Section, Table
 from harness.report.format import DASH, fmt, mode
@@ -18,7 +18,7 @@ from harness.stats.pairing import rounds_run
 
 def rounds(results: Results) -> Section | None:
     runs = results.runs
-    if not scaling.paired(runs):
+    if not cell_runs.paired(runs):
         return None
     config = results.config
     every = config.baseline_every
@@ -154,7 +154,7 @@ def _across_sessions(results: Results) -> dict[tuple, float] | None:
 
 def comparisons(results: Results) -> Section | None:
     runs = results.runs
-    if not scaling.paired(runs):
+    if not cell_runs.paired(runs):
         return None
     table = paired_rounds.compare_pairs(runs, results.strategies)
     if table.empty:

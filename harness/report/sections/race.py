@@ -21,7 +21,7 @@ ENDINGS = {
 
 def race_section(results: Results) -> Section | None:
     config = results.config
-    if config.order != "race":
+    if not config.order.raced:
         return None
     found = race_answer.answers(results.runs, config, results.cores)
     rules = config.race_rules
@@ -77,8 +77,9 @@ def _answer_blocks(answer: race_answer.Answer, results: Results, margin: float) 
     if answer.verdict == "undecided":
         head += f"undecided after {answer.rounds} rounds; still in: "
         head += ", ".join(c.id for c in state.alive) + "."
-        if state.stage == 1 and results.config.race_rules.stage == "cores":
-            head += " The budget ended the first stage, so no other W raced."
+        head += f" What ended it: {race_answer.why_undecided(answer, results.run_meta)}"
+        first = state.stage == 1 and results.config.race_rules.stage == "cores"
+        head += ", in the first stage, so no other W raced." if first else "."
     else:
         head += f"{ENDINGS[answer.verdict]} after {answer.rounds} rounds."
     if answer.pick is not None and answer.verdict == "undecided":

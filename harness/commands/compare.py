@@ -1,0 +1,13 @@
+"""`compare`: two run folders cell by cell (harness/analysis/compare.py). Takes no lock."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from harness.analysis.compare import compare_runs, format_compare
+
+
+def main(args: argparse.Namespace) -> int:
+    print(format_compare(compare_runs(Path(args.run_a), Path(args.run_b))), end="")
+    return 0

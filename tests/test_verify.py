@@ -1,0 +1,43 @@
+"""What `verify` checks: the config's strategies and every other registered strategy installed
+here, each at the config's worker counts; a strategy whose package is missing is named as
+skipped, never dropped in silence."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from _tiny import config as tiny_config
+
+from experiments import strategies
+from harness.measure import verify
+
+
+def test_every_installed_strategy_is_verified_after_the_configs_own():
+    config = tiny_config(workers=[2], strategies=["P_2", {"P_TORCH": {"in_order": False}}])
+    labels, skipped = verify.checked(config)
+    installed = {n for n, s in strategies.registry().items() if not s.missing()}
+    assert labels[:2] == ["P_2", "P_TORCH[in_order=false]"]
+    assert set(labels) | {"sequential"} == installed | {"P_TORCH[in_order=false]"}
+    assert len(labels) == len(set(labels))
+    assert set(skipped) == set(strategies.registry()) - installed
+    ran = {name for name, _, _ in verify.verify_runs(config)}
+    assert ran == {"sequential", *labels}
+
+
+def test_a_strategy_whose_package_is_missing_is_named_as_skipped(monkeypatch):
+    found = dict(strategies.registry())
+    found["P_NEEDY"] = dataclasses.replace(
+        found["P_T"], name="P_NEEDY", requires=("augscale_no_such_module",), extra="needy"
+    )
+    monkeypatch.setattr(strategies, "registry", lambda: found)
+    monkeypatch.setattr(verify, "run_digest", lambda name, workers, folder, config: "same")
+    lines: list[str] = []
+    config = tiny_config(workers=[2], strategies=["P_1"])
+    assert verify.verify(config, {(160, 80): None}, lines.append)
+    assert "P_NEEDY" not in {name for name, _, _ in verify.verify_runs(config)}
+    needy = [line for line in lines if line.startswith("P_NEEDY")]
+    assert needy == [
+        "P_NEEDY      skipped: needs augscale_no_such_module (make install EXTRAS=needy)"
+    ]
+    checked = {line.split()[0] for line in lines if line.endswith("OK")}
+    assert checked == {"sequential", *(n for n in found if n != "P_NEEDY")}
