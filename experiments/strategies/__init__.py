@@ -47,6 +47,12 @@ def registry() -> dict[str, Strategy]:
     return _found
 
 
+def shipped(name: str) -> bool:
+    """Whether the strategy comes with augscale (a module of this package), not a plugin."""
+    registry()
+    return _origin.get(name, "").startswith(f"{__name__}.")
+
+
 def load_plugins(plugins: Iterable[str]) -> None:
     """Load plugin modules (dotted names or .py paths) into the registry, once each."""
     registry()

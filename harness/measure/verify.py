@@ -59,12 +59,13 @@ def run_digest(strategy: str, workers: int, input_dir: Path, config: Config) -> 
 
 
 def checked(config: Config) -> tuple[list[str], dict[str, str]]:
-    """The labels verify runs (the config's, then every other registered strategy installed
-    here), and the registered strategies it skips, each with why."""
+    """The labels verify runs (the config's, then every other strategy shipped with augscale
+    and installed here), and the shipped strategies it skips, each with why. A plugin is
+    checked when the config names it: one loaded for another config is not this one's."""
     labels = list(config.labels)
     skipped: dict[str, str] = {}
     for name, strategy in strategies.registry().items():
-        if name == BASELINE or name in labels:
+        if name == BASELINE or name in labels or not strategies.shipped(name):
             continue
         missing = strategy.missing()
         if missing:
