@@ -1,7 +1,9 @@
-"""The study's augmentation workload (its Algorithm 1), made deterministic per task.
+"""The augmentation workload (the study's Algorithm 1, or the user's pipeline), made
+deterministic per task.
 
-Augmentation k of image i always comes from a Compose seeded with
-seed + i * augmentations_per_image + k, so every strategy and worker count does the same work.
+Augmentation k of image i always comes from the pipeline seeded with
+seed + i * augmentations_per_image + k, so every strategy and worker count does the same work
+(experiments/pipeline.py).
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import albumentations as A
 import cv2
 import numpy as np
+
+from experiments.pipeline import Pipeline, seeded, study_pipeline
 
 T = TypeVar("T")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -33,9 +36,10 @@ class Job:
     augmentations: int
     seed: int
     saving: bool
-    ext: str = "jpg"  # "raw" writes the RGB bytes untouched (used by `verify`)
+    ext: str = "jpg"  # "raw" writes the RGB bytes untouched (used by `verify`); "npy" any array
     cv2_threads: int = 1
     options: dict[str, Any] = field(default_factory=dict)  # the strategy's own, validated options
+    pipeline: Pipeline = field(default_factory=study_pipeline)
 
 
 # One trace row per task (and per saver's part of a task), a plain tuple so that it pickles
@@ -120,40 +124,6 @@ def init_process(cv2_threads: int = 1) -> None:
     cv2.setNumThreads(cv2_threads)
 
 
-def build_pipeline(seed: int) -> A.Compose:
-    """The study's Compose, every inner transform p=1 with default arguments."""
-    return A.Compose(
-        [
-            A.OneOf([A.HorizontalFlip(p=1), A.VerticalFlip(p=1), A.RandomRotate90(p=1)], p=0.5),
-            A.SomeOf(
-                [
-                    A.RandomBrightnessContrast(p=1),
-                    A.HueSaturationValue(p=1),
-                    A.CLAHE(p=1),
-                    A.GaussianBlur(p=1),
-                    A.Sharpen(p=1),
-                    A.RandomGamma(p=1),
-                    A.MotionBlur(p=1),
-                    A.ISONoise(p=1),
-                    A.ChannelShuffle(p=1),
-                ],
-                n=2,
-                p=1,
-            ),
-            A.OneOf(
-                [
-                    A.ElasticTransform(p=1),
-                    A.GridDistortion(p=1),
-                    A.OpticalDistortion(p=1),
-                    A.Perspective(p=1),
-                ],
-                p=0.4,
-            ),
-        ],
-        seed=seed,
-    )
-
-
 def task_seed(job: Job, i: int, k: int) -> int:
     return job.seed + i * job.augmentations + k
 
@@ -179,9 +149,13 @@ def output_path(job: Job, i: int, k: int) -> Path:
 
 
 def save(image: np.ndarray, path: Path) -> None:
-    """RGB -> BGR and cv2.imwrite, as the study saves; '.raw' keeps the RGB bytes as they are."""
+    """RGB -> BGR and cv2.imwrite, as the study saves; '.raw' keeps the RGB bytes as they are,
+    '.npy' any array losslessly (a pipeline whose output is not 8-bit)."""
     if path.suffix == ".raw":
         image.tofile(path)
+        return
+    if path.suffix == ".npy":
+        np.save(path, image)
         return
     if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
         raise OSError(_write_failure(path, image.nbytes))
@@ -201,7 +175,7 @@ def _write_failure(path: Path, nbytes: int) -> str:
 
 
 def augment(image: np.ndarray, job: Job, i: int, k: int) -> np.ndarray:
-    return build_pipeline(task_seed(job, i, k))(image=image)["image"]
+    return seeded(job.pipeline, task_seed(job, i, k))(image=image)["image"]
 
 
 def augment_and_save(image: np.ndarray, job: Job, i: int, k: int) -> tuple:

@@ -25,6 +25,7 @@ from pydantic import (
 from experiments import strategies
 from experiments.contract import ContractError
 from experiments.workload import IMAGE_SUFFIXES
+from harness import pipelines
 from harness.config_yaml import (
     FIXES,
     first_error,
@@ -58,6 +59,7 @@ class Images(Strict):
     count: PositiveInt = 10
     size: Size = [2000, 1000]
     format: Literal["jpg", "png"] = "jpg"
+    save_as: Literal["jpg", "png", "npy"] | None = None  # saved outputs; None: as `format`
     input_dir: Path | None = None
     skip_unreadable: StrictBool = False
 
@@ -78,6 +80,11 @@ class Config(Strict):
     plugins: list[str] = []  # strategy modules outside the repo: module names or .py paths
     # Each entry a strategy name, or a variant {NAME: {option: value, ...}} (harness/variants.py).
     strategies: Annotated[list[Any], Field(min_length=1)] = ["P_1", "P_2", "P_Q"]
+    # An albumentations pipeline: a file written by A.save, the dict inline, or module:function;
+    # None: the study's Compose. Stored in its checked form (harness/pipelines.py).
+    pipeline: str | dict[str, Any] | None = None
+    # images/s the training step consumes: the race names the fewest workers that feed it
+    target_rate: Annotated[float, Field(gt=0)] | None = None
     options: dict[str, dict[str, Any]] = {}  # per strategy: its own options
     saving: Annotated[list[StrictBool], Field(min_length=1, max_length=2)] = [True, False]
     workers: list[PositiveInt] | None = None
@@ -326,7 +333,7 @@ def load_config(path: str | Path) -> Config:
     path = Path(path)
     config = parse_config(read_yaml(path), path)
     _check_input_dir(config, path)
-    return config
+    return config.model_copy(update={"pipeline": pipelines.stored_form(config.pipeline, path)})
 
 
 def _check_input_dir(config: Config, path: Path) -> None:

@@ -72,6 +72,7 @@ class Inventory:
     )  # file name -> what reading does to it
     ignored: list[str] = field(default_factory=list)  # subfolders, hidden and non-image files
     notes: dict[str, str] = field(default_factory=dict)  # file name -> readable, but noted
+    sampled: str = ""  # "N of M files, seed S" when images.count took a sample
 
     def summary(self) -> dict:
         return {
@@ -81,6 +82,7 @@ class Inventory:
             "ignored": self.ignored,
             "notes": self.notes,
             "sizes": sorted({f"{w}x{h}" for w, h in self.sizes.values()}),
+            "sampled": self.sampled,
         }
 
 
@@ -96,10 +98,12 @@ def _conversion(image: np.ndarray) -> str | None:
     return ", ".join(notes) or None
 
 
-def inspect_folder(folder: Path) -> Inventory:
-    """Decode every candidate file once; every strategy reads with cv2.IMREAD_COLOR, which
-    turns grayscale, RGBA and 16-bit images into 8-bit 3-channel ones, as recorded here."""
+def inspect_folder(folder: Path, sample: int | None = None, seed: int = 0) -> Inventory:
+    """Decode every candidate file once (or a seeded sample of `sample` of them, so a folder of
+    100k files is not read whole); every strategy reads with cv2.IMREAD_COLOR, which turns
+    grayscale, RGBA and 16-bit images into 8-bit 3-channel ones, as recorded here."""
     inv = Inventory()
+    candidates = []
     for entry in sorted(Path(folder).iterdir()):
         if (
             entry.name.startswith(".")
@@ -107,7 +111,13 @@ def inspect_folder(folder: Path) -> Inventory:
             or entry.suffix.lower() not in IMAGE_SUFFIXES
         ):
             inv.ignored.append(entry.name + ("/" if entry.is_dir() else ""))
-            continue
+        else:
+            candidates.append(entry)
+    if sample is not None and sample < len(candidates):
+        picked = np.random.default_rng(seed).choice(len(candidates), sample, replace=False)
+        inv.sampled = f"{sample} of {len(candidates)} files, seed {seed}"
+        candidates = [candidates[j] for j in sorted(picked)]
+    for entry in candidates:
         # cv2.imread as the strategies read (cv2.imdecode refuses some files imread takes)
         image = cv2.imread(str(entry), cv2.IMREAD_UNCHANGED)
         if image is None or image.size == 0:

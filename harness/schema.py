@@ -62,6 +62,7 @@ class JobSpec(_Frozen):
     ext: str
     cv2_threads: int
     options: dict[str, Any] = {}
+    pipeline: dict[str, Any] = {}  # experiments.pipeline.Pipeline's fields; {}: the study's
 
 
 class CellSpec(_Frozen):
@@ -206,6 +207,9 @@ TABLE_COLUMNS = _columns(
     ("speedup", "", "strong: T_seq / T_W; weak: scaled, E x W"),
     ("efficiency", "", "strong: S / W; weak: T_seq(base size) / T_W"),
     ("ideal_s", "s", "ideal execution: strong T_seq / W, weak T_seq(base size)", False),
+    ("images_per_s", "1/s", "augmented images per second: tasks of a run / time_s"),
+    ("images_per_s_ci_low", "1/s", "95% interval of images_per_s, low end (tasks / ci_high)"),
+    ("images_per_s_ci_high", "1/s", "95% interval of images_per_s, high end (tasks / ci_low)"),
     ("n_ok", "", "ok repeats"),
     ("n_runs", "", "recorded repeats"),
     (

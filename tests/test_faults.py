@@ -39,7 +39,8 @@ def write_config(path: Path, **over: object) -> Path:
         "warmup": 0,
     }
     for key, value in over.items():
-        if isinstance(value, dict) and isinstance(config.get(key), dict):
+        user_folder = key == "images" and "input_dir" in value  # count would sample it
+        if isinstance(value, dict) and isinstance(config.get(key), dict) and not user_folder:
             config[key] = {**config[key], **value}
         else:
             config[key] = value

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from experiments.workload import list_images
-from harness.images import checkerboard, ensure_images, image_dir
+from harness.images import checkerboard, ensure_images, image_dir, inspect_folder
 
 SIZES = [(160, 80), (250, 130), (1000, 500), (37, 23), (163, 87), (80, 80)]
 
@@ -119,3 +119,22 @@ def test_ensure_images_distinct_folders_per_key(tmp_path):
     d = ensure_images(160, 80, 2, "png", root=tmp_path)
     assert len({a, b, c, d}) == 4
     assert cv2.imread(str(list_images(b)[0])).shape == (160, 80, 3)
+
+
+def _folder_of(tmp_path, n):
+    for j in range(n):
+        cv2.imwrite(str(tmp_path / f"im{j:03d}.png"), checkerboard(40 + j, 30))
+    (tmp_path / "notes.txt").write_text("not an image")
+    return tmp_path
+
+
+def test_a_sample_of_a_folder_is_seeded_sorted_and_only_it_is_decoded(tmp_path):
+    folder = _folder_of(tmp_path, 12)
+    whole = inspect_folder(folder)
+    assert len(whole.files) == 12 and whole.sampled == ""
+    first, again = inspect_folder(folder, 5, seed=0), inspect_folder(folder, 5, seed=0)
+    assert first.files == again.files == sorted(first.files) and len(first.files) == 5
+    assert set(first.sizes) == {f.name for f in first.files}  # the rest was never read
+    assert first.sampled == "5 of 12 files, seed 0" and first.ignored == ["notes.txt"]
+    assert inspect_folder(folder, 5, seed=1).files != first.files
+    assert len(inspect_folder(folder, 50).files) == 12  # a sample larger than the folder: all

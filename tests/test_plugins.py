@@ -145,7 +145,7 @@ print("copy ok")
 
 
 def test_copying_a_strategy_module_under_a_new_name_adds_one(tmp_path):
-    for package in ("experiments", "harness"):
+    for package in ("experiments", "harness", "configs"):  # configs/: the study's pipeline
         shutil.copytree(
             ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__")
         )

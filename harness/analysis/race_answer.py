@@ -13,6 +13,7 @@ from harness.plan.cells import Cell, duration, plan_cells, runnable
 from harness.plan.race_rounds import Standing, relative_times, standing
 from harness.plan.rounds import groups
 from harness.rundir.meta import RunMeta
+from harness.schema import BASELINE
 from harness.stats.pairing import ratio_interval, rounds_run
 from harness.stats.racing import blocks
 
@@ -106,3 +107,33 @@ def _pick(ranking: list[Ranked], state: Standing, margin: float) -> Cell | None:
         return next(r.cell for r in ranking if r.cell.id == state.answer)
     close = [r for r in ranking if r.ratio <= 1 + margin]
     return min(close, key=lambda r: (r.cell.workers, r.ratio)).cell if close else None
+
+
+def feeding(table: pd.DataFrame, target_rate: float) -> str:
+    """Which cell feeds `target_rate` images/s with 95% confidence (the low end of its interval
+    at or above it): the fewest workers, then the fastest; else how far the best falls short."""
+    cells = table[table["strategy"].ne(BASELINE) & table["images_per_s"].notna()]
+    if cells.empty:
+        return f"no cell has a rate to compare with {target_rate:g} images/s"
+    enough = cells[cells["images_per_s_ci_low"] >= target_rate]
+    if not enough.empty:
+        best = enough.sort_values(["workers", "images_per_s"], ascending=[True, False]).iloc[0]
+        return (
+            f"{best.strategy} at W = {best.workers} ({_saving(best.saving)}) feeds "
+            f"{target_rate:g} images/s: {_rate(best)} images/s, its 95% interval above the target"
+        )
+    best = cells.sort_values("images_per_s", ascending=False).iloc[0]
+    short = 1 - best.images_per_s / target_rate
+    return (
+        f"this machine cannot feed {target_rate:g} images/s with 95% confidence: the best is "
+        f"{best.strategy} at W = {best.workers} ({_saving(best.saving)}), {_rate(best)} images/s, "
+        f"{short:.0%} short"
+    )
+
+
+def _saving(saving: bool) -> str:
+    return "saving" if saving else "no saving"
+
+
+def _rate(row: pd.Series) -> str:
+    return f"{row.images_per_s:.3g} [{row.images_per_s_ci_low:.3g}, {row.images_per_s_ci_high:.3g}]"

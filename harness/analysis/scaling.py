@@ -67,10 +67,32 @@ def scaling_table(
         speedup = efficiency * w
     ideal = t_seq / w if kind == "strong" else t_seq
     table = cells.assign(speedup=speedup, efficiency=efficiency, ideal_s=ideal)
-    table = _with_statistics(table, runs, kind)
+    table = _with_rates(_with_statistics(table, runs, kind), runs)
     if paired(runs):
         table = _with_paired_ratios(table, runs, kind)
     return cell_order(table)[TABLE_COLUMNS]
+
+
+def _with_rates(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Images per second, as a training step counts them, with the time's interval turned over:
+    a run's tasks over its median time (its low end from the time's high end)."""
+    if "n_images" not in runs or "augmentations_per_image" not in runs:
+        return table.assign(
+            images_per_s=np.nan, images_per_s_ci_low=np.nan, images_per_s_ci_high=np.nan
+        )
+    per_run = runs.assign(tasks=runs["n_images"] * runs["augmentations_per_image"])
+    tasks = (
+        table[CELL_KEYS]
+        .merge(per_run.groupby(CELL_KEYS, sort=False)["tasks"].first().reset_index(), how="left")[
+            "tasks"
+        ]
+        .to_numpy(dtype=float)
+    )
+    return table.assign(
+        images_per_s=tasks / table["time_s"].to_numpy(dtype=float),
+        images_per_s_ci_low=tasks / table["ci_high"].to_numpy(dtype=float),
+        images_per_s_ci_high=tasks / table["ci_low"].to_numpy(dtype=float),
+    )
 
 
 def _with_paired_ratios(table: pd.DataFrame, runs: pd.DataFrame, kind: str) -> pd.DataFrame:

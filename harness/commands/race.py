@@ -8,14 +8,17 @@ import argparse
 import sys
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from harness import machine
-from harness.analysis.race_answer import answers, why_undecided
+from harness.analysis.race_answer import answers, feeding, why_undecided
+from harness.analysis.results import load_results
 from harness.commands.run import run_derived, run_dir_of
 from harness.config import load_config
 from harness.measure.lock import MachineLock
-from harness.report.format import mode
+from harness.plan.cells import Cell
+from harness.report.format import interval, mode
 from harness.rundir import store
 from harness.rundir.meta import read_run_meta
 from harness.sweep_rules import Order
@@ -39,6 +42,23 @@ def race_config_text(path: str, margin: float | None, first_test: int | None) ->
     return yaml.safe_dump(data, sort_keys=False)
 
 
+def rate(table: pd.DataFrame, cell: Cell) -> str:
+    """ ", 812 images/s [790, 830]": the cell's throughput as the scaling table has it."""
+    row = table[
+        table["strategy"].eq(cell.strategy)
+        & table["workers"].eq(cell.workers)
+        & table["saving"].eq(cell.saving)
+    ]
+    if row.empty or pd.isna(row["images_per_s"].iat[0]):
+        return ""
+    r = row.iloc[0]
+    return (
+        ", "
+        + interval(r.images_per_s, r.images_per_s_ci_low, r.images_per_s_ci_high, "rate")
+        + (" images/s")
+    )
+
+
 def written_for_a_race(data: dict) -> bool:
     """Whether a config's own keys make it a race's: `order: race`, or rules under `race:`."""
     return data.get("order") == Order.RACE or "race" in data
@@ -60,9 +80,10 @@ def race(args: argparse.Namespace, lock: MachineLock | None) -> int:
         return status
     run_dir = run_dir_of(args, config)
     meta = read_run_meta(run_dir)
+    table = load_results(run_dir).table
     for answer in answers(store.load_runs(run_dir), config, machine.usable_cores()):
         pick = answer.pick
-        what = f"{pick.strategy} at W = {pick.workers}" if pick else "no answer"
+        what = f"{pick.strategy} at W = {pick.workers}{rate(table, pick)}" if pick else "no answer"
         verdict = answer.verdict
         if verdict == "undecided":
             what, verdict = f"leading: {what}", f"undecided ({why_undecided(answer, meta)})"
@@ -71,4 +92,6 @@ def race(args: argparse.Namespace, lock: MachineLock | None) -> int:
             print(f"  {drop.line()}")
         for aside in answer.set_aside:
             print(f"  {aside.cell.id} set aside at {aside.ratio:.3f} of stage 1's answer")
+    if config.target_rate is not None:
+        print(f"Target rate: {feeding(table, config.target_rate)}")
     return status

@@ -12,10 +12,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from experiments.workload import init_process
-from harness import machine
+import yaml
+
+from experiments.workload import init_process, read_rgb
+from harness import machine, pipelines
 from harness.analysis import checks
 from harness.config import Config, load_config
+from harness.images import checkerboard
 from harness.measure.interrupt import Interrupted, interruptible
 from harness.measure.lock import MachineLock
 from harness.measure.runner import recover_orphans, run_sweep
@@ -43,6 +46,7 @@ def run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> i
     host, versions = machine.host_info(), machine.versions()
     meta, found = _check_resume(args, config, found, host, versions)
     cells = plan_cells(config)
+    _try_pipeline(config, found, cells)  # before calibration, which runs the pipeline
     setup = _setup(config)  # before calibrating, so the load average is the machine's
     _preflight(args, config, cells, found.n_images)  # before calibrating absurd sizes
     cores = machine.usable_cores()
@@ -86,7 +90,13 @@ def run_derived(
     args: argparse.Namespace, text: str, lock: MachineLock | None
 ) -> tuple[int, Config]:
     """run() on a config derived from the user's (`aa`, `race`): its YAML text written where
-    run() can read it, so the run's meta.json keeps that text. (exit status, the config)."""
+    run() can read it, so the run's meta.json keeps that text. (exit status, the config).
+    Its `pipeline:` goes inline in its checked form: a path or module beside the user's config
+    would not be found beside the derived one."""
+    data = yaml.safe_load(text)
+    if data.get("pipeline") is not None:
+        data["pipeline"] = pipelines.stored_form(data["pipeline"], Path(args.config))
+        text = yaml.safe_dump(data, sort_keys=False)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / Path(args.config).name
         path.write_text(text)
@@ -244,12 +254,24 @@ def _with_noise(
     return replace(plan, target=replace(plan.target, planning_cv=noise.cv)), noise
 
 
+def _try_pipeline(config: Config, found: inputs.Inputs, cells: list[Cell]) -> None:
+    """The pipeline once on the first input image: the user's first file, or a generated one."""
+    if found.inventory is not None and found.inventory.files:
+        path = found.inventory.files[0]
+        image, where = read_rgb(path), str(path)
+    else:
+        size = (cells[0].width, cells[0].height)
+        image, where = checkerboard(*size), f"a generated {size[0]}x{size[1]} image"
+    pipelines.try_once(config.pipeline, image, where, config)
+
+
 def _print_plan(
     plan: Plan, noise: history.Noise | None, costs: Costs, host: dict, setup: dict
 ) -> dict:
     """The plan, the runs per cell, crowding and the machine's warnings, printed; the
     estimate returned."""
     estimate = plan.print()
+    print(f"Pipeline: {pipelines.describe(plan.config.pipeline)}")
     if not plan.target.fixed:
         print(_runs_line(noise, plan))
     if line := crowding.describe(costs.crowding, plan.cores):
@@ -290,7 +312,8 @@ def _start_meta(
 ) -> dict:
     """A new run's meta, or a resumed one's after storing the runs its killed parent had not."""
     if meta is None:
-        return sessions.new_meta(args.config, sweep.config, cells, found.meta(), facts)
+        found_meta = {**found.meta(), "pipeline": pipelines.summary(sweep.config.pipeline)}
+        return sessions.new_meta(args.config, sweep.config, cells, found_meta, facts)
     if recovered := recover_orphans(sweep):
         print(f"Recovered {recovered} finished run(s) that the interrupted sweep had not stored.")
     return sessions.resumed_meta(meta, sweep.config)

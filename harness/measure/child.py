@@ -21,6 +21,7 @@ from pathlib import Path
 
 from experiments import strategies
 from experiments.contract import Strategy
+from experiments.pipeline import Pipeline, study_pipeline
 from experiments.workload import (
     TASK_FIELDS,
     Job,
@@ -40,9 +41,9 @@ START, END = TASK_FIELDS.index("start"), TASK_FIELDS.index("end")
 
 
 def job_of(spec: JobSpec) -> Job:
-    return Job(
-        **{**spec.model_dump(), "input_dir": Path(spec.input_dir), "out_dir": Path(spec.out_dir)}
-    )
+    fields = {**spec.model_dump(), "input_dir": Path(spec.input_dir), "out_dir": Path(spec.out_dir)}
+    fields["pipeline"] = Pipeline(**spec.pipeline) if spec.pipeline else study_pipeline()
+    return Job(**fields)
 
 
 def timed_call(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from harness.config import Config
 from harness.measure.protocol import UnitFiles
+from harness.pipelines import pipeline_of
 from harness.plan.cells import Cell, Stored, Unit, plan_cells, planned_runs, runnable, time_slicing
 from harness.plan.estimate import Costs, cell_seconds
 from harness.plan.sweep_plan import Plan
@@ -100,9 +101,10 @@ def cell_spec(
         augmentations=cfg.augmentations_per_image,
         seed=cfg.seed,
         saving=cell.saving,
-        ext=cfg.images.format,
+        ext=cfg.images.save_as or cfg.images.format,
         cv2_threads=cfg.cv2_threads,
         options=cfg.options_for(cell.strategy),
+        pipeline=asdict(pipeline_of(cfg.pipeline)),
     )
     rule = sweep.rule
     return CellSpec(

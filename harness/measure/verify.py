@@ -21,6 +21,7 @@ from experiments.workload import Job, init_process, list_images, output_path
 from harness.config import Config
 from harness.measure import hooks
 from harness.measure.watchdog import Watchdog
+from harness.pipelines import pipeline_of
 from harness.schema import BASELINE
 
 
@@ -49,6 +50,7 @@ def run_digest(strategy: str, workers: int, input_dir: Path, config: Config) -> 
             "raw",
             config.cv2_threads,
             config.options_for(strategy),
+            pipeline_of(config.pipeline),
         )
         with (
             found.open_session(job, workers, ctx) as session,

@@ -22,6 +22,7 @@ figure (`probe_s`) that a resume compares with the run's (harness.rundir.check_s
 
 from __future__ import annotations
 
+import copy
 import math
 import multiprocessing
 import subprocess
@@ -33,15 +34,17 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import albumentations as A
 import cv2
 import numpy as np
+from albumentations.core.composition import BaseCompose
 
 from experiments import strategies
-from experiments.workload import Job, augment, build_pipeline, save, task_seed
+from experiments.pipeline import study_pipeline
+from experiments.workload import Job, augment, save, task_seed
 from harness import machine
 from harness.config import Config
 from harness.images import checkerboard
+from harness.pipelines import pipeline_of
 from harness.plan import crowding
 from harness.plan.cells import Cell, plan_cells
 from harness.plan.crowding import Crowding
@@ -89,8 +92,12 @@ def calibrate(config: Config, n_images: int, cores: int | None = None, crowd: bo
     """Time the sweep's tasks on this machine (a few seconds at the study's size), alone and
     (with `crowd`) in as many processes as its parallel cells run (up to twice the usable
     cores)."""
-    job = Job(Path("."), Path("."), config.augmentations_per_image, config.seed, False)
+    job = Job(
+        Path("."), Path("."), config.augmentations_per_image, config.seed, False,
+        pipeline=pipeline_of(config.pipeline),
+    )
     applied = applied_transforms(job, n_images)
+    leaves = leaf_transforms(job.pipeline.build())
     shares = Counter(name for names in applied.values() for name in names)
     cells = plan_cells(config)
     sizes = sorted({(c.width, c.height) for c in cells})
@@ -102,7 +109,7 @@ def calibrate(config: Config, n_images: int, cores: int | None = None, crowd: bo
     complete = len(applied) == n_images * job.augmentations
     for width, height in sizes:
         image = checkerboard(width, height)
-        cost = {name: _fastest(_transform(name), image) for name in shares}
+        cost = {name: _fastest(_always(leaves[name]), image) for name in shares}
         transforms = sum(n * cost[name] for name, n in shares.items()) / len(applied)
         fixed = _fixed_part(job, image, applied, cost)
         modelled = {task: fixed + sum(cost[n] for n in names) for task, names in applied.items()}
@@ -113,7 +120,7 @@ def calibrate(config: Config, n_images: int, cores: int | None = None, crowd: bo
         if complete:
             tasks[key] = tuple(scale * t for t in modelled.values())
         output = augment(image, job, *next(iter(applied)))
-        saves[key], reads[key] = _save_and_read(output, config.images.format)
+        saves[key], reads[key] = _save_and_read(output, image, config)
         most = max(c.workers for c in cells if (c.width, c.height) == (width, height))
         if crowd and most > 1:  # a size of sequential cells only has nothing to stretch
             crowds[key] = crowding.measure(job, image, shuffled, per_task[key], cores, most, ctx)
@@ -126,16 +133,21 @@ def speed_probe() -> float:
     here). CPU time, not wall time: another program sharing the cores does not count, a
     slower CPU does."""
     image = checkerboard(*PROBE_SIZE)
-    names = sorted({type(t).__name__ for t in _leaves(build_pipeline(0))})
+    leaves = leaf_transforms(study_pipeline().build())
     return round(
-        sum(_fastest(_transform(name), image, PROBE_TIMINGS, time.thread_time) for name in names),
+        sum(_fastest(_always(t), image, PROBE_TIMINGS, time.thread_time) for t in leaves.values()),
         4,
     )
 
 
-def _leaves(transform: object) -> list[object]:
-    inner = getattr(transform, "transforms", None)
-    return [leaf for t in inner for leaf in _leaves(t)] if inner is not None else [transform]
+def leaf_transforms(transform: object) -> dict[str, object]:
+    """The pipeline's innermost transforms by class name (the first of a name counts)."""
+    if not isinstance(transform, BaseCompose):  # ColorJitter, too, has a `transforms` list
+        return {type(transform).__name__: transform}
+    found: dict[str, object] = {}
+    for t in transform.transforms:
+        found = {**leaf_transforms(t), **found}
+    return found
 
 
 def _child_start() -> float:
@@ -150,7 +162,7 @@ def applied_transforms(job: Job, n_images: int) -> dict[tuple[int, int], tuple[s
     total = n_images * job.augmentations
     step = max(1, math.ceil(total / MAX_TASKS))
     sample = [divmod(j, job.augmentations) for j in range(0, total, step)]
-    pipeline = build_pipeline(job.seed)
+    pipeline = job.pipeline.build()
     pipeline.save_applied_params = True
     tiny = checkerboard(*TINY)
     applied = {}
@@ -197,10 +209,11 @@ def _scale(job: Job, image: np.ndarray, modelled: dict[tuple[int, int], float]) 
     return measured / predicted if predicted > 0 else 1.0
 
 
-def _transform(name: str) -> Callable[[np.ndarray], object]:
-    """The transform as the study's Compose holds it: default arguments, always applied."""
-    transform = getattr(A, name)(p=1)
-    return lambda image: transform(image=image)
+def _always(transform: object) -> Callable[[np.ndarray], object]:
+    """The transform as the pipeline holds it, with its arguments, always applied."""
+    transform = copy.deepcopy(transform)
+    transform.p = 1.0  # type: ignore[attr-defined]
+    return lambda image: transform(image=image)  # type: ignore[operator]
 
 
 def _fastest(
@@ -217,11 +230,17 @@ def _fastest(
     return best
 
 
-def _save_and_read(image: np.ndarray, fmt: str) -> tuple[float, float]:
+def _save_and_read(output: np.ndarray, image: np.ndarray, config: Config) -> tuple[float, float]:
+    """Saving one output as it will be saved, and reading one image in the inputs' format (an
+    8-bit output stands in for an input: it is what the study's images become)."""
+    fmt = config.images.save_as or config.images.format
+    eight_bit = output.dtype == np.uint8
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"out.{fmt}"
-        save_s = _fastest(lambda img: save(img, path), image)
-        read_s = _fastest(lambda _img: cv2.imread(str(path)), image)
+        path = Path(tmp) / f"out.{fmt if eight_bit else 'npy'}"
+        save_s = _fastest(lambda img: save(img, path), output)
+        source = Path(tmp) / f"in.{config.images.format}"
+        save(output if eight_bit else image, source)
+        read_s = _fastest(lambda _img: cv2.imread(str(source)), image)
     return save_s, read_s
 
 

@@ -47,7 +47,9 @@ def inspect(config: Config, config_path: str) -> Inputs:
     folder = config.images.input_dir
     if folder is None:
         return Inputs(config.images.count, config.base_size)
-    inv = inspect_folder(folder)
+    # images.count, when the config gives it, takes a seeded sample of the folder's files
+    sample = config.images.count if "count" in config.images.model_fields_set else None
+    inv = inspect_folder(folder, sample, config.seed)
     if inv.unreadable and not config.images.skip_unreadable:
         listing = "; ".join(f"{name}: {why}" for name, why in inv.unreadable.items())
         raise HarnessError(

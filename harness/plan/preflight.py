@@ -24,6 +24,7 @@ BYTES_PER_PIXEL_SAVED = {
     "jpg": 1.0,
     "png": 3.0,
     "raw": 3.0,
+    "npy": 12.0,  # float32 RGB: a pipeline ending in Normalize
 }  # generous: noisy outputs compress poorly
 
 

@@ -18,6 +18,8 @@ def fmt(value: float, kind: str = "s") -> str:
         return DASH
     if kind == "pct":
         return f"{value * 100:.0f}%"
+    if kind == "rate":  # images per second: three significant figures at any scale
+        return f"{value:.3g}" if value < 1000 else f"{value:.0f}"
     return f"{value:.2f}"
 
 

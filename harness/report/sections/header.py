@@ -48,6 +48,7 @@ def header_items(results: Results) -> list[tuple[str, str]]:
             f"{results.run_meta.images_run} images x {cfg.augmentations_per_image} "
             f"augmentations, {source} ({cfg.images.format}), seed {cfg.seed}",
         ),
+        *pipeline_items(m),
         ("Repeats", repeats_item(results)),
         *estimate_items(results),
         ("Machine time", machine_time_item(results)),
@@ -58,6 +59,12 @@ def header_items(results: Results) -> list[tuple[str, str]]:
         value = f"{BASELINE}, {t:.2f} s" if pd.notna(t) else "did not finish"
         items.append((f"Baseline ({mode(saving)})", value))
     return items
+
+
+def pipeline_items(meta: dict) -> list[tuple[str, str]]:
+    """The pipeline named with its digest (runs made before `pipeline:` ran the study's)."""
+    found = meta.get("pipeline")
+    return [("Pipeline", f"{found['name']}")] if isinstance(found, dict) else []
 
 
 def repeats_item(results: Results) -> str:
