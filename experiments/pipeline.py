@@ -42,7 +42,7 @@ class Pipeline:
     def build(self) -> A.Compose:
         if self.function:
             return _call(self.function, self.path)
-        return A.from_dict(json.loads(self.text))
+        return A.from_dict(_parsed(self.text))
 
 
 @functools.cache
@@ -54,6 +54,12 @@ def study_pipeline() -> Pipeline:
 def serialised_text(path: Path) -> str:
     """A file written by `A.save` (YAML or JSON) as the JSON text a Pipeline carries."""
     return json.dumps(yaml.safe_load(Path(path).read_text()), sort_keys=True)
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(text: str) -> dict:
+    """The serialised dict, parsed once per process: from_dict does not change it."""
+    return json.loads(text)
 
 
 def _call(function: str, path: str) -> A.Compose:
