@@ -23,7 +23,7 @@ import numpy as np
 import yaml
 from albumentations.core.serialization import SERIALIZABLE_REGISTRY, shorten_class_name
 
-from experiments.pipeline import Pipeline, seeded, serialised_text, study_pipeline
+from experiments.pipeline import Pipeline, seeded, study_pipeline
 from harness.errors import HarnessError
 
 KEY = "pipeline"
@@ -145,7 +145,7 @@ def _read(path: Path) -> dict:
         raise HarnessError(
             str(path), None, "is not albumentations' format (no transform)", "write it with A.save"
         )
-    return json.loads(serialised_text(path))
+    return data
 
 
 def _serialised(data: dict, where: str) -> dict:

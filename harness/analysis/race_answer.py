@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from harness.analysis.scaling import SAVING_LABEL
 from harness.config import Config
 from harness.plan.cells import Cell, duration, plan_cells, runnable
 from harness.plan.race_rounds import Standing, relative_times, standing
@@ -119,20 +120,16 @@ def feeding(table: pd.DataFrame, target_rate: float) -> str:
     if not enough.empty:
         best = enough.sort_values(["workers", "images_per_s"], ascending=[True, False]).iloc[0]
         return (
-            f"{best.strategy} at W = {best.workers} ({_saving(best.saving)}) feeds "
+            f"{best.strategy} at W = {best.workers} ({SAVING_LABEL[bool(best.saving)]}) feeds "
             f"{target_rate:g} images/s: {_rate(best)} images/s, its 95% interval above the target"
         )
     best = cells.sort_values("images_per_s", ascending=False).iloc[0]
     short = 1 - best.images_per_s / target_rate
     return (
         f"this machine cannot feed {target_rate:g} images/s with 95% confidence: the best is "
-        f"{best.strategy} at W = {best.workers} ({_saving(best.saving)}), {_rate(best)} images/s, "
-        f"{short:.0%} short"
+        f"{best.strategy} at W = {best.workers} ({SAVING_LABEL[bool(best.saving)]}), "
+        f"{_rate(best)} images/s, {short:.0%} short"
     )
-
-
-def _saving(saving: bool) -> str:
-    return "saving" if saving else "no saving"
 
 
 def _rate(row: pd.Series) -> str:
