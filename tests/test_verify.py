@@ -42,7 +42,8 @@ def test_a_strategy_whose_package_is_missing_is_named_as_skipped(monkeypatch):
         "P_NEEDY      skipped: needs augscale_no_such_module (make install EXTRAS=needy)"
     ]
     checked = {line.split()[0] for line in lines if line.endswith("OK")}
-    assert checked == {"sequential", *(n for n in found if n != "P_NEEDY")}
+    installed = {n for n, s in found.items() if not s.missing()}  # torch may be absent here
+    assert checked == installed
 
 
 def test_a_plugin_loaded_for_another_config_is_not_this_ones(monkeypatch):
