@@ -119,7 +119,9 @@ def parser() -> argparse.ArgumentParser:
     _lock_flag(ver)
     ver.set_defaults(func=verify.main)
     cmp = sub.add_parser(
-        "compare", help="compare two run folders cell by cell (ratio, interval, Mann-Whitney U)"
+        "compare",
+        help="two run folders cell by cell: each cell's speedup, judged with the level "
+        "between sessions (docs/REPORT.md#comparing-runs)",
     )
     cmp.add_argument("run_a")
     cmp.add_argument("run_b")

@@ -116,5 +116,5 @@ def test_a_sweep_of_variants_is_stored_reported_resumed_and_compared(tmp_path, c
     pd.testing.assert_frame_equal(store.load_runs(a), runs)
 
     assert cli.main(["run", str(path), "--out", str(b)]) == 0
-    compared = compare_runs(a, b)
+    compared = compare_runs(a, b).speedups
     assert {"FAKE", "FAKE[sleep_s=0.01]"} <= set(compared["strategy"])

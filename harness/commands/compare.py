@@ -1,11 +1,13 @@
-"""`compare`: two run folders cell by cell (harness/analysis/compare.py). Takes no lock."""
+"""`compare`: two run folders cell by cell (harness/analysis/compare.py, the text
+harness/analysis/compare_text.py). Takes no lock."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from harness.analysis.compare import compare_runs, format_compare
+from harness.analysis.compare import compare_runs
+from harness.analysis.compare_text import format_compare
 
 
 def main(args: argparse.Namespace) -> int:

@@ -1,5 +1,6 @@
-"""What earlier runs on this machine say about the next one: how much a cell's runs vary, and
-how far its median moves from one session to the next (what `compare` must look beyond).
+"""What earlier runs on this machine say about the next one: how much a cell's runs vary; and
+which run folders sit beside a run (`siblings`), where the between-session levels of the report
+and of `compare` are read.
 
 A precision target records runs until a cell's interval is narrow enough, so how many runs a
 cell needs depends on how much its runs vary, which a calibration of a few seconds cannot see.
@@ -14,12 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from harness.errors import HarnessError
 from harness.rundir.meta import read_run_meta
 from harness.rundir.store import META, RUNS, read_table
-from harness.schema import CELL_KEYS
 from harness.stats import medians
 
 RECENT = 3  # the newest run folders asked: the machine's state drifts over days
@@ -78,44 +77,6 @@ def _cell_cvs(folder: Path, cores: int) -> list[float]:
     ok = runs[runs["status"].eq("ok") & runs["workers"].le(cores)]
     cvs = [medians.cv(w) for _, w in ok.groupby("cell_id")["wall_s"] if len(w) >= MIN_RUNS]
     return [cv for cv in cvs if cv > 0]
-
-
-@dataclass(frozen=True)
-class Spread:
-    """How far a cell's median time moves from one session of a config to the next on this
-    machine: per cell key, the standard deviation of the log medians over the sessions, and
-    their median over the cells (`typical`), with the folders they come from."""
-
-    per_cell: dict[tuple, float]
-    typical: float
-    folders: tuple[Path, ...]
-
-    def of(self, key: tuple) -> float:
-        return self.per_cell.get(key, self.typical)
-
-
-def session_spread(folders: list[Path], name: str, host: dict) -> Spread | None:
-    """The session-to-session spread of config `name` over these run folders (those measured on
-    a machine like `host`); None with fewer than MIN_SESSIONS of them."""
-    medians, used = [], []
-    for folder in folders:
-        try:
-            meta = read_run_meta(folder)
-            runs = read_table(folder / RUNS, ["cell_id", "status", "wall_s"])
-        except HarnessError:
-            continue
-        if meta.config.name != name or not same_machine(meta.host.model_dump(), host):
-            continue
-        ok = runs[runs["status"].eq("ok")]
-        medians.append(ok.groupby(CELL_KEYS)["wall_s"].median())
-        used.append(folder)
-    if len(used) < MIN_SESSIONS:
-        return None
-    logs = np.log(pd.concat(medians, axis=1))
-    sd = logs.std(axis=1, ddof=1)[logs.notna().sum(axis=1) >= MIN_SESSIONS]
-    if sd.empty:
-        return None
-    return Spread(sd.to_dict(), float(sd.median()), tuple(used))
 
 
 def siblings(*runs: Path) -> list[Path]:
