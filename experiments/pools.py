@@ -25,6 +25,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from experiments.batching import Batch
 from experiments.placement import cpu_plan
 from experiments.workload import Job, Phases, init_process
 
@@ -110,6 +111,13 @@ class PoolOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     placement: Literal["none", "close", "spread"] = "none"
+
+
+class BatchedPoolOptions(PoolOptions):
+    """PoolOptions of a strategy that hands out its tasks in chunks: `batch`
+    (experiments/batching.py)."""
+
+    batch: Batch = "own"
 
 
 def placement_of(job: Job) -> str:

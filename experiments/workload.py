@@ -74,6 +74,7 @@ class Phases:
     save: float = 0.0
     handoff: float = 0.0  # handing a task's output to another process (a saver's queue)
     tasks: int = 0
+    batch: int | None = None  # tasks per hand-out, where the strategy hands them out in batches
     extra: dict[str, float] = field(default_factory=dict)
     rows: list[tuple] = field(default_factory=list)
     spans: list[tuple[str, int, float, float]] = field(

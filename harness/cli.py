@@ -138,7 +138,10 @@ def parser() -> argparse.ArgumentParser:
     ovh = sub.add_parser(
         "overhead", help="benchmark the harness's own instrumentation (interleaved on/off pairs)"
     )
-    ovh.add_argument("--strategy", default="P_1")
+    ovh.add_argument(
+        "--config", help="on this config's images, pipeline, options and env (default: the study's)"
+    )
+    ovh.add_argument("--strategy", help="default: P_1, or the config's first strategy")
     ovh.add_argument("--workers", type=int, default=2)
     ovh.add_argument("--pairs", type=int, default=30)
     _lock_flag(ovh)

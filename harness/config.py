@@ -93,6 +93,9 @@ class Config(Strict):
     warmup: Annotated[StrictInt, Field(ge=0)] | Warmup = WARMUP
     seed: StrictInt = 0
     cv2_threads: Annotated[StrictInt, Field(ge=0)] = 1
+    # Environment variables of every measuring process (each unit's child and what it starts),
+    # e.g. the allocator's: docs/MEMORY.md. Sequential and parallel cells run with the same.
+    env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = {}
     start_method: Literal["fork", "forkserver", "spawn"] = "fork"
     placement: Literal["none", "close", "spread"] = "none"
     order: Order = DEFAULT_ORDER

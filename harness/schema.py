@@ -167,6 +167,17 @@ RUN_COLUMNS = _columns(
         "CPU seconds every process of the machine used during the run, this run's own included "
         "(/proc/stat, summed over CPUs); host_busy_s − t_cpu_s is what other programs took",
     ),
+    (
+        "t_sys_s",
+        "s",
+        "the kernel's part of t_cpu_s (system CPU seconds): page faults, I/O, process start-up",
+    ),
+    (
+        "minor_faults",
+        "",
+        "minor page faults of the run's processes (getrusage): pages the allocator got fresh "
+        "from the kernel; docs/MEMORY.md",
+    ),
     ("t_startup_s", "s", "creating the pool (forking W workers)"),
     (
         "t_session_startup_s",
@@ -188,6 +199,12 @@ RUN_COLUMNS = _columns(
         "position",
         "",
         "paired rounds: the run's place in its round's sequence of its saving mode, from 0",
+    ),
+    (
+        "batch",
+        "",
+        "tasks handed to a worker at once (the strategy's `batch` option, resolved); empty for "
+        "strategies that do not batch and for runs before batching",
     ),
 )
 # Columns an empty runs table has (every row of the first format had them).

@@ -220,10 +220,22 @@ BAD = [
         ["'none', 'close' or 'spread'"],
     ),
     (
-        "options-no-options",
-        with_(STRONG, strategies=["P_T"], options={"P_T": {"x": 1}}),
-        "options.P_T",
-        ["takes no options"],
+        "env-bad-name",
+        with_(STRONG, env={"NOT A NAME": "1"}),
+        "env",
+        ["should match pattern"],
+    ),
+    (
+        "options-batch-zero",
+        with_(STRONG, options={"P_2": {"batch": 0}}),
+        "options.P_2.batch",
+        ["'own', 'auto' or a whole number >= 1"],
+    ),
+    (
+        "options-batch-where-none",
+        with_(STRONG, options={"P_Q": {"batch": 4}}),
+        "options.P_Q.batch",
+        ["not permitted"],
     ),
     (
         "plugin-missing",
@@ -401,8 +413,8 @@ def test_placement_reaches_every_strategy_with_a_placement_option(tmp_path):
             ),
         )
     )
-    assert config.options_for("P_1") == {"placement": "close"}  # its own option wins
-    assert config.options_for("P_T") == {}  # threads of one process: nothing to place
+    assert config.options_for("P_1") == {"placement": "close", "batch": "own"}  # its own wins
+    assert config.options_for("P_T") == {"batch": "own"}  # threads of one process: no placement
     assert config.options_for("sequential") == {}
 
 
@@ -413,7 +425,11 @@ def test_the_old_dask_key_still_works_with_a_deprecation_note(tmp_path, capsys):
         dask={"scheduler": "tcp://h:8786", "data": "shared_path"},
     )
     config = load_config(write(tmp_path, data))
-    assert config.options_for("P_DASK") == {"scheduler": "tcp://h:8786", "data": "shared_path"}
+    assert config.options_for("P_DASK") == {
+        "scheduler": "tcp://h:8786",
+        "data": "shared_path",
+        "batch": "own",
+    }
     assert "'dask:' is deprecated; write it as `options: {P_DASK: …}`" in capsys.readouterr().err
 
 

@@ -14,7 +14,7 @@ import pytest
 from harness.analysis import cell_runs, scaling, stops
 from harness.analysis.compare import compare_runs
 from harness.analysis.results import load_results as load
-from harness.measure.overhead import measure
+from harness.measure.overhead import default_job, measure
 from harness.report import sections
 from harness.variants import twin_of
 
@@ -72,7 +72,7 @@ def test_compare_two_real_runs():
 
 
 def test_overhead_measurement_runs(tmp_path):
-    result = measure("P_2", 2, size=(160, 80), images=2, augmentations=3, pairs=3)
+    result = measure("P_2", 2, 3, lambda out: default_job(out, (160, 80), 2, 3))
     low, high = result.ratio_ci  # the project's one bootstrap: an interval from 3 pairs on
     assert result.pairs == 3 and math.isfinite(result.ratio) and low <= result.ratio <= high
     assert result.row_share < 0.01, "a task's trace row must cost far below 1% of the task"

@@ -21,7 +21,7 @@ def test_every_installed_strategy_is_verified_after_the_configs_own():
     assert set(labels) | {"sequential"} == installed | {"P_TORCH[in_order=false]"}
     assert len(labels) == len(set(labels))
     assert set(skipped) == shipped - installed
-    ran = {name for name, _, _ in verify.verify_runs(config)}
+    ran = {run[0] for run in verify.verify_runs(config)}
     assert ran == {"sequential", *labels}
 
 
@@ -32,11 +32,11 @@ def test_a_strategy_whose_package_is_missing_is_named_as_skipped(monkeypatch):
     )
     monkeypatch.setattr(strategies, "registry", lambda: found)
     monkeypatch.setattr(strategies, "shipped", lambda name: True)
-    monkeypatch.setattr(verify, "run_digest", lambda name, workers, folder, config: "same")
+    monkeypatch.setattr(verify, "run_digest", lambda name, workers, folder, config, batch: "same")
     lines: list[str] = []
     config = tiny_config(workers=[2], strategies=["P_1"])
     assert verify.verify(config, {(160, 80): None}, lines.append)
-    assert "P_NEEDY" not in {name for name, _, _ in verify.verify_runs(config)}
+    assert "P_NEEDY" not in {run[0] for run in verify.verify_runs(config)}
     needy = [line for line in lines if line.startswith("P_NEEDY")]
     assert needy == [
         "P_NEEDY      skipped: needs augscale_no_such_module (make install EXTRAS=needy)"

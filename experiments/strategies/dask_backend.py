@@ -11,6 +11,8 @@ Data (`data`):
                once per run; tasks reference the scattered images.
   shared_path  tasks read the files themselves (as in P_2): input_dir, and out_dir when
                saving, must be the same path on every worker.
+Batch (`batch`, experiments/batching.py): `own` submits one Dask task per augmentation task; a
+number or `auto` submits one Dask task per batch of them.
 
 Tasks are workload.augment_and_save / read_augment_save, so a remote worker only needs this
 project installed. There is no placement option for Dask workers. dask is imported lazily: this
@@ -28,6 +30,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from experiments.batching import Batch, batch_size, in_batches
 from experiments.contract import Schedule, Strategy, one_at_a_time
 from experiments.strategies._shared import read_all
 from experiments.workload import (
@@ -46,6 +49,7 @@ class DaskOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     scheduler: str | None = None  # None: a LocalCluster started per cell
     data: Literal["scatter", "shared_path"] = "scatter"
+    batch: Batch = "own"
 
 
 @dataclass(frozen=True)
@@ -108,34 +112,55 @@ def run(job: Job, workers: int, ctx: BaseContext, session: DaskSession | None = 
     phases = Phases()
     if DaskOptions(**job.options).data == "shared_path":
         with phases.span("dispatch"):
-            phases.merge(session.client.gather(_map_paths(job, session)))
+            _gather(phases, session, _map_paths(job, session, phases))
         return phases
     futures = _map_scattered(job, session, phases)
     with phases.span("dispatch"):
-        phases.merge(session.client.gather(futures))
+        _gather(phases, session, futures)
     return phases
 
 
-def _map_paths(job: Job, session: DaskSession) -> list:
+def _gather(phases: Phases, session: DaskSession, futures: list) -> None:
+    for rows in session.client.gather(futures):
+        phases.merge(rows if phases.batch else [rows])
+
+
+def _map_paths(job: Job, session: DaskSession, phases: Phases) -> list:
     paths = list_images(job.input_dir)
     tasks = [(path, i, k) for i, path in enumerate(paths) for k in range(job.augmentations)]
-    return _map(session, read_augment_save, job, tasks)
+    return _map(session, read_augment_save, job, tasks, phases)
 
 
 def _map_scattered(job: Job, session: DaskSession, phases: Phases) -> list:
     images = read_all(job, phases)
     shared = session.client.scatter(images, workers=session.workers, broadcast=True)
     tasks = [(shared[i], i, k) for i in range(len(images)) for k in range(job.augmentations)]
-    return _map(session, augment_and_save, job, tasks)
+    return _map(session, augment_and_save, job, tasks, phases)
 
 
-def _map(session: DaskSession, fn: Any, job: Job, tasks: list[tuple]) -> list:
+def _map(session: DaskSession, fn: Any, job: Job, tasks: list[tuple], phases: Phases) -> list:
     if not tasks:
         return []
+    if job.options.get("batch", "own") != "own":
+        phases.batch = batch_size(job, len(tasks), len(session.workers), one_at_a_time)
+        batches = in_batches(tasks, phases.batch)
+        return session.client.map(
+            run_batch,
+            [fn] * len(batches),
+            [job] * len(batches),
+            batches,
+            workers=session.workers,
+            pure=False,
+        )
     data, i, k = zip(*tasks, strict=True)
     return session.client.map(
         fn, data, [job] * len(tasks), i, k, workers=session.workers, pure=False
     )
+
+
+def run_batch(fn: Any, job: Job, batch: list[tuple]) -> list[tuple]:
+    """One Dask task: a batch of (data, i, k) tasks, their trace rows in order."""
+    return [fn(data, job, i, k) for data, i, k in batch]
 
 
 STRATEGY = Strategy(

@@ -17,8 +17,9 @@ from multiprocessing.context import BaseContext
 
 import numpy as np
 
+from experiments.batching import batch_size
 from experiments.contract import Schedule, Strategy
-from experiments.pools import PoolOptions, make_pool
+from experiments.pools import BatchedPoolOptions, make_pool
 from experiments.strategies._shared import read_all
 from experiments.workload import Job, Phases, augment_and_save
 
@@ -47,10 +48,10 @@ def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
     phases = Phases()
     images = read_all(job, phases)
     tasks = [(i, k) for i in range(len(images)) for k in range(job.augmentations)]
-    chunksize = chunksize_for(len(tasks), workers)
+    phases.batch = batch_size(job, len(tasks), workers, chunksize_for)
     with make_pool(ctx, workers, job, keep, (images, job), phases=phases) as pool:
         with phases.span("dispatch"):
-            phases.merge(pool.imap_unordered(task, tasks, chunksize=chunksize))
+            phases.merge(pool.imap_unordered(task, tasks, chunksize=phases.batch))
     return phases
 
 
@@ -59,6 +60,6 @@ STRATEGY = Strategy(
     summary="images inherited by workers once; (i, k) via imap_unordered, "
     "chunksize = n_tasks // (16 W)",
     run=run,
-    options=PoolOptions,
+    options=BatchedPoolOptions,
     schedule=Schedule(chunksize=chunksize_for),
 )

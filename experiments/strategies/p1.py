@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from multiprocessing.context import BaseContext
 
-from experiments.contract import Schedule, Strategy
-from experiments.pools import PoolOptions, make_pool
+from experiments.batching import batch_size
+from experiments.contract import Schedule, Strategy, pool_chunksize
+from experiments.pools import BatchedPoolOptions, make_pool
 from experiments.strategies._shared import read_all
 from experiments.workload import Job, Phases, augment_and_save
 
@@ -15,8 +16,9 @@ def run(job: Job, workers: int, ctx: BaseContext) -> Phases:
     phases = Phases()
     images = read_all(job, phases)
     args = [(image, job, i, k) for i, image in enumerate(images) for k in range(job.augmentations)]
+    phases.batch = batch_size(job, len(args), workers, pool_chunksize)
     with make_pool(ctx, workers, job, phases=phases) as pool, phases.span("dispatch"):
-        results = pool.starmap(augment_and_save, args)
+        results = pool.starmap(augment_and_save, args, chunksize=phases.batch)
     phases.merge(results)
     return phases
 
@@ -25,7 +27,7 @@ STRATEGY = Strategy(
     name="P_1",
     summary="main reads each image once; Pool.starmap over tasks carrying the pixels",
     run=run,
-    options=PoolOptions,
+    options=BatchedPoolOptions,
     schedule=Schedule(),
     notes=(
         "P_1 reads every image in the main process before the pool starts: "

@@ -10,6 +10,9 @@ Options (config: `options: {P_TORCH: {...}}`, or a variant `{P_TORCH: {in_order:
   prefetch_factor     items outstanding per worker
   persistent_workers  the loader and its workers live for the cell, started by session()
                       outside the timed region; a run is one epoch over the tasks
+  batch               tasks per item a worker hands back (experiments/batching.py): `own` is
+                      batch_size=None, one task per hand-out; a number or `auto` is batch_size
+                      with a neutral collation (the items come back as a list, untouched)
   deliver             each augmented image comes back to the main process, as a training loop
                       receives it; the worker's copy of it into shared memory (what torch's
                       pickler would do) is timed as the task's hand-off, the `deliver` phase
@@ -33,6 +36,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from experiments.batching import Batch, batch_size
 from experiments.contract import Schedule, Strategy, one_at_a_time
 from experiments.workload import (
     TASK_FIELDS,
@@ -52,6 +56,7 @@ class TorchOptions(BaseModel):
     prefetch_factor: int = Field(2, gt=0)
     persistent_workers: StrictBool = False
     deliver: StrictBool = False
+    batch: Batch = "own"
 
 
 class TaskDataset:
@@ -98,6 +103,7 @@ class Loader:
     loader: Any
     indices: list[int]
     n_tasks: int
+    batch: int | None = None  # batch_size; None: one task per item
 
 
 def make_loader(job: Job, workers: int, ctx: BaseContext | None, indices: list[int]) -> Loader:
@@ -105,9 +111,11 @@ def make_loader(job: Job, workers: int, ctx: BaseContext | None, indices: list[i
 
     opts = TorchOptions(**job.options)
     dataset = TaskDataset(job, list_images(job.input_dir), opts.deliver)
+    size = None if opts.batch == "own" else batch_size(job, len(dataset), workers, _unbatched)
     loader = DataLoader(
         dataset,
-        batch_size=None,
+        batch_size=size,
+        collate_fn=None if size is None else as_list,
         sampler=indices,
         num_workers=workers,
         worker_init_fn=functools.partial(init_worker, job.cv2_threads),
@@ -116,7 +124,16 @@ def make_loader(job: Job, workers: int, ctx: BaseContext | None, indices: list[i
         persistent_workers=opts.persistent_workers,
         in_order=opts.in_order,
     )
-    return Loader(loader, indices, len(dataset))
+    return Loader(loader, indices, len(dataset), size)
+
+
+def _unbatched(n_tasks: int, workers: int) -> int:
+    return 1
+
+
+def as_list(items: list) -> list:
+    """The neutral collation: a batch comes back as the list of its items, untouched."""
+    return items
 
 
 @contextlib.contextmanager
@@ -147,10 +164,11 @@ def run(job: Job, workers: int, ctx: BaseContext, session: Loader | None = None)
         phases.extra["startup"] = time.perf_counter() - t0
     else:
         items = iter(held.loader)
+    phases.batch = held.batch
     try:
         with phases.span("dispatch"):
             for item in items:
-                phases.add(receive(item))
+                phases.merge([receive(item)] if held.batch is None else map(receive, item))
     finally:
         if session is None:  # at once, also when a worker died: nothing of the run outlives it
             items._shutdown_workers()
@@ -177,9 +195,10 @@ def start(loader: Any) -> Any:
 
 
 def receive(item: Any) -> tuple:
-    """The trace row of a received item (the DataLoader's default_convert made it a list); with
-    deliver, main holds the image as a numpy array, as a training step would take it."""
-    if isinstance(item, list) and len(item) == 2 and isinstance(item[0], list):
+    """The trace row of a received item (without batches, the DataLoader's default_convert made
+    it a list); with deliver, main holds the image as a numpy array, as a training step would
+    take it."""
+    if isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], (list, tuple)):
         row, image = item
         image.numpy()
         return tuple(row)

@@ -20,13 +20,14 @@ study's own workload, it replays the study's worker counts beside the study's ef
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from experiments.contract import Strategy
+from experiments.contract import Schedule, Strategy
 from harness.analysis.losses import representative
 from harness.plan.scheduling import Costs, replay
 from harness.rundir.meta import RunMeta, run_meta
@@ -122,11 +123,12 @@ def replay_table(
                 if strategy.skip_reason(w, saving):
                     continue
                 fixed = (startup, handout.get(name, 0.0))
-                t = replay(strategy.schedule, costs, w, *fixed)
+                schedule = batched(strategy.schedule, runs, name, w)
+                t = replay(schedule, costs, w, *fixed)
                 key = (name, saving, w)
                 m = measured.loc[key] if key in measured.index else None
                 own = _run_costs(runs, tasks, key, costs.t_seq) if m is not None else None
-                t_own = replay(strategy.schedule, own, w, *fixed) if own else math.nan
+                t_own = replay(schedule, own, w, *fixed) if own else math.nan
                 rows.append(
                     {
                         "strategy": name,
@@ -141,6 +143,18 @@ def replay_table(
                     }
                 )
     return pd.DataFrame(rows, columns=REPLAY_COLUMNS)
+
+
+def batched(schedule: Schedule, runs: pd.DataFrame, name: str, workers: int) -> Schedule:
+    """The strategy's schedule with the batch its runs at this W recorded (the `batch` column),
+    or its own rule where they recorded none."""
+    if "batch" not in runs:
+        return schedule
+    mine = runs.loc[runs["strategy"].eq(name) & runs["workers"].eq(workers), "batch"].dropna()
+    if mine.empty:
+        return schedule
+    size = int(mine.iloc[0])
+    return dataclasses.replace(schedule, chunksize=lambda n, w: size)
 
 
 def _costs_for(runs: pd.DataFrame, tasks: pd.DataFrame, saving: bool) -> Costs | None:

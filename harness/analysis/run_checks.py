@@ -22,6 +22,10 @@ Thresholds, and why:
   signed-rank test of the log ratios gives p < COLD_P. Per cell the ratio scatters by the
   run-to-run noise (several percent on a VM), so only the median over many cells can show a
   warm-up that left work for run 0.
+- page faults: the kernel's share of a cell's CPU time (t_sys_s / t_cpu_s, median over its ok
+  runs) above SYS_SHARE with more than FAULT_PAGES minor page faults per task: the allocator
+  hands memory back to the kernel between tasks and takes it again, zeroed, page by page
+  (docs/MEMORY.md). The fix changes every cell alike, the baseline's too.
 """
 
 from __future__ import annotations
@@ -44,6 +48,12 @@ DRIFT_CHANGE = 0.05
 COLD_CELLS = 5
 COLD_CHANGE = 0.02
 COLD_P = 0.05
+SYS_SHARE = 0.10
+FAULT_PAGES = 64  # 256 KiB of fresh pages per task
+MALLOC_FIX = (
+    "env: {MALLOC_MMAP_THRESHOLD_: '268435456', MALLOC_TRIM_THRESHOLD_: '1073741824', "
+    "MALLOC_TOP_PAD_: '268435456'}"
+)
 
 
 def failed_cells(runs: pd.DataFrame) -> list[str]:
@@ -158,4 +168,27 @@ def worker_restarts(runs: pd.DataFrame) -> list[str]:
         f"A worker process died and was restarted during {len(hit)} run(s) ({listed}); their "
         "tasks were redone, so their times include the restart. Fix: find why it died "
         "(cells/<cell id>.log, the OOM killer in dmesg) and re-run those cells."
+    ]
+
+
+def page_faults(runs: pd.DataFrame) -> list[str]:
+    """From the per-run `t_sys_s` and `minor_faults` columns, where recorded."""
+    if "minor_faults" not in runs:
+        return []
+    ok = runs[runs["status"].eq("ok") & runs["minor_faults"].notna() & runs["tasks"].gt(0)]
+    per_run = pd.DataFrame(
+        {"share": ok["t_sys_s"] / ok["t_cpu_s"], "pages": ok["minor_faults"] / ok["tasks"]}
+    )
+    per_cell = per_run.groupby(ok["cell_id"], sort=False).median()
+    hit = per_cell[(per_cell["share"] > SYS_SHARE) & (per_cell["pages"] > FAULT_PAGES)]
+    if hit.empty:
+        return []
+    worst = hit["share"].idxmax()
+    return [
+        f"In {len(hit)} cell(s) the kernel took more than {SYS_SHARE:.0%} of the CPU time, up "
+        f"to {hit.loc[worst, 'share']:.0%} ({worst}), with {hit['pages'].min():.0f} to "
+        f"{hit['pages'].max():.0f} page faults per task: the allocator returns each task's "
+        "buffers to the kernel and gets them back zeroed, so every cell measures page faults "
+        "as well as augmentation, and glibc's adaptive thresholds make runs bimodal. "
+        f"Fix: add `{MALLOC_FIX}` to the config (docs/MEMORY.md), or run under jemalloc."
     ]

@@ -99,6 +99,7 @@ def run_once(strategy: Strategy, job: Job, workers: int, ctx: BaseContext, sessi
         "t_augment_s": phases.augment,
         "t_save_s": phases.save,
         "tasks": phases.tasks,
+        **({"batch": phases.batch} if phases.batch is not None else {}),
         **hooks.columns(instruments),
         **{phase_column(k): v for k, v in phases.extra.items()},
         **trace(phases, t0),

@@ -6,7 +6,8 @@ columns it measured for the run's row. No hook is wired into the call itself.
               (restarted workers, where the executor restarts them)   worker_restarts
     HostCpu   the machine's CPU time during the run: what the          steal_s,
               hypervisor took, what every process used                 host_busy_s
-    CpuTime   CPU seconds of the run's processes                       t_cpu_s, t_dispatch_s
+    CpuTime   CPU seconds of the run's processes, the kernel's share   t_cpu_s, t_dispatch_s,
+              of them and the page faults they took                   t_sys_s, minor_faults
 """
 
 from __future__ import annotations
@@ -35,28 +36,36 @@ class CpuTime:
 
     def __init__(self, in_process: bool) -> None:
         self.in_process = in_process
-        self.main_s = self.all_s = float("nan")
+        self.main_s = self.all_s = self.sys_s = self.faults = float("nan")
 
     def __enter__(self) -> CpuTime:
         self._start = _cpu_seconds()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        main, everything = _cpu_seconds()
-        self.main_s, self.all_s = main - self._start[0], everything - self._start[1]
+        end = _cpu_seconds()
+        self.main_s, self.all_s, self.sys_s, self.faults = (
+            b - a for a, b in zip(self._start, end, strict=True)
+        )
 
     def columns(self) -> dict[str, float]:
         return {
             "t_cpu_s": self.all_s,
             "t_dispatch_s": float("nan") if self.in_process else self.main_s,
+            "t_sys_s": self.sys_s,
+            "minor_faults": self.faults,
         }
 
 
-def _cpu_seconds() -> tuple[float, float]:
+def _cpu_seconds() -> tuple[float, float, float, float]:
+    """(this process's CPU seconds, with its ended children's, their system part, their minor
+    page faults)."""
     me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     own = me.ru_utime + me.ru_stime
-    return own, own + kids.ru_utime + kids.ru_stime
+    system = me.ru_stime + kids.ru_stime
+    faults = float(me.ru_minflt + kids.ru_minflt)
+    return own, own + kids.ru_utime + kids.ru_stime, system, faults
 
 
 class HostCpu:

@@ -20,6 +20,7 @@ import multiprocessing
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,19 +102,26 @@ def _one(strategy: str, job: Job, workers: int, watched: bool) -> tuple[float, P
     return wall, phases, watch.cpu_s if watch else 0.0
 
 
+def default_job(
+    out_dir: Path, size: tuple[int, int] = (1000, 500), images: int = 4, augmentations: int = 25
+) -> Job:
+    """The study's pipeline on a few generated images: overhead without a config."""
+    return Job(ensure_images(size[0], size[1], images, "jpg"), out_dir, augmentations, 0, False)
+
+
 def measure(
     strategy: str = "P_1",
     workers: int = 2,
-    size: tuple[int, int] = (1000, 500),
-    images: int = 4,
-    augmentations: int = 25,
     pairs: int = 10,
+    job_for: Callable[[Path], Job] = default_job,
+    cv2_threads: int = 1,
 ) -> Overhead:
-    init_process(1)
-    folder = ensure_images(size[0], size[1], images, "jpg")
+    """Instrumented against bare calls of `strategy` at W = workers, on job_for(scratch): by
+    default the study's pipeline on generated images, or a config's (commands/overhead.py)."""
+    init_process(cv2_threads)
     on, off, tasks, watch_cpu = [], [], 0, []
     with tempfile.TemporaryDirectory(prefix="augscale-overhead-") as tmp:
-        job = Job(folder, Path(tmp), augmentations, 0, False)
+        job = job_for(Path(tmp))
         _one(strategy, job, workers, True)  # warm-up
         for n in range(pairs):
             order = (True, False) if n % 2 == 0 else (False, True)

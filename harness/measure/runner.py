@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import IO
@@ -30,15 +30,19 @@ from harness.stats.precision import stop_reason
 POLL_S = 0.05  # how soon a finished child is noticed; a poll reads one small file
 
 
-def start_child(spec: Path, log_file: IO[str]) -> subprocess.Popen:
-    """The unit's child process, leading its own process group. A signal that arrives while it
-    starts is held until its pid is known; then the group is killed and Interrupted raised."""
+def start_child(
+    spec: Path, log_file: IO[str], env: Mapping[str, str] | None = None
+) -> subprocess.Popen:
+    """The unit's child process, leading its own process group, with `env` added to this
+    process's environment. A signal that arrives while it starts is held until its pid is
+    known; then the group is killed and Interrupted raised."""
     with held() as signals:
         proc = subprocess.Popen(
             [sys.executable, "-m", "harness.measure.child", str(spec)],
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env={**os.environ, **env} if env else None,
         )
         if signals:
             _kill_group(proc)
@@ -87,7 +91,7 @@ def run_unit(
     lines: list[dict] = []
     offset, timed_out = 0, False
     with open(log, "w") as log_file:
-        proc = start_child(files.spec, log_file)
+        proc = start_child(files.spec, log_file, sweep.config.env)
         try:
             while proc.poll() is None and not timed_out:
                 new, offset = read_new(results, offset)

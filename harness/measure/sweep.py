@@ -8,6 +8,7 @@ from pathlib import Path
 from harness.config import Config
 from harness.measure.protocol import UnitFiles
 from harness.pipelines import pipeline_of
+from harness.plan.batches import resolved
 from harness.plan.cells import Cell, Stored, Unit, plan_cells, planned_runs, runnable, time_slicing
 from harness.plan.estimate import Costs, cell_seconds
 from harness.plan.sweep_plan import Plan
@@ -103,7 +104,12 @@ def cell_spec(
         saving=cell.saving,
         ext=cfg.images.save_as or cfg.images.format,
         cv2_threads=cfg.cv2_threads,
-        options=cfg.options_for(cell.strategy),
+        options=resolved(
+            cfg.options_for(cell.strategy),
+            cell,
+            sweep.costs,
+            sweep.n_images * cfg.augmentations_per_image,
+        ),
         pipeline=asdict(pipeline_of(cfg.pipeline)),
     )
     rule = sweep.rule

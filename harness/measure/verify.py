@@ -5,7 +5,8 @@ packages are installed here; one whose package is missing is named as skipped, w
 that installs it. Each runs once per worker count of the config (untimed, in this process) with
 lossless raw output, through the same session and dead-worker detector (the watchdog hook) as a
 measured run; the digest is sha256 over the raw RGB uint8 bytes of all augmented images in
-(i, k) order.
+(i, k) order. A strategy with a `batch` option runs once more at VERIFY_BATCH tasks a hand-out
+(odd, so the last batch is short): the pixels must not depend on the batch.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from harness.measure.watchdog import Watchdog
 from harness.pipelines import pipeline_of
 from harness.schema import BASELINE
 
+VERIFY_BATCH = 3
+
 
 def digest(job: Job, n_images: int) -> str:
     h = hashlib.sha256()
@@ -33,8 +36,11 @@ def digest(job: Job, n_images: int) -> str:
     return h.hexdigest()
 
 
-def run_digest(strategy: str, workers: int, input_dir: Path, config: Config) -> str:
-    """Run one strategy once with raw output into a temporary folder; return its digest."""
+def run_digest(
+    strategy: str, workers: int, input_dir: Path, config: Config, batch: int | None = None
+) -> str:
+    """Run one strategy once with raw output into a temporary folder (at `batch` tasks a
+    hand-out if given); return its digest."""
     init_process(
         config.cv2_threads
     )  # before any fork: a child must not inherit OpenCV's thread pool
@@ -49,7 +55,7 @@ def run_digest(strategy: str, workers: int, input_dir: Path, config: Config) -> 
             True,
             "raw",
             config.cv2_threads,
-            config.options_for(strategy),
+            _options(config, strategy, batch),
             pipeline_of(config.pipeline),
         )
         with (
@@ -58,6 +64,18 @@ def run_digest(strategy: str, workers: int, input_dir: Path, config: Config) -> 
         ):
             found.call(job, workers, ctx, session)
         return digest(job, len(list_images(input_dir)))
+
+
+def _options(config: Config, strategy: str, batch: int | None) -> dict:
+    options = config.options_for(strategy)
+    return options if batch is None else {**options, "batch": batch}
+
+
+def batches(label: str) -> list[int | None]:
+    """The batch sizes verify runs a strategy at: its configured one, and VERIFY_BATCH where it
+    takes a `batch` option."""
+    model = strategies.get(label).options
+    return [None, VERIFY_BATCH] if model is not None and "batch" in model.model_fields else [None]
 
 
 def checked(config: Config) -> tuple[list[str], dict[str, str]]:
@@ -77,17 +95,21 @@ def checked(config: Config) -> tuple[list[str], dict[str, str]]:
     return labels, skipped
 
 
-def verify_runs(config: Config) -> Iterator[tuple[str, int, tuple[int, int]]]:
-    """(strategy, workers, size) for every verification run, the baseline first per size."""
+def verify_runs(
+    config: Config,
+) -> Iterator[tuple[str, int, tuple[int, int], int | None]]:
+    """(strategy, workers, size, batch) for every verification run, the baseline first per
+    size; batch None is the configured one."""
     labels = checked(config)[0]
     seen: set[tuple[int, int]] = set()
     for workers, size in config.sweep:
         if size not in seen:
             seen.add(size)
-            yield BASELINE, 1, size
+            yield BASELINE, 1, size, None
         for name in labels:
             if strategies.get(name).min_workers <= workers and config.runs_at(name, workers):
-                yield name, workers, size
+                for batch in batches(name):
+                    yield name, workers, size, batch
 
 
 def verify(
@@ -97,13 +119,14 @@ def verify(
         echo(f"{name:<12} skipped: {why}")
     sequential: dict[tuple[int, int], str] = {}
     ok = True
-    for name, workers, size in verify_runs(config):
-        value = run_digest(name, workers, input_dirs[size], config)
+    for name, workers, size, batch in verify_runs(config):
+        value = run_digest(name, workers, input_dirs[size], config, batch)
         sequential.setdefault(size, value)
         same = value == sequential[size]
         ok &= same
+        at = f" batch={batch}" if batch is not None else ""
         echo(
-            f"{name:<12} W={workers:<3} {size[0]}x{size[1]}  sha256={value}  "
+            f"{name:<12} W={workers:<3} {size[0]}x{size[1]}{at}  sha256={value}  "
             f"{'OK' if same else 'DIFFERS from sequential'}"
         )
     return ok

@@ -49,6 +49,7 @@ def header_items(results: Results) -> list[tuple[str, str]]:
             f"augmentations, {source} ({cfg.images.format}), seed {cfg.seed}",
         ),
         *pipeline_items(m),
+        *env_items(cfg.env),
         ("Repeats", repeats_item(results)),
         *estimate_items(results),
         ("Machine time", machine_time_item(results)),
@@ -65,6 +66,14 @@ def pipeline_items(meta: dict) -> list[tuple[str, str]]:
     """The pipeline named with its digest (runs made before `pipeline:` ran the study's)."""
     found = meta.get("pipeline")
     return [("Pipeline", f"{found['name']}")] if isinstance(found, dict) else []
+
+
+def env_items(env: dict[str, str]) -> list[tuple[str, str]]:
+    """The config's `env:`, which every measuring process ran with (docs/MEMORY.md)."""
+    if not env:
+        return []
+    values = ", ".join(f"`{k}={v}`" for k, v in sorted(env.items()))
+    return [("Environment", f"{values}, in every cell's processes, the baseline's too")]
 
 
 def repeats_item(results: Results) -> str:
