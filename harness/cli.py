@@ -22,7 +22,7 @@ from harness.commands import (
     trace,
     verify,
 )
-from harness.commands.measuring import measuring
+from harness.commands.measuring import in_its_environment, measuring
 from harness.config import load_config
 from harness.errors import HarnessError
 from harness.measure.lock import OVERRIDE_FLAG
@@ -30,6 +30,7 @@ from harness.measure.lock import OVERRIDE_FLAG
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    in_its_environment(config)
     if args.dry_run:  # measures nothing: no lock
         return run.run(args, config, None)
     with measuring("run", args) as lock:

@@ -104,6 +104,8 @@ class Config(Strict):
     slicing_last: StrictBool = False
     race: Race | None = None  # order: race; None: the defaults (and older run folders resume)
     cell_timeout_s: Annotated[StrictFloat | StrictInt, Field(gt=0)] | None = None
+    # run: profile the pipeline transform by transform before the sweep (docs/PROFILE.md)
+    profile: StrictBool = True
     scratch_dir: Path | None = None
     _entries: list[Variant] = PrivateAttr(default_factory=list)
 

@@ -16,7 +16,7 @@ from harness.report import table_csv
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results"
 SLIM = {"meta.json", "runs.parquet", "report.md", "tables", "tasks.parquet"}
-OPTIONAL = {"seeds.json", "dimension.json"}
+OPTIONAL = {"seeds.json", "dimension.json", "profile.json"}
 REQUIRED = {"meta.json", "runs.parquet", "report.md", "tables"}
 NEVER = {"cells", "tasks", "plots", "report.html"}  # scratch, packed traces, rebuilt by `report`
 RENDERED = ("tables", "report.md", "report.html", "plots", "cells")  # not copied to re-render

@@ -110,16 +110,16 @@ def test_overhead_on_a_config_uses_its_strategy_and_pipeline(tmp_path, capsys):
 
 
 def test_overhead_restarts_itself_in_the_configs_env(tmp_path, monkeypatch):
-    from harness.commands import overhead
+    from harness.commands import measuring
     from harness.config import load_config
 
     calls = []
-    monkeypatch.setattr(overhead.os, "execve", lambda *a: calls.append(a))
+    monkeypatch.setattr(measuring.os, "execve", lambda *a: calls.append(a))
     monkeypatch.delenv("MALLOC_TOP_PAD_", raising=False)
     config = load_config(_config_file(tmp_path, env={"MALLOC_TOP_PAD_": "1"}))
-    overhead._in_its_environment(config)
+    measuring.in_its_environment(config)
     ((_, argv, env),) = calls
     assert env["MALLOC_TOP_PAD_"] == "1" and argv[0]
     monkeypatch.setenv("MALLOC_TOP_PAD_", "1")
-    overhead._in_its_environment(config)
+    measuring.in_its_environment(config)
     assert len(calls) == 1  # already in it: no second start

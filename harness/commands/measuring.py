@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 
+from harness.config import Config
 from harness.measure.lock import MachineLock
 
 
@@ -18,3 +20,14 @@ def measuring(command: str, args: argparse.Namespace) -> Iterator[MachineLock]:
         if lock.warning:
             print(f"Warning: {lock.warning}", file=sys.stderr)
         yield lock
+
+
+def in_its_environment(config: Config) -> None:
+    """Start this command again with the config's `env:` when this process lacks it, so the
+    calibration, the profile and every child run in it: the allocator reads its variables when
+    a process starts (docs/MEMORY.md)."""
+    if all(os.environ.get(k) == v for k, v in config.env.items()):
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], {**os.environ, **config.env})

@@ -5,13 +5,11 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import tempfile
 from pathlib import Path
 
 from experiments.workload import Job
-from harness.commands.measuring import measuring
+from harness.commands.measuring import in_its_environment, measuring
 from harness.config import Config, load_config
 from harness.measure.overhead import measure
 from harness.pipelines import pipeline_of
@@ -31,7 +29,7 @@ def main(args: argparse.Namespace) -> int:
             print(measure(strategy, args.workers, pairs=args.pairs).line())
         return 0
     config = load_config(Path(args.config))
-    _in_its_environment(config)
+    in_its_environment(config)
     strategy = args.strategy or next(s for s in config.labels if s != BASELINE)
     with measuring("overhead", args), tempfile.TemporaryDirectory() as scratch:
         found = inputs.prepare(config, inputs.inspect(config, args.config), Path(scratch))
@@ -39,14 +37,6 @@ def main(args: argparse.Namespace) -> int:
         line = measure(strategy, args.workers, args.pairs, job_for, config.cv2_threads).line()
         print(f"{config.name}: {line}")
     return 0
-
-
-def _in_its_environment(config: Config) -> None:
-    """Run again with the config's `env:` when this process lacks it: the allocator reads its
-    variables when the process starts."""
-    if all(os.environ.get(k) == v for k, v in config.env.items()):
-        return
-    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], {**os.environ, **config.env})
 
 
 def _job_for(config: Config, found: inputs.Inputs, strategy: str, workers: int):  # noqa: ANN202

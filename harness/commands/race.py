@@ -14,6 +14,7 @@ import yaml
 from harness import machine
 from harness.analysis.race_answer import answers, feeding, why_undecided
 from harness.analysis.results import load_results
+from harness.commands.measuring import in_its_environment
 from harness.commands.run import run_derived, run_dir_of
 from harness.config import load_config
 from harness.measure.lock import MachineLock
@@ -66,7 +67,7 @@ def written_for_a_race(data: dict) -> bool:
 
 def race(args: argparse.Namespace, lock: MachineLock | None) -> int:
     """Run the race (its config's text kept in the run's meta.json), then print the answer."""
-    load_config(args.config)  # the user's file, checked as it is
+    in_its_environment(load_config(args.config))  # the user's file, checked as it is
     if not written_for_a_race(yaml.safe_load(Path(args.config).read_text())):
         print(
             f"note: {args.config} is written for a sweep: the race runs up to "

@@ -16,11 +16,12 @@ import yaml
 
 from experiments.workload import init_process, read_rgb
 from harness import machine, pipelines
-from harness.analysis import checks
+from harness.analysis import checks, gil
 from harness.config import Config, load_config
 from harness.images import checkerboard
 from harness.measure.interrupt import Interrupted, interruptible
 from harness.measure.lock import MachineLock
+from harness.measure.profile import profile_pipeline
 from harness.measure.runner import recover_orphans, run_sweep
 from harness.measure.sweep import Sweep, stored_runs
 from harness.plan import crowding, history, inputs, preflight
@@ -31,7 +32,8 @@ from harness.plan.race_rounds import first_stage, race_taking_part
 from harness.plan.rounds import by_ratio, by_twin_ratio, groups, leaving_out, plan_rounds
 from harness.plan.sweep_plan import Plan
 from harness.report import write_report
-from harness.rundir import folders, sessions, store, units
+from harness.rundir import folders, profile_file, sessions, store, units
+from harness.rundir.profile_file import Profile
 from harness.schema import BASELINE
 from harness.stats.precision import Target, expected_runs
 from harness.variants import twin_of
@@ -55,9 +57,12 @@ def run(args: argparse.Namespace, config: Config, lock: MachineLock | None) -> i
     estimate = _print_plan(plan, noise, costs, host, setup)
     if config.order.raced:
         print(_race_line(config, cells, cores))
+    profile = _profile(args, config, found, cores)  # after calibration, before the sweep
     if args.dry_run:
         return 0
     run_dir = _run_dir(args, config, lock)
+    if profile is not None:
+        profile_file.write(run_dir, profile)
     found = found if meta is not None else inputs.prepare(config, found, run_dir)
     sweep = Sweep(config, run_dir, found.dirs, found.n_images, costs, cores, plan.target)
     facts = {"host": host, "versions": versions, "setup": setup}
@@ -263,6 +268,40 @@ def _try_pipeline(config: Config, found: inputs.Inputs, cells: list[Cell]) -> No
         size = (cells[0].width, cells[0].height)
         image, where = checkerboard(*size), f"a generated {size[0]}x{size[1]} image"
     pipelines.try_once(config.pipeline, image, where, config)
+
+
+PROFILE_IMAGES = 8  # the first input files the profile reads
+
+
+def _profile(
+    args: argparse.Namespace, config: Config, found: inputs.Inputs, cores: int
+) -> Profile | None:
+    """The pipeline profiled transform by transform on the first inputs (docs/PROFILE.md), in
+    one line; None when the config turns it off, no cell runs two workers, or the resumed
+    folder has one already."""
+    workers = min(max(w for w, _ in config.sweep), cores)
+    if not config.profile or workers < 2:
+        return None
+    if args.resume and profile_file.read(Path(args.resume)) is not None:
+        return None
+    files = found.inventory.files if found.inventory is not None else []
+    images = files[:PROFILE_IMAGES] or [checkerboard(*config.base_size)]
+    try:
+        found_profile = profile_pipeline(
+            pipelines.pipeline_of(config.pipeline),
+            images,
+            config.augmentations_per_image,
+            config.seed,
+            workers,
+            n_images=found.n_images,
+            start_method=config.start_method,
+            cv2_threads=config.cv2_threads,
+        )
+    except RuntimeError as err:  # the sweep goes on; its report has no profile
+        print(f"Warning: no profile of the pipeline: {err}", file=sys.stderr)
+        return None
+    print(gil.summary_line(found_profile))
+    return found_profile
 
 
 def _print_plan(

@@ -15,7 +15,7 @@ from harness.sweep_rules import Order
 RESULTS_ROOT = Path("results")
 # Keys that change how long or how often we measure, not what a measurement means (`order`
 # only between the unpaired orders: _check_order).
-RESUME_MAY_CHANGE = {"repeats", "cell_timeout_s", "scratch_dir", "order"}
+RESUME_MAY_CHANGE = {"repeats", "cell_timeout_s", "scratch_dir", "order", "profile"}
 SPEED_TOLERANCE = 0.10  # a resume refuses a machine this much faster or slower than the run's
 SPEED_ENV = "AUGSCALE_SPEED_TOLERANCE"
 

@@ -10,6 +10,7 @@ The builders live by topic, each module with its own ordered SECTIONS:
 - race: a race's answer (order: race);
 - paired: in paired rounds, the drift, what pairing did, the paired comparisons;
 - costs: where the time goes, cores busy, why efficiency is lost, timelines;
+- profile: why, from the pipeline's per-transform profile (when the folder has profile.json);
 - models: the replay bound, the scaling models, beside the study;
 - endnotes: the notes.
 
@@ -27,7 +28,16 @@ from collections.abc import Callable
 
 from harness.analysis.results import Results
 from harness.report.blocks import Section
-from harness.report.sections import costs, endnotes, header, measured, models, paired, race
+from harness.report.sections import (
+    costs,
+    endnotes,
+    header,
+    measured,
+    models,
+    paired,
+    profile,
+    race,
+)
 from harness.report.sections.header import title
 
 __all__ = ["SECTIONS", "build", "title"]
@@ -39,6 +49,7 @@ SECTIONS: list[Callable[[Results], Section | None]] = [
     *measured.SECTIONS,
     *paired.SECTIONS,
     *costs.SECTIONS,
+    *profile.SECTIONS,
     *models.SECTIONS,
     *endnotes.SECTIONS,
 ]
