@@ -58,6 +58,6 @@ def report_warnings(
         + run_checks.drift(runs)
         + run_checks.cold_first_runs(runs, meta)
         + run_checks.worker_restarts(runs)
-        + run_checks.page_faults(runs)
+        + run_checks.page_faults(runs, meta.config.env)
         + setup_checks.input_files(meta)
     )
