@@ -21,7 +21,7 @@ REQUIRED = {"meta.json", "runs.parquet", "report.md", "tables"}
 NEVER = {"cells", "tasks", "plots", "report.html"}  # scratch, packed traces, rebuilt by `report`
 RENDERED = ("tables", "report.md", "report.html", "plots", "cells")  # not copied to re-render
 MAX_FILES = 1000
-MAX_BYTES = 30 * 2**20
+MAX_BYTES = 36 * 2**20  # 30 until the own-workload races (4.3 and 1.6 MB of traces) came in
 
 
 def _git(*args: str, stdin: str | None = None) -> str:
@@ -111,4 +111,4 @@ def test_results_fit_in_a_clone() -> None:
     sizes = _git("cat-file", "--batch-check=%(objectsize)", stdin=names).split()
     total = sum(int(s) for s in sizes)
     assert len(files) <= MAX_FILES, f"results/ tracks {len(files)} files, at most {MAX_FILES}"
-    assert total <= MAX_BYTES, f"results/ tracks {total / 2**20:.1f} MB, at most 30 MB"
+    assert total <= MAX_BYTES, f"results/ tracks {total / 2**20:.1f} MB, at most 36 MB"
