@@ -305,9 +305,10 @@ def test_verify(tmp_path, capsys):
     cfg = write_config(tmp_path, STRONG)
     assert main(["verify", str(cfg)]) == 0
     out = capsys.readouterr().out.strip().splitlines()
-    expected = [(name, w) for name, w, _ in verify_runs(load_config(cfg))]
-    # the config's strategies first, then every other one installed here (test_verify.py)
-    assert expected[:3] == [("sequential", 1), ("P_1", 1), ("P_2", 1)]
+    expected = [(name, w) for name, w, _, _ in verify_runs(load_config(cfg))]
+    # the config's strategies first (each batched one twice: its batch, then VERIFY_BATCH), then
+    # every other one installed here (test_verify.py)
+    assert expected[:5] == [("sequential", 1), ("P_1", 1), ("P_1", 1), ("P_2", 1), ("P_2", 1)]
     assert ("P_Q", 2) in expected and ("P_Q", 1) not in expected
     lines = [line for line in out if "sha256=" in line]
     assert len(lines) == len(expected)

@@ -511,8 +511,28 @@ def test_the_model_reproduces_each_committed_run(run):
     within = table[table["workers"].le(results.cores) & table["measured_speedup"].notna()]
     assert len(within)
     exact = within[within["exact"]]  # the DataLoader's and joblib's rules are approximations
-    model = exact["measured_speedup"] / exact["replayed_run_speedup"]
-    assert ((model - 1).abs() <= 0.10).all(), exact
+    fed = exact[~exact.apply(_main_bound, axis=1, runs=results.runs)]
+    model = fed["measured_speedup"] / fed["replayed_run_speedup"]
+    assert ((model - 1).abs() <= 0.10).all(), fed
+
+
+MAIN_BOUND = 0.2  # main's CPU besides reading, as a share of the run's wall time
+
+
+def _main_bound(row: pd.Series, runs: pd.DataFrame) -> bool:
+    """A cell whose main process spent more than MAIN_BOUND of the run handing out tasks (P_1
+    pickling 560 KB of pixels per 1.5 ms task): the replay does not model main as a bottleneck
+    (docs/REPORT.md, "What the replay assumes")."""
+    mine = runs[
+        runs["strategy"].eq(row["strategy"])
+        & runs["saving"].eq(row["saving"])
+        & runs["workers"].eq(row["workers"])
+        & runs["status"].eq("ok")
+    ]
+    if "t_dispatch_s" not in mine or mine.empty:
+        return False
+    share = ((mine["t_dispatch_s"] - mine["t_read_s"]) / mine["wall_s"]).median()
+    return bool(share > MAIN_BOUND)
 
 
 @pytest.mark.slow
