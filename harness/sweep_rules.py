@@ -64,6 +64,9 @@ class Race(Strict):
     settle_after: Annotated[StrictInt, Field(ge=2)] | None = racing.SETTLE_AFTER
     retie: StrictBool = False  # stage 2 asks stage 1's tied or settled strategies to tie again
     carry: Literal["answer", "tied"] = "answer"  # into stage 2 after a tie: its answer, or all
+    # Once answered, the answer (and the baseline) run on until its images/s interval is within
+    # +-rate_ci or `repeats.max` rounds; None: the race ends with its answer.
+    rate_ci: Annotated[StrictFloat, Field(gt=0, lt=1)] | None = 0.03
 
 
 class Warmup(Strict):

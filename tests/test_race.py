@@ -21,6 +21,7 @@ from harness.plan.race_rounds import Standing, race_taking_part, standing
 from harness.plan.rounds import plan_rounds
 from harness.rundir.meta import RunMeta
 from harness.schema import BASE_RUN_COLUMNS, BASELINE, Cell
+from harness.stats.medians import median_interval
 from harness.stats.pairing import rounds_run
 from harness.stats.precision import Target
 from harness.stats.racing import judge
@@ -42,10 +43,15 @@ class FakeRace:
     with run-to-run noise; `fails` lists the contenders whose runs fail."""
 
     def __init__(
-        self, speed: dict[tuple[str, int], float], fails: tuple[str, ...] = (), seed=0, noise=0.01
+        self,
+        speed: dict[tuple[str, int], float],
+        fails: tuple[str, ...] = (),
+        seed=0,
+        noise=0.01,
+        rules: Race | None = None,
     ):
         self.speed, self.fails, self.rows, self.noise = speed, fails, [], noise
-        self.rng = np.random.default_rng(seed)
+        self.rng, self.rules = np.random.default_rng(seed), rules or RULES
 
     def runs(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows) if self.rows else pd.DataFrame(columns=BASE_RUN_COLUMNS)
@@ -78,7 +84,7 @@ class FakeRace:
             CORES,
             0,
             None,
-            race_taking_part(RULES, CORES, out_of_time),
+            race_taking_part(self.rules, CORES, out_of_time),
         )
         for n, unit in enumerate(units):
             if stop_after is not None and n == stop_after:
@@ -89,7 +95,27 @@ class FakeRace:
     def standing(self):
         runs = self.runs()
         members = [c for c in self.cells() if not c.is_baseline]
-        return standing(members, runs, rounds_run(runs), RULES, CORES)
+        return standing(members, runs, rounds_run(runs), self.rules, CORES)
+
+
+def test_after_its_answer_the_answer_alone_runs_on_until_its_rate_is_precise():
+    race = FakeRace({("P_1", 2): 0.5, ("P_2", 2): 0.7}, noise=0.04)
+    race.race()
+    runs, state = race.runs(), race.standing()
+    assert state.ended == "winner" and state.answer == cell("P_1").id
+    decided = state.stage_ends[-1][0]
+    assert rounds_run(runs) > decided  # more rounds than the verdict needed
+    later = runs[runs["round"].ge(decided) & runs["round"].lt(rounds_run(runs))]
+    assert set(later["cell_id"]) == {cell("P_1").id, BASE.id}  # the answer and its baseline
+    mine = runs.loc[runs["cell_id"].eq(cell("P_1").id), "wall_s"]
+    low, high, _ = median_interval(mine)
+    assert (high - low) / (2 * mine.median()) <= 0.03 or rounds_run(runs) == 40
+
+
+def test_without_a_rate_target_the_race_ends_with_its_answer():
+    race = FakeRace({("P_1", 2): 0.5, ("P_2", 2): 0.7}, noise=0.04, rules=Race(rate_ci=None))
+    race.race()
+    assert rounds_run(race.runs()) == race.standing().stage_ends[-1][0]
 
 
 def test_a_clearly_slower_contender_is_dropped_after_the_first_test_and_one_wins():

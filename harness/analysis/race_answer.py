@@ -40,6 +40,18 @@ class Answer:
     def verdict(self) -> str:
         return self.standing.ended or "undecided"
 
+    @property
+    def decided_after(self) -> int:
+        """The rounds it took to answer (all of them while undecided)."""
+        ends = self.standing.stage_ends
+        return ends[-1][0] if self.standing.ended and ends else self.rounds
+
+    def after(self) -> str:
+        """"12 rounds", and the rounds the answer then ran alone for its rate's precision."""
+        more = self.rounds - self.decided_after
+        alone = f" (then {more} of the answer alone, for its rate's interval)" if more else ""
+        return f"{self.decided_after} rounds{alone}"
+
 
 def answers(runs: pd.DataFrame, config: Config, cores: int) -> list[Answer]:
     """One answer per saving mode that raced."""

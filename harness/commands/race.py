@@ -88,7 +88,7 @@ def race(args: argparse.Namespace, lock: MachineLock | None) -> int:
         verdict = answer.verdict
         if verdict == "undecided":
             what, verdict = f"leading: {what}", f"undecided ({why_undecided(answer, meta)})"
-        print(f"Race, {mode(answer.saving)}: {verdict} after {answer.rounds} rounds: {what}")
+        print(f"Race, {mode(answer.saving)}: {verdict} after {answer.after()}: {what}")
         for drop in answer.standing.drops:
             print(f"  {drop.line()}")
         for aside in answer.set_aside:

@@ -6,7 +6,9 @@ W = the largest worker count within the usable cores; once that stage ends, the 
 its answer (a tie's too: the tied ones are set aside) at every W of the config, to say how
 many workers, until the fewest workers are settled. With `stage: all` every (strategy, W)
 races at once. A stage judges its own rounds only (harness/stats/racing.py); a contender whose run
-fails is dropped, and says why.
+fails is dropped, and says why. Once answered, the answer alone (with the baseline's visits) runs
+on until its time's interval, and so its images/s', is within +-`race.rate_ci`: the answer is
+not judged again, only measured to the precision its rate is reported with.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pandas as pd
 from harness.config import Race
 from harness.plan.cells import Cell
 from harness.plan.rounds import TakingPart
+from harness.stats.medians import median_interval
 from harness.stats.pairing import round_ratios
 from harness.stats.racing import SETTLED, TIE, WINNER, Drop, Verdict, blocks, judge
 
@@ -123,11 +126,27 @@ def race_taking_part(
 
     def taking_part(members: list[Cell], round_: int, before: pd.DataFrame) -> list[Cell]:
         state = standing(members, before, round_, rules, cores)
-        if state.ended or out_of_time(state.alive):
+        going_on = for_its_rate(state, members, before, rules) if state.ended else state.alive
+        if not going_on or out_of_time(going_on):
             return []
-        return state.alive
+        return going_on
 
     return taking_part
+
+
+def for_its_rate(
+    state: Standing, members: list[Cell], before: pd.DataFrame, rules: Race
+) -> list[Cell]:
+    """The answer, while its time's 95% interval is wider than +-rate_ci; else none."""
+    answer = [c for c in members if c.id == state.answer]
+    if rules.rate_ci is None or not answer or before.empty:
+        return []
+    mine = before[before["cell_id"].eq(state.answer) & before["status"].eq("ok")]
+    low, high, _ = median_interval(mine["wall_s"])
+    centre = mine["wall_s"].median()
+    if mine.empty or (high - low) / (2 * centre) <= rules.rate_ci:
+        return []
+    return answer
 
 
 __all__ = [
@@ -136,6 +155,7 @@ __all__ = [
     "WINNER",
     "Standing",
     "first_stage",
+    "for_its_rate",
     "race_taking_part",
     "relative_times",
     "standing",

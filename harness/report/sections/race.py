@@ -81,7 +81,7 @@ def _answer_blocks(answer: race_answer.Answer, results: Results, margin: float) 
         first = state.stage == 1 and results.config.race_rules.stage == "cores"
         head += ", in the first stage, so no other W raced." if first else "."
     else:
-        head += f"{ENDINGS[answer.verdict]} after {answer.rounds} rounds."
+        head += f"{ENDINGS[answer.verdict]} after {answer.after()}."
     if answer.pick is not None and answer.verdict == "undecided":
         head += f" Leading so far: **{answer.pick.strategy} at W = {answer.pick.workers}**."
     elif answer.pick is not None:
