@@ -111,7 +111,7 @@ def make_loader(job: Job, workers: int, ctx: BaseContext | None, indices: list[i
 
     opts = TorchOptions(**job.options)
     dataset = TaskDataset(job, list_images(job.input_dir), opts.deliver)
-    size = None if opts.batch == "own" else batch_size(job, len(dataset), workers, _unbatched)
+    size = None if opts.batch == "own" else batch_size(job, len(dataset), workers, one_at_a_time)
     loader = DataLoader(
         dataset,
         batch_size=size,
@@ -125,10 +125,6 @@ def make_loader(job: Job, workers: int, ctx: BaseContext | None, indices: list[i
         in_order=opts.in_order,
     )
     return Loader(loader, indices, len(dataset), size)
-
-
-def _unbatched(n_tasks: int, workers: int) -> int:
-    return 1
 
 
 def as_list(items: list) -> list:
