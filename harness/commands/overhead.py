@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from experiments.workload import Job
@@ -39,7 +40,9 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _job_for(config: Config, found: inputs.Inputs, strategy: str, workers: int):  # noqa: ANN202
+def _job_for(
+    config: Config, found: inputs.Inputs, strategy: str, workers: int
+) -> Callable[[Path], Job]:
     size = found.size if found.inventory is not None else config.base_size
     cell = Cell(strategy, workers, False, *size)
     costs = calibrate(config, found.n_images, crowd=False)
@@ -48,8 +51,14 @@ def _job_for(config: Config, found: inputs.Inputs, strategy: str, workers: int):
 
     def job_for(out_dir: Path) -> Job:
         return Job(
-            found.dirs[size], out_dir, config.augmentations_per_image, config.seed, False,
-            cv2_threads=config.cv2_threads, options=options, pipeline=pipeline_of(config.pipeline),
+            found.dirs[size],
+            out_dir,
+            config.augmentations_per_image,
+            config.seed,
+            False,
+            cv2_threads=config.cv2_threads,
+            options=options,
+            pipeline=pipeline_of(config.pipeline),
         )
 
     return job_for

@@ -76,9 +76,7 @@ class Dimension(_Strict):
 
 
 def write(run_dir: Path, found: Dimension) -> Path:
-    path = Path(run_dir) / FILE
-    store.replace_text(path, found.model_dump_json(indent=1) + "\n")
-    return path
+    return store.write_model(Path(run_dir) / FILE, found)
 
 
 def read(run_dir: Path) -> Dimension | None:

@@ -65,9 +65,7 @@ class Profile(_Strict):
 
 
 def write(run_dir: Path, found: Profile) -> Path:
-    path = Path(run_dir) / FILE
-    store.replace_text(path, found.model_dump_json(indent=1) + "\n")
-    return path
+    return store.write_model(Path(run_dir) / FILE, found)
 
 
 def read(run_dir: Path) -> Profile | None:

@@ -160,9 +160,7 @@ class Seeds(_Strict):
 
 
 def write(run_dir: Path, seeds: Seeds) -> Path:
-    path = Path(run_dir) / FILE
-    store.replace_text(path, seeds.model_dump_json(indent=1) + "\n")
-    return path
+    return store.write_model(Path(run_dir) / FILE, seeds)
 
 
 def read(run_dir: Path) -> Seeds | None:

@@ -216,6 +216,12 @@ def require_run_dir(run_dir: Path) -> Path:
     return run_dir
 
 
+def write_model(path: Path, found: BaseModel) -> Path:
+    """A run folder's JSON file from `found`, written atomically; the file read_model reads."""
+    replace_text(path, found.model_dump_json(indent=1) + "\n")
+    return path
+
+
 def read_model(path: Path, model: type[M], version: int, what: str, fix: str) -> M | None:
     """A versioned JSON file of the run folder as `model`, None when absent; a damaged, foreign
     or newer file is one line (HarnessError) naming it and `fix`."""
