@@ -18,7 +18,7 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 EXTRA := $(if $(OUT),--out $(OUT)) $(if $(RESUME),--resume $(RESUME)) $(if $(FORCE),--force) \
          $(if $(IGNORE_LOCK),--ignore-lock) $(if $(BUDGET),--budget $(BUDGET))
 
-.PHONY: help install strong-scaling weak-scaling race report verify compare bench test test-fast lint clean
+.PHONY: help install strong-scaling weak-scaling race report verify compare ab bench test test-fast lint clean
 
 help:
 	@echo "make strong-scaling [CONFIG=configs/strong_scaling.yaml] [OUT=dir] [BUDGET=45m]"
@@ -27,6 +27,7 @@ help:
 	@echo "make report RUN=results/<name>/<run>   re-render a run's report from its parquet"
 	@echo "make verify CONFIG=configs/quick_strong.yaml   identical outputs across strategies"
 	@echo "make compare A=<run> B=<run>   two runs cell by cell"
+	@echo "make ab A=<rev> [B=<rev>] [CONFIG=configs/ab_quick.yaml] [ONLY=P_2]   a code change, in pairs"
 	@echo "make bench   every strategy side by side, then the harness's own overhead"
 	@echo "make test    lint + the test suite"
 	@echo "make test-fast   lint + the tests not marked slow (no sweeps, killed processes, browser)"
@@ -55,6 +56,11 @@ report: $(STAMP)
 
 verify: $(STAMP)
 	$(RUN_PY) verify $(or $(CONFIG),configs/quick_strong.yaml)
+
+ab: $(STAMP)
+	@test -n "$(A)" || { echo "make ab: set A=<revision or checkout folder> (B defaults to this working tree)" >&2; exit 2; }
+	$(RUN_PY) ab $(or $(CONFIG),configs/ab_quick.yaml) --a $(A) $(if $(B),--b $(B)) \
+		$(if $(ONLY),--only $(ONLY)) $(if $(OUT),--out $(OUT)) $(if $(IGNORE_LOCK),--ignore-lock)
 
 bench: $(STAMP)
 	$(RUN_PY) run $(or $(CONFIG),configs/bench_strategies.yaml) $(EXTRA)

@@ -1,7 +1,7 @@
-"""python -m harness (or augscale) run|aa|race|report|verify|compare|trace|predict|overhead|seeds|
-dimension ...: the command line. This module parses the arguments and dispatches; each subcommand
-is a module of harness/commands/ (`run`, `aa` and `race` take the machine-wide lock here, unless
---dry-run; the other commands that measure take it themselves)."""
+"""python -m harness (or augscale) run|aa|race|report|verify|compare|ab|trace|predict|overhead|
+seeds|dimension ...: the command line. This module parses the arguments and dispatches; each
+subcommand is a module of harness/commands/ (`run`, `aa` and `race` take the machine-wide lock
+here, unless --dry-run; the other commands that measure take it themselves)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sys
 from experiments.contract import ContractError
 from harness.commands import (
     aa,
+    ab,
     compare,
     dimension,
     overhead,
@@ -94,14 +95,14 @@ def parser() -> argparse.ArgumentParser:
     _run_flags(run)
     _lock_flag(run)
     run.set_defaults(func=cmd_run)
-    ab = sub.add_parser(
+    aap = sub.add_parser(
         "aa",
         help="A/A self-test: run a config's cells twice under two labels in the same paired "
         "rounds, and count the pairs that differ",
     )
-    _run_flags(ab)
-    _lock_flag(ab)
-    ab.set_defaults(func=cmd_aa)
+    _run_flags(aap)
+    _lock_flag(aap)
+    aap.set_defaults(func=cmd_aa)
     rc = sub.add_parser(
         "race", help="race the config's strategies and worker counts: which is fastest, in minutes"
     )
@@ -127,6 +128,20 @@ def parser() -> argparse.ArgumentParser:
     cmp.add_argument("run_a")
     cmp.add_argument("run_b")
     cmp.set_defaults(func=compare.main)
+    abt = sub.add_parser(
+        "ab",
+        help="two revisions, checkouts or configs measured in the same session, each cell in "
+        "interleaved pairs: B / A with its interval and a verdict (docs/STATISTICS.md#ab-runs)",
+    )
+    abt.add_argument("config", help="A's config (and B's, without --b-config)")
+    abt.add_argument("--a", help="A's code: a git revision or a checkout's folder (default: here)")
+    abt.add_argument("--b", help="B's code: a git revision or a checkout's folder (default: here)")
+    abt.add_argument("--b-config", help="B's own config, with the same cells")
+    abt.add_argument("--pairs", type=int, default=12, help="pairs per cell (12)")
+    abt.add_argument("--only", nargs="+", metavar="STRATEGY", help="only these strategies' cells")
+    abt.add_argument("--out", help="folder (default results/ab/<name>/<timestamp>)")
+    _lock_flag(abt)
+    abt.set_defaults(func=ab.main)
     trc = sub.add_parser("trace", help="write a run's per-task traces as Chrome trace-event JSON")
     trc.add_argument("run_dir")
     trc.add_argument("--cell", help="one cell id (default: every cell's median run)")

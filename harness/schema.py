@@ -88,6 +88,9 @@ class CellSpec(_Frozen):
     judged: str = Field("", alias="verdicts")
     round: int | None = None  # paired rounds: echoed into every line the child writes
     position: int | None = None
+    # A/B (harness/measure/ab.py): record run n only once the judged file holds more than n,
+    # and name the `experiments` package that ran in each recorded line.
+    paced: bool = False
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -19,6 +19,7 @@ from dataclasses import replace
 from multiprocessing.context import BaseContext
 from pathlib import Path
 
+import experiments
 from experiments import strategies
 from experiments.contract import Strategy
 from experiments.pipeline import Pipeline, study_pipeline
@@ -135,6 +136,8 @@ def main(spec_path: str) -> int:
             row = {"kind": kind, "repeat": n, **run_once(strategy, the_job, workers, ctx, session)}
             if spec.round is not None:
                 row.update(round=spec.round, position=spec.position)
+            if spec.paced:
+                row["code"] = str(Path(experiments.__file__).resolve().parent)
             if kind == "warmup":  # only recorded runs keep their trace
                 row = {**without_trace(row), "warmup_tasks": spec.warmup_tasks}
             if strategy.session is not None:
@@ -147,7 +150,7 @@ def main(spec_path: str) -> int:
         for n in range(spec.warmup):
             record("warmup", n, warm)
         for written, r in enumerate(spec.repeats):
-            if stops(spec, walls, written):
+            if stops(spec, walls, written) or (spec.paced and not go_ahead(spec, written)):
                 break
             row = record("recorded", r, job)
             if row["status"] == "ok":
@@ -189,6 +192,18 @@ def wait_until_judged(spec: CellSpec, written: int, timeout: float = JUDGED_WAIT
             if int(Path(spec.judged).read_text()) >= written:
                 return
         time.sleep(JUDGED_POLL_S)
+
+
+def go_ahead(spec: CellSpec, written: int) -> bool:
+    """A paced child (A/B): wait until the parent allows recorded run `written` (the judged
+    file holds more than `written`); False once the parent stops this child or is gone."""
+    parent = os.getppid()
+    while not Path(spec.stop_file).exists() and os.getppid() == parent:
+        with contextlib.suppress(OSError, ValueError):
+            if int(Path(spec.judged).read_text()) > written:
+                return True
+        time.sleep(JUDGED_POLL_S)
+    return False
 
 
 if __name__ == "__main__":

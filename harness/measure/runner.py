@@ -31,25 +31,28 @@ POLL_S = 0.05  # how soon a finished child is noticed; a poll reads one small fi
 
 
 def start_child(
-    spec: Path, log_file: IO[str], env: Mapping[str, str] | None = None
+    spec: Path,
+    log_file: IO[str],
+    env: Mapping[str, str] | None = None,
+    flags: Sequence[str] = (),
 ) -> subprocess.Popen:
     """The unit's child process, leading its own process group, with `env` added to this
-    process's environment. A signal that arrives while it starts is held until its pid is
-    known; then the group is killed and Interrupted raised."""
+    process's environment and `flags` given to the interpreter. A signal that arrives while it
+    starts is held until its pid is known; then the group is killed and Interrupted raised."""
     with held() as signals:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "harness.measure.child", str(spec)],
+            [sys.executable, *flags, "-m", "harness.measure.child", str(spec)],
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env={**os.environ, **env} if env else None,
         )
         if signals:
-            _kill_group(proc)
+            kill_group(proc)
     return proc
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def kill_group(proc: subprocess.Popen) -> None:
     """The child leads its own process group: this ends it and every process it started
     (pool workers, savers, a Manager), even ones orphaned by a crashed child. A signal waits
     until the group is gone."""
@@ -100,10 +103,10 @@ def run_unit(
                 lines += new
                 timed_out = time.monotonic() > deadline
                 time.sleep(POLL_S)
-            _kill_group(proc)
+            kill_group(proc)
         except Interrupted:
             with held():  # a second signal waits until what finished is stored
-                _kill_group(proc)
+                kill_group(proc)
                 _clean_after(sweep, unit, proc.pid)
                 lines += read_new(results, offset)[0]
                 recorded = [line for line in lines if line["kind"] == "recorded"]
