@@ -210,26 +210,43 @@ def test_short_lanes_leave_the_split_empty_even_with_a_paired_twin():
     assert got["loss_cpu_inflation_pp"] == pytest.approx(100 * 0.2 / 6.0)
 
 
-def _loss_runs(rounds: list[float | None]) -> pd.DataFrame:
-    """The baseline (cell seq) and a W=2 cell (cell par) with one ok run each, in the rounds
-    given (baseline's, cell's; None: not in paired rounds)."""
-    base = {"saving": True, "width": 8, "height": 8, "status": "ok", "repeat": 0}
+def _loss_runs(rounds: list[float | None], repeats: int = 2) -> pd.DataFrame:
+    """The baseline (cell seq) and a W=2 cell (cell par) with `repeats` ok runs each, repeat r in
+    round r + the rounds given (baseline's, cell's; None: not in paired rounds)."""
+    base = {"saving": True, "width": 8, "height": 8, "status": "ok"}
     runs = pd.DataFrame(
         [
-            {**base, "strategy": "sequential", "workers": 1, "cell_id": "seq", "wall_s": 8.3,
-             "started_at": "2026-01-01T00:00:00Z"},
-            {**base, "strategy": "P_X", "workers": 2, "cell_id": "par", "wall_s": 4.9,
-             "started_at": "2026-01-01T00:00:09Z"},
+            row
+            for r in range(repeats)
+            for row in (
+                {**base, "strategy": "sequential", "workers": 1, "cell_id": "seq", "wall_s": 8.3,
+                 "started_at": f"2026-01-01T00:{r:02d}:00Z", "repeat": r},
+                {**base, "strategy": "P_X", "workers": 2, "cell_id": "par", "wall_s": 4.9,
+                 "started_at": f"2026-01-01T00:{r:02d}:09Z", "repeat": r},
+            )
         ]
-    )
-    return runs.assign(round=rounds) if rounds[0] is not None else runs
+    )  # fmt: skip
+    if rounds[0] is None:
+        return runs
+    return runs.assign(round=[rounds[i % 2] + i // 2 for i in range(len(runs))])
 
 
-@pytest.mark.parametrize("rounds, reason", [([None, None], losses.NO_PAIRED_TWIN), ([0, 0], "")])
-def test_the_loss_table_splits_only_runs_measured_beside_their_baseline(rounds, reason):
-    runs = _loss_runs(rounds)
-    table = runs.assign(efficiency=[1.0, 8.3 / 9.8])
-    got = losses.loss_table(runs, pd.concat([SEQ8, PAR8]), table, frozenset())
+def _traces(repeats: int = 2) -> pd.DataFrame:
+    return pd.concat([t.assign(repeat=r) for r in range(repeats) for t in (SEQ8, PAR8)])
+
+
+@pytest.mark.parametrize(
+    "rounds, repeats, reason",
+    [
+        ([None, None], 2, losses.NO_PAIRED_TWIN),
+        ([0, 0], 2, ""),
+        ([0, 0], 1, losses.ONE_RUN),  # no interval: nothing says the parts are apart
+    ],
+)
+def test_the_loss_table_splits_only_runs_measured_beside_their_baseline(rounds, repeats, reason):
+    runs = _loss_runs(rounds, repeats)
+    table = runs.drop_duplicates("cell_id").assign(efficiency=[1.0, 8.3 / 9.8])
+    got = losses.loss_table(runs, _traces(repeats), table, frozenset())
     assert set(losses.TABLE_COLUMNS) <= set(got.columns)
     row = got.iloc[0]
     assert row[losses.SPLIT_REASON] == reason
@@ -446,7 +463,10 @@ def test_the_report_shows_losses_timelines_and_replay(traced_run):
         "efficiency",
         "efficiency_run",
     ]
-    assert [c for c in loss.columns if c.startswith("loss_")] == losses.LOSS_COLUMNS
+    causes = [c for c in loss.columns if c.startswith("loss_") and c.endswith("_pp")]
+    assert causes == losses.LOSS_COLUMNS
+    bounds = [c for c in loss.columns if c.endswith(("_low", "_high"))]
+    assert bounds == losses.INTERVAL_COLUMNS and "runs_accounted" in loss.columns
 
 
 @pytest.mark.slow

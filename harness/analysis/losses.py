@@ -2,9 +2,9 @@
 100 (1 - E_run), measured from the per-task traces (tasks/), and the POP metrics.
 
 Every strategy does identical, seeded work, so task (i, k) of a parallel run has an exact twin
-in the sequential run of the same size and saving mode. For the cell's representative run (the
-ok run whose wall time is nearest the cell's median) against the median sequential run (in paired
-rounds, the baseline visit nearest it in time: twin_run):
+in the sequential run of the same size and saving mode. For each ok run of the cell against its
+twin run (in paired rounds, the baseline visit nearest it in time; otherwise the median
+sequential run: twin_run):
 
     W T = sum over the W worker lanes of (idle before the first task + idle between tasks
           + idle after the last task + time inside tasks)
@@ -36,6 +36,11 @@ A twin measured at another time of the session carries the machine's drift betwe
 runs, and a steady state made of it can come out below zero; there the split columns stay empty
 and SPLIT_REASON says why.
 
+The cell's account is the mean of its runs' accounts, so its causes add up to its mean loss;
+each cause has the 95% t interval of that mean over the runs (summarise): a cause whose interval
+holds zero is not one the data can name, and the split above is kept only where both parts'
+intervals are within +-SPLIT_WIDTH_PP (NOT_SEPARABLE otherwise).
+
 The closure residual, 100 (1 - E_run) minus their sum, is zero up to rounding unless lanes or
 twins are missing; above RESIDUAL_PP it is flagged as a measurement problem.
 
@@ -50,6 +55,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import t as t_dist
 
 from harness.schema import BASELINE, CELL_KEYS
 from harness.stats.pairing import midpoints
@@ -83,6 +89,12 @@ SPLIT_COLUMNS = list(SPLIT)
 SPLIT_REASON = "cpu_split_unavailable"
 NO_PAIRED_TWIN = "no paired twin"
 SHORT_LANES = "lanes too short"
+ONE_RUN = "one traced run"
+NOT_SEPARABLE = "not separable"
+SPLIT_WIDTH_PP = 2.0  # the split is reported where both parts' intervals are within +- this
+# Every cause's 95% interval over the cell's runs (one account per run): <column>_low, _high
+CAUSES = [*LOSS_COLUMNS, *SPLIT_COLUMNS]
+INTERVAL_COLUMNS = [f"{c}_{end}" for c in CAUSES for end in ("low", "high")]
 RESIDUAL_PP = 0.5  # closure residual above this is a measurement problem
 MIN_LANE_TASKS = 4  # a lane's first and second half of fewer tasks say nothing apart
 CPU_AGREEMENT = 0.10  # sum of task CPU vs getrusage of the workers
@@ -94,6 +106,8 @@ TABLE_COLUMNS = [
     *LOSS_COLUMNS,
     *SPLIT_COLUMNS,
     SPLIT_REASON,
+    "runs_accounted",
+    *INTERVAL_COLUMNS,
     *POP,
     "closure_residual_pp",
     "task_cpu_s",
@@ -297,7 +311,8 @@ def _cpu_check(run: pd.Series, work: pd.DataFrame, in_process: bool) -> dict:
 def loss_table(
     runs: pd.DataFrame, tasks: pd.DataFrame | None, table: pd.DataFrame, in_process: frozenset[str]
 ) -> pd.DataFrame:
-    """One row per non-baseline cell that has traces and a same-size sequential twin run."""
+    """One row per non-baseline cell that has traces and a same-size sequential twin run: the
+    mean of its runs' accounts (each run against its own twin), with intervals (summarise)."""
     if tasks is None or tasks.empty:
         return pd.DataFrame(columns=TABLE_COLUMNS)
     by_run = {key: rows for key, rows in tasks.groupby(["cell_id", "repeat"])}
@@ -312,20 +327,9 @@ def loss_table(
             & runs["width"].eq(width)
             & runs["height"].eq(height)
         ]
-        run = representative(cell_runs)
-        seq_run = None if run is None else twin_run(run, seq)
-        if run is None or seq_run is None:
-            continue
-        mine = by_run.get((run["cell_id"], run["repeat"]))
-        twins = by_run.get((seq_run["cell_id"], seq_run["repeat"]))
-        if mine is None or twins is None:
-            continue
-        rows.append(
-            {
-                **dict(zip(CELL_KEYS, key, strict=True)),
-                **account(run, mine, seq_run, twins, strategy in in_process),
-            }
-        )
+        found = run_accounts(cell_runs, seq, by_run, strategy in in_process)
+        if found:
+            rows.append({**dict(zip(CELL_KEYS, key, strict=True)), **summarise(found)})
     frame = pd.DataFrame(rows)
     if frame.empty:
         return pd.DataFrame(columns=TABLE_COLUMNS)
@@ -337,17 +341,87 @@ def loss_table(
     )
     return frame.sort_values(
         ["saving", "workers", "strategy"], ascending=[False, True, True], ignore_index=True
-    )
+    )[TABLE_COLUMNS]
+
+
+def run_accounts(
+    cell_runs: pd.DataFrame, seq: pd.DataFrame, by_run: dict, in_process: bool
+) -> list[dict]:
+    """The account of every ok run of a cell that has its trace and a traced twin."""
+    found = []
+    for _, run in cell_runs[cell_runs["status"].eq("ok")].iterrows():
+        seq_run = twin_run(run, seq)
+        if seq_run is None:
+            continue
+        mine = by_run.get((run["cell_id"], run["repeat"]))
+        twins = by_run.get((seq_run["cell_id"], seq_run["repeat"]))
+        if mine is not None and twins is not None:
+            found.append(account(run, mine, seq_run, twins, in_process))
+    return found
+
+
+def summarise(accounts: list[dict]) -> dict:
+    """A cell's account from its runs' accounts: each column's mean, so the causes still add up
+    to the mean loss, 100 (1 - mean E run); each cause's 95% interval, mean +- t sd / sqrt(n)
+    over the n runs (nan from one run). CPU inflation's split is kept where every run has one and
+    both parts' intervals are within +-SPLIT_WIDTH_PP; otherwise SPLIT_REASON says why not."""
+    frame = pd.DataFrame(accounts)
+    numeric = frame.drop(columns=[SPLIT_REASON]).astype(float)
+    out = {**numeric.mean().to_dict(), "runs_accounted": len(frame)}
+    for column in CAUSES:
+        low, high = mean_interval(numeric[column])
+        out[f"{column}_low"], out[f"{column}_high"] = low, high
+    reasons = frame[SPLIT_REASON].fillna("")
+    out[SPLIT_REASON] = split_reason(reasons, out)
+    if out[SPLIT_REASON]:
+        out.update({c: np.nan for c in SPLIT_COLUMNS})
+        out.update({f"{c}_{end}": np.nan for c in SPLIT_COLUMNS for end in ("low", "high")})
+    return out
+
+
+def split_reason(reasons: pd.Series, summary: dict) -> str:
+    """Why the cell's CPU inflation is not split ("" where it is): a run without its split
+    (its own reason), one run only, or a part whose interval is wider than +-SPLIT_WIDTH_PP."""
+    missing = reasons[reasons.ne("")]
+    if len(missing):
+        return str(missing.mode().iloc[0])
+    if len(reasons) < 2:
+        return ONE_RUN
+    for column in SPLIT_COLUMNS:
+        half = (summary[f"{column}_high"] - summary[f"{column}_low"]) / 2
+        if not half <= SPLIT_WIDTH_PP:
+            return NOT_SEPARABLE
+    return ""
+
+
+def mean_interval(values: pd.Series, level: float = 0.95) -> tuple[float, float]:
+    """The t interval of the mean of `values` (finite ones), nan from fewer than two."""
+    x = values.to_numpy(dtype=float)
+    x = x[np.isfinite(x)]
+    if len(x) < 2:
+        return np.nan, np.nan
+    half = float(t_dist.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
+    return float(x.mean() - half), float(x.mean() + half)
+
+
+def holds_zero(row: pd.Series, column: str) -> bool:
+    """Whether a cause's interval holds zero (False where it has none)."""
+    low, high = row.get(f"{column}_low"), row.get(f"{column}_high")
+    return bool(pd.notna(low) and pd.notna(high) and low <= 0 <= high)
 
 
 def largest_causes(losses: pd.DataFrame, cores: int) -> list[dict]:
     """Per strategy and saving mode, at its largest W within the usable cores (else its largest
-    W): the efficiency lost and the cause that took most of it."""
+    W): the efficiency lost and the cause that took most of it, of the causes whose interval
+    leaves out zero."""
     found = []
     for (strategy, saving), rows in losses.groupby(["strategy", "saving"], sort=False):
         within = rows[rows["workers"].le(cores)]
         row = (within if len(within) else rows).sort_values("workers").iloc[-1]
-        values = row[LOSS_COLUMNS].astype(float)
+        named = [c for c in LOSS_COLUMNS if not holds_zero(row, c)]
+        if not named:
+            continue
+        values = row[named].astype(float)
         cause = values.idxmax()
         found.append(
             {
@@ -357,6 +431,8 @@ def largest_causes(losses: pd.DataFrame, cores: int) -> list[dict]:
                 "lost_pp": 100 * (1 - float(row["efficiency_run"])),
                 "cause": LOSSES[cause.removeprefix("loss_").removesuffix("_pp")],
                 "cause_pp": float(values[cause]),
+                "cause_low": float(row.get(f"{cause}_low", np.nan)),
+                "cause_high": float(row.get(f"{cause}_high", np.nan)),
             }
         )
     return found

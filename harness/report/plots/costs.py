@@ -156,12 +156,18 @@ def loss_bars(results: Results) -> plt.Figure:
 
 
 def _loss_stack(ax: plt.Axes, rows: pd.DataFrame, columns: list[str]) -> None:
+    """The causes stacked, each with its interval as a whisker at its segment's end, the
+    whiskers spread across the bar in the causes' order."""
     x = np.arange(len(rows))
     up, down = np.zeros(len(rows)), np.zeros(len(rows))
-    for column, color in zip(columns, LOSS_COLORS, strict=True):
+    for k, (column, color) in enumerate(zip(columns, LOSS_COLORS, strict=True)):
         values = rows[column].to_numpy(float)
         base = np.where(values >= 0, up, down)
         ax.bar(x, values, bottom=base, color=color, width=0.7)
+        if f"{column}_low" in rows:
+            half = (rows[f"{column}_high"] - rows[f"{column}_low"]).to_numpy(float) / 2
+            at = x - 0.3 + 0.6 * k / max(1, len(columns) - 1)
+            ax.errorbar(at, base + values, yerr=half, fmt="none", ecolor="black", elinewidth=0.5)
         up, down = up + values.clip(min=0), down + values.clip(max=0)
     ax.scatter(
         x,

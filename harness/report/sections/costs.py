@@ -162,15 +162,19 @@ def why_efficiency_is_lost(results: Results) -> Section:
         )
         return Section.unavailable("losses", name, why)
     intro = (
-        "For each cell's median run (the ok run nearest the median wall time; its efficiency is "
-        "E run, beside the table's E from medians), the efficiency it lost, 100 (1 − E run), split "
-        "into causes measured from the per-task traces against each task's twin in the median "
-        "sequential run (in paired rounds, the baseline visit of the run's round; identical seeded "
-        "work). The causes add up to the loss; docs/REPORT.md, 'What each loss means', defines "
-        "each. CPU inflation is split into a cold start and a steady state only where the split "
-        "can be measured (n/a: see below the table). Load balance, communication efficiency, "
-        "parallel efficiency, computation scaling and global efficiency are the POP metrics of "
-        "the same run."
+        "For each cell, the efficiency its runs lost, 100 (1 − E run), split into causes measured "
+        "from the per-task traces against each task's twin in a sequential run (in paired "
+        "rounds, the baseline visit of the run's round; otherwise the median sequential run; "
+        "identical seeded work). Each run gets its own account; the table gives their mean "
+        "(E run is the mean of the runs' efficiencies, beside the table's E from medians), so "
+        "the causes add up to the loss, and each cause's 95% interval over the runs (± its "
+        "half-width; runs: how many). A cause whose interval holds zero shows as ≈0 with its "
+        "interval: the runs cannot tell it from nothing. docs/REPORT.md, 'What each loss "
+        "means', defines each. CPU inflation is split into a cold start and a steady state only "
+        "where the split can be measured and both parts are known within "
+        f"±{losses.SPLIT_WIDTH_PP:.0f} pp (n/a: see below the table). Load balance, "
+        "communication efficiency, parallel efficiency, computation scaling and global "
+        "efficiency are the POP metrics, the runs' mean."
     )
     blocks: list[Block] = [
         Paragraph(intro),
@@ -178,6 +182,7 @@ def why_efficiency_is_lost(results: Results) -> Section:
         *[Paragraph(text) for text in split_notes(table)],
         Figure("losses.png", "efficiency lost, by cause", lambda: plots.loss_bars(results)),
         Bullets(loss_sentences(results)),
+        *cold_start_blocks(results),
     ]
     return Section("losses", name, blocks + loss_warnings(table))
 
@@ -194,6 +199,7 @@ def loss_table(table: pd.DataFrame) -> Table:
         "W",
         "E",
         "E run",
+        "runs",
         *[label for _, label in columns],
         "residual",
         "load balance",
@@ -212,7 +218,8 @@ def loss_table(table: pd.DataFrame) -> Table:
                 str(r["workers"]),
                 fmt(r["efficiency"], "pct"),
                 fmt(r["efficiency_run"], "pct"),
-                *[NOT_SPLIT if pd.isna(r[c]) else f"{r[c]:+.1f}" for c, _ in columns],
+                str(int(r["runs_accounted"])),
+                *[cause_text(r, c) for c, _ in columns],
                 f"{r['closure_residual_pp']:+.2f}",
                 *[fmt(r[c]) for c in losses.POP],
                 fmt(r["cpu_agreement"]),
@@ -222,6 +229,22 @@ def loss_table(table: pd.DataFrame) -> Table:
 
 
 NOT_SPLIT = "n/a"
+
+
+def cause_text(row: pd.Series, column: str) -> str:
+    """A cause in pp: "+3.4 ±0.6"; "≈0 [−1.1, +0.5]" where its interval holds zero, "0" where
+    every run had none; the bare value where it has no interval (one run)."""
+    value = row[column]
+    if pd.isna(value):
+        return NOT_SPLIT
+    low, high = row[f"{column}_low"], row[f"{column}_high"]
+    if pd.isna(low) or pd.isna(high):
+        return f"{value:+.1f}"
+    if low == high == 0:
+        return "0"  # none in any run: P_1 reads nothing inside its tasks
+    if losses.holds_zero(row, column):
+        return f"≈0 [{low:+.1f}, {high:+.1f}]"
+    return f"{value:+.1f} ±{(high - low) / 2:.1f}"
 # Why CPU inflation's split is unavailable, per reason of losses.cpu_split.
 SPLIT_UNAVAILABLE = {
     losses.NO_PAIRED_TWIN: (
@@ -234,6 +257,15 @@ SPLIT_UNAVAILABLE = {
         f"their median lane ran fewer than {losses.MIN_LANE_TASKS} tasks, too few for a first and "
         "a second half to tell a cold start from a steady state. The total CPU inflation is "
         "measured; more tasks per worker (images or augmentations) measure the split too."
+    ),
+    losses.ONE_RUN: (
+        "one traced run gives no interval, so nothing says the two parts are told apart. The "
+        "total CPU inflation is measured; more runs (repeats) measure the split too."
+    ),
+    losses.NOT_SEPARABLE: (
+        f"at least one part's interval is wider than ±{losses.SPLIT_WIDTH_PP:.0f} pp: their runs "
+        "trade points between the cold start and the steady state while the sum holds, so only "
+        "the sum, the total CPU inflation, is reported. More runs narrow both."
     ),
 }
 
@@ -258,12 +290,44 @@ def split_notes(table: pd.DataFrame) -> list[str]:
 def loss_sentences(results: Results) -> list[str]:
     out = []
     for c in losses.largest_causes(results.losses, results.cores):
+        bounds = (
+            f", 95% [{c['cause_low']:.1f}, {c['cause_high']:.1f}]"
+            if pd.notna(c["cause_low"])
+            else ""
+        )
         out.append(
             f"{c['strategy']} ({mode(c['saving'])}) at W={c['workers']} loses "
             f"{c['lost_pp']:.0f} pp of efficiency; the largest cause is {c['cause']} "
-            f"({c['cause_pp']:.0f} pp)."
+            f"({c['cause_pp']:.1f} pp{bounds})."
         )
     return out
+
+
+def cold_start_blocks(results: Results) -> list[Block]:
+    """What a fresh pool's first tasks cost against the same tasks once warm (the cold start),
+    beside starting the pool, per strategy and saving mode at its largest W within the usable
+    cores, where the split is reported."""
+    lines = []
+    for (strategy, saving), rows in results.losses.groupby(["strategy", "saving"], sort=False):
+        within = rows[rows["workers"].le(results.cores)]
+        row = (within if len(within) else rows).sort_values("workers").iloc[-1]
+        if pd.isna(row["cpu_cold_start_pp"]):
+            continue
+        lines.append(
+            f"{strategy} ({mode(saving)}) at W={row['workers']}: cold start "
+            f"{cause_text(row, 'cpu_cold_start_pp')} pp, pool start-up "
+            f"{cause_text(row, 'loss_pool_startup_pp')} pp."
+        )
+    if not lines:
+        return []
+    text = (
+        "What a cold pool costs: the CPU a fresh worker's first tasks use beyond the same tasks "
+        "once warm (cold caches, copy-on-write faults after the fork), beside the time to start "
+        "the pool, in pp of efficiency. Warming the workers before the first batch (an "
+        "initializer that runs one task, or workers kept between epochs: P_TORCH with "
+        "persistent_workers, dask, joblib's loky) buys back at most their sum."
+    )
+    return [Paragraph(text), Bullets(lines)]
 
 
 def loss_warnings(table: pd.DataFrame) -> list[Block]:
