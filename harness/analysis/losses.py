@@ -410,14 +410,19 @@ def holds_zero(row: pd.Series, column: str) -> bool:
     return bool(pd.notna(low) and pd.notna(high) and low <= 0 <= high)
 
 
+def at_largest_w(rows: pd.DataFrame, cores: int) -> pd.Series:
+    """A strategy's row at its largest W within the usable cores (else at its largest W)."""
+    within = rows[rows["workers"].le(cores)]
+    return (within if len(within) else rows).sort_values("workers").iloc[-1]
+
+
 def largest_causes(losses: pd.DataFrame, cores: int) -> list[dict]:
     """Per strategy and saving mode, at its largest W within the usable cores (else its largest
     W): the efficiency lost and the cause that took most of it, of the causes whose interval
     leaves out zero."""
     found = []
     for (strategy, saving), rows in losses.groupby(["strategy", "saving"], sort=False):
-        within = rows[rows["workers"].le(cores)]
-        row = (within if len(within) else rows).sort_values("workers").iloc[-1]
+        row = at_largest_w(rows, cores)
         named = [c for c in LOSS_COLUMNS if not holds_zero(row, c)]
         if not named:
             continue

@@ -309,8 +309,7 @@ def cold_start_blocks(results: Results) -> list[Block]:
     cores, where the split is reported."""
     lines = []
     for (strategy, saving), rows in results.losses.groupby(["strategy", "saving"], sort=False):
-        within = rows[rows["workers"].le(results.cores)]
-        row = (within if len(within) else rows).sort_values("workers").iloc[-1]
+        row = losses.at_largest_w(rows, results.cores)
         if pd.isna(row["cpu_cold_start_pp"]):
             continue
         lines.append(
