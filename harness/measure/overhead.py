@@ -3,7 +3,7 @@
 Instrumentation = the per-task trace (three perf_counter and two thread_time calls, the thread
 id and a 12-field row returned per task, then written as JSON by the child and as one parquet
 file per run by the parent) and the hooks of a measured run (harness/measure/hooks.py: the watchdog
-thread's 20 Hz /proc polling and RSS samples, CPU-time and steal readings). The hooks are
+thread's 5 Hz /proc polling and RSS samples, CPU-time and steal readings). The hooks are
 switched on and off around the same strategy call, in interleaved pairs on the same images, so
 machine drift hits both sides equally; the result is the median of the per-pair ratios
 (on / off), with a bootstrap interval over pairs: the pairing cancels drift that two

@@ -43,12 +43,12 @@ import struct
 import sys
 import threading
 import time
-from pathlib import Path
 
 import psutil
 
-INTERVAL_S = 0.05  # a poll reads /proc/self/task/*/children: ~0.01 ms, ~0.1% of one core at 20 Hz
-RSS_EVERY = 5  # polls between memory samples (psutil, ~0.02 ms per process)
+# Every poll takes CPU from the work it watches (cold /proc reads, the GIL): at 5 Hz a death is
+# still seen within half a second, and the thread's cost stays small beside 1 ms tasks.
+INTERVAL_S = 0.2
 POOL_HANDLER = "_handle_workers"  # multiprocessing.Pool's thread that replaces exited workers
 BIRTH = struct.Struct("=iiB")  # a forked child's pid, its parent's pid, forked by a pool handler
 _births_fd: int | None = None  # the write end of the pipe of the watch in progress
@@ -124,6 +124,8 @@ class Watchdog:
             self._thread.join()
             if failing:  # one last look: the executor may have raised and reaped before a poll
                 self._note(self._deaths.by_status())
+            elif exc is None:  # a call shorter than a poll, or a death since the last one
+                self._note(self._deaths.poll(child_pids()))
         finally:
             signal.signal(signal.SIGUSR1, self._previous)
             write, _births_fd = _births_fd, self._outer
@@ -132,6 +134,8 @@ class Watchdog:
                 os.close(fd)
         if failing and self.died and not isinstance(exc, WorkerDied):
             raise self._error(exc) from exc
+        if exc is None and self.died and not self.restarts:
+            raise self._error()
 
     @property
     def peak_rss_mb(self) -> float:
@@ -174,15 +178,13 @@ class Watchdog:
             self._poll_until_stopped()
         finally:
             self.cpu_s = time.thread_time() - start
+            self._sample_rss(set())  # after the call: a call shorter than a poll still has one
 
     def _poll_until_stopped(self) -> None:
         deaths = self._deaths
-        polls = 0
         while not self._stop.wait(INTERVAL_S):
             pids = child_pids()
-            if polls % RSS_EVERY == 0:
-                self._sample_rss(pids)
-            polls += 1
+            self._sample_rss(pids)
             self._note(deaths.poll(pids))
             if self.died and not self.restarts:  # at every poll: one may be swallowed
                 os.kill(os.getpid(), signal.SIGUSR1)
@@ -292,8 +294,18 @@ def child_pids() -> set[int]:
     forks the replacement workers), so all are read; psutil's scan of /proc is the fallback."""
     pids: set[int] = set()
     try:
-        for task in Path("/proc/self/task").iterdir():
-            pids.update(int(p) for p in (task / "children").read_text().split())
+        threads = os.listdir("/proc/self/task")
     except OSError:
         return {c.pid for c in psutil.Process().children()}
+    for tid in threads:
+        try:
+            fd = os.open(f"/proc/self/task/{tid}/children", os.O_RDONLY)
+        except FileNotFoundError:  # the thread ended since the listing
+            continue
+        except OSError:
+            return {c.pid for c in psutil.Process().children()}
+        try:
+            pids.update(map(int, os.read(fd, 1 << 16).split()))
+        finally:
+            os.close(fd)
     return pids
