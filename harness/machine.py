@@ -140,10 +140,11 @@ def worker_threads_probe() -> dict:
     return {"pid": os.getpid(), "cv2_threads": cv2.getNumThreads(), "threadpools": pools}
 
 
-def busy_cpus(interval_s: float = BUSY_SAMPLE_S) -> float:
+def busy_cpus(interval_s: float | None = None) -> float:
     """CPUs kept busy by other programs now: the non-idle share of all CPUs' time in /proc/stat
     over interval_s, times the logical CPUs. Unlike the 1-minute load average it does not lag,
     so it does not blame a run for the one before it. This process sleeps meanwhile."""
+    interval_s = BUSY_SAMPLE_S if interval_s is None else interval_s
     return round(psutil.cpu_percent(interval=interval_s) / 100 * (psutil.cpu_count() or 1), 2)
 
 

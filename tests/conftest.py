@@ -25,6 +25,22 @@ os.environ["AUGSCALE_LOCK"] = str(Path(tempfile.mkdtemp(prefix="augscale-test-")
 os.environ.setdefault("AUGSCALE_SPEED_TOLERANCE", "0.3")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def quick_probes():  # noqa: ANN201
+    """Every in-process sweep's machine probes, shortened: the crowding probe to one round of
+    0.3 s (from four of 1.5 s) and the busy-CPU sample to 0.2 s (from 1 s). They feed the plan's
+    estimate and the report's header only, and at full length cost about 3 s of every `run` the
+    suite makes (CI's time budget). tests/test_crowding.py still runs the probe for real."""
+    from harness import machine
+    from harness.plan import crowding
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(crowding, "ROUNDS", 1)
+        patch.setattr(crowding, "SECONDS", 0.3)
+        patch.setattr(machine, "BUSY_SAMPLE_S", 0.2)
+        yield
+
+
 @pytest.fixture(scope="session")
 def images(tmp_path_factory) -> Path:
     """The tiny workload's generated images (tests/_tiny.py), made once per session."""
