@@ -53,6 +53,8 @@ computation scaling.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 from scipy.stats import t as t_dist
@@ -129,12 +131,21 @@ def twin_run(run: pd.Series, seq: pd.DataFrame) -> pd.Series | None:
     """The sequential run an account divides by: in paired rounds the ok baseline visit
     nearest the run in time (the one that opened or closed its round), so a drift between the
     two measurements does not pass for contention; otherwise the median sequential run."""
-    if "round" in seq and pd.notna(run.get("round")):
-        visits = seq[seq["round"].notna() & seq["status"].eq("ok")]
-        if len(visits):
+    return twins_of(seq)(run)
+
+
+def twins_of(seq: pd.DataFrame) -> Callable[[pd.Series], pd.Series | None]:
+    """twin_run for many runs against the same sequential runs: the visits' midpoints once."""
+    visits = seq[seq["round"].notna() & seq["status"].eq("ok")] if "round" in seq else seq[:0]
+    at = midpoints(visits) if len(visits) else None
+
+    def twin(run: pd.Series) -> pd.Series | None:
+        if at is not None and pd.notna(run.get("round")):
             mid = midpoints(pd.DataFrame([run])).iloc[0]
-            return visits.loc[(midpoints(visits) - mid).abs().idxmin()]
-    return representative(seq)
+            return visits.loc[(at - mid).abs().idxmin()]
+        return representative(seq)
+
+    return twin
 
 
 def _overlap(start: float, end: float, spans: pd.DataFrame) -> float:
@@ -174,12 +185,15 @@ def paired_twin(run: pd.Series, seq_run: pd.Series) -> bool:
     return 0 <= twin - mine <= 1
 
 
-def twin_split(work: pd.DataFrame, seq_work: pd.DataFrame) -> dict:
+def twin_split(
+    work: pd.DataFrame, seq_work: pd.DataFrame, twins: pd.DataFrame | None = None
+) -> dict:
     """Time inside tasks against the sequential twins: the twins' time, reading, CPU inflation
     (with its cold start and steady state, None where the lanes are too short to tell them
-    apart), waiting (seconds, summed); tasks without a twin are counted apart."""
-    mine = _per_task(work)
-    twins = _per_task(seq_work)
+    apart), waiting (seconds, summed); tasks without a twin are counted apart. twins: the
+    twin run's per_task table, where the caller has it already."""
+    mine = per_task(work)
+    twins = per_task(seq_work) if twins is None else twins
     both = mine.join(twins.add_suffix("_twin"), how="left")
     matched = both["wall_twin"].notna()
     m = both[matched]
@@ -220,7 +234,7 @@ def cold_and_steady(tasks: pd.DataFrame) -> tuple[float, float] | None:
     return total - steady, steady
 
 
-def _per_task(work: pd.DataFrame) -> pd.DataFrame:
+def per_task(work: pd.DataFrame) -> pd.DataFrame:
     """Per (i, k): wall, read, CPU and read CPU summed over its rows (a task and its save), and
     the lane and start of its first row."""
     frame = work.assign(wall=work["end_s"] - work["start_s"]).sort_values("start_s")
@@ -252,14 +266,16 @@ def account(
     seq_run: pd.Series,
     seq_tasks: pd.DataFrame,
     in_process: bool,
+    twins: pd.DataFrame | None = None,
 ) -> dict:
-    """The loss account and POP metrics of one run against one sequential run."""
+    """The loss account and POP metrics of one run against one sequential run (twins: its
+    per_task table, where the caller has it already)."""
     workers, wall, t_seq = int(run["workers"]), float(run["wall_s"]), float(seq_run["wall_s"])
     work = tasks[tasks["kind"].ne("main")]
     spans = tasks[tasks["kind"].eq("main")]
     seq_work = seq_tasks[seq_tasks["kind"].ne("main")]
     idle = lane_idle(work, spans, wall, workers)
-    split = twin_split(work, seq_work)
+    split = twin_split(work, seq_work, twins)
     capacity = workers * wall
     seconds = {
         **{k: idle[k] for k in ("serial_read", "pool_startup", "first_handout", "gaps", "tail")},
@@ -316,6 +332,7 @@ def loss_table(
     if tasks is None or tasks.empty:
         return pd.DataFrame(columns=TABLE_COLUMNS)
     by_run = {key: rows for key, rows in tasks.groupby(["cell_id", "repeat"])}
+    twins: dict = {}  # a twin's per_task table: every cell of its round divides by it
     rows = []
     for key, cell_runs in runs.groupby(CELL_KEYS, sort=False):
         strategy, saving, _, width, height = key
@@ -327,7 +344,7 @@ def loss_table(
             & runs["width"].eq(width)
             & runs["height"].eq(height)
         ]
-        found = run_accounts(cell_runs, seq, by_run, strategy in in_process)
+        found = run_accounts(cell_runs, seq, by_run, strategy in in_process, twins)
         if found:
             rows.append({**dict(zip(CELL_KEYS, key, strict=True)), **summarise(found)})
     frame = pd.DataFrame(rows)
@@ -345,18 +362,28 @@ def loss_table(
 
 
 def run_accounts(
-    cell_runs: pd.DataFrame, seq: pd.DataFrame, by_run: dict, in_process: bool
+    cell_runs: pd.DataFrame,
+    seq: pd.DataFrame,
+    by_run: dict,
+    in_process: bool,
+    twins: dict | None = None,
 ) -> list[dict]:
-    """The account of every ok run of a cell that has its trace and a traced twin."""
+    """The account of every ok run of a cell that has its trace and a traced twin; twins: the
+    twins' per_task tables by (cell_id, repeat), filled as they are made."""
+    twins = {} if twins is None else twins
+    twin_of = twins_of(seq)
     found = []
     for _, run in cell_runs[cell_runs["status"].eq("ok")].iterrows():
-        seq_run = twin_run(run, seq)
+        seq_run = twin_of(run)
         if seq_run is None:
             continue
-        mine = by_run.get((run["cell_id"], run["repeat"]))
-        twins = by_run.get((seq_run["cell_id"], seq_run["repeat"]))
-        if mine is not None and twins is not None:
-            found.append(account(run, mine, seq_run, twins, in_process))
+        key = (seq_run["cell_id"], seq_run["repeat"])
+        mine, seq_tasks = by_run.get((run["cell_id"], run["repeat"])), by_run.get(key)
+        if mine is None or seq_tasks is None:
+            continue
+        if key not in twins:
+            twins[key] = per_task(seq_tasks[seq_tasks["kind"].ne("main")])
+        found.append(account(run, mine, seq_run, seq_tasks, in_process, twins[key]))
     return found
 
 
