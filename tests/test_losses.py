@@ -14,7 +14,7 @@ import yaml
 from scipy.stats import binom
 
 from experiments.contract import Schedule, one_at_a_time, pool_chunksize
-from harness.analysis import losses, replay
+from harness.analysis import loss_sessions, losses, replay
 from harness.analysis.results import load_results
 from harness.cli import main
 from harness.report import write_report
@@ -465,8 +465,9 @@ def test_the_report_shows_losses_timelines_and_replay(traced_run):
     ]
     causes = [c for c in loss.columns if c.startswith("loss_") and c.endswith("_pp")]
     assert causes == losses.LOSS_COLUMNS
-    bounds = [c for c in loss.columns if c.endswith(("_low", "_high"))]
+    bounds = [c for c in loss.columns if c.endswith(("_low", "_high")) and "_run_" not in c]
     assert bounds == losses.INTERVAL_COLUMNS and "runs_accounted" in loss.columns
+    assert list(loss.columns) == loss_sessions.CSV_COLUMNS  # the within-run intervals beside
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ from experiments.contract import Strategy
 from harness.analysis import (
     cell_runs,
     checks,
+    loss_sessions,
     losses,
     models,
     phases,
@@ -181,8 +182,23 @@ class Results:
 
     @cached_property
     def losses(self) -> pd.DataFrame:
-        """The efficiency-loss account per cell (analysis/losses.py); empty without traces."""
+        """The efficiency-loss account per cell (analysis/losses.py), each cause's interval
+        across sessions where earlier sessions tell (analysis/loss_sessions.py); empty without
+        traces."""
+        return loss_sessions.across_sessions(self._losses_in_run, self.loss_levels)
+
+    @cached_property
+    def _losses_in_run(self) -> pd.DataFrame:
         return losses.loss_table(self.runs, self.tasks, self.table, self.in_process)
+
+    @cached_property
+    def loss_levels(self) -> loss_sessions.CauseLevels | None:
+        """The causes' between-session level of a paired run, when enough sessions tell."""
+        if self._losses_in_run.empty or not cell_runs.paired(self.runs):
+            return None
+        return loss_sessions.cause_levels(
+            self.run_dir, self.run_meta, self._losses_in_run, self.cores
+        )
 
     def replay(self, workers: list[int] | None = None) -> pd.DataFrame:
         """The replay bound (analysis/replay.py) at the run's W, or at `workers`; strong only."""

@@ -147,22 +147,30 @@ def _row(key: tuple, source: str, centre: float, low: float, high: float) -> dic
 def earlier_estimates(run_dir: Path, meta: RunMeta, cores: int) -> tuple[pd.DataFrame, list[Path]]:
     """The speedups of the paired run folders of this config beside `run_dir`, measured on a
     machine like this one and started before it, with those folders."""
-    started = str(getattr(meta, "started_at", "") or "")
-    kind = meta.config.kind
     frames, used = [], []
-    for folder in siblings(Path(run_dir)):
-        try:
-            other = read_run_meta(folder)
-            table = pd.read_csv(folder / "tables" / f"{kind}.csv")
-        except (HarnessError, OSError, ValueError):
-            continue
-        if not _comparable(other, meta, folder) or str(getattr(other, "started_at", "")) >= started:
-            continue
+    for folder, table in earlier_tables(run_dir, meta, f"{meta.config.kind}.csv"):
         found = table_estimates(table, str(folder), cores)
         if not found.empty:
             frames.append(found)
             used.append(folder)
     return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)), used
+
+
+def earlier_tables(run_dir: Path, meta: RunMeta, name: str) -> list[tuple[Path, pd.DataFrame]]:
+    """tables/<name> of each paired run folder of this config beside `run_dir`, measured on a
+    machine like this one and started before it (so a report renders the same whenever it is
+    rendered)."""
+    started = str(getattr(meta, "started_at", "") or "")
+    found = []
+    for folder in siblings(Path(run_dir)):
+        try:
+            other = read_run_meta(folder)
+            table = pd.read_csv(folder / "tables" / name)
+        except (HarnessError, OSError, ValueError):
+            continue
+        if _comparable(other, meta, folder) and str(getattr(other, "started_at", "")) < started:
+            found.append((folder, table))
+    return found
 
 
 def _comparable(other: RunMeta, meta: RunMeta, folder: Path) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.analysis import cell_runs, losses, paired_rounds
+from harness.analysis import cell_runs, loss_sessions, paired_rounds
 from harness.analysis.results import Results
 from harness.schema import CSV_COLUMNS
 
@@ -71,9 +71,10 @@ def write_study_replay(results: Results) -> list[Path]:
 
 def write_losses(results: Results) -> list[Path]:
     """tables/<kind>_loss.csv: the efficiency-loss account, where the run has traces; the CPU
-    inflation's split is empty, with its reason, where it cannot be measured."""
+    inflation's split is empty, with its reason, where it cannot be measured; the intervals
+    across sessions where earlier sessions tell, the within-run ones beside them (_run_)."""
     if results.losses.empty:
         return []
     out = results.run_dir / "tables" / f"{results.kind}_loss.csv"
-    results.losses[losses.TABLE_COLUMNS].to_csv(out, index=False, float_format="%.6g")
+    results.losses[loss_sessions.CSV_COLUMNS].to_csv(out, index=False, float_format="%.6g")
     return [out]

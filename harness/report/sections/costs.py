@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.analysis import checks, losses, phases
+from harness.analysis import checks, loss_sessions, losses, phases
 from harness.analysis.results import Results
 from harness.report import plots
 from harness.report.blocks import Block, Bullets, Figure, Paragraph, Section, Table, Warnings
@@ -177,7 +177,7 @@ def why_efficiency_is_lost(results: Results) -> Section:
         "efficiency are the POP metrics, the runs' mean."
     )
     blocks: list[Block] = [
-        Paragraph(intro),
+        Paragraph(intro + sessions_text(results.loss_levels)),
         loss_table(table),
         *[Paragraph(text) for text in split_notes(table)],
         Figure("losses.png", "efficiency lost, by cause", lambda: plots.loss_bars(results)),
@@ -187,12 +187,31 @@ def why_efficiency_is_lost(results: Results) -> Section:
     return Section("losses", name, blocks + loss_warnings(table))
 
 
+def sessions_text(levels: loss_sessions.CauseLevels | None) -> str:
+    """What the intervals hold beyond the run's own runs, if anything."""
+    if levels is None:
+        return (
+            " The intervals hold what varied between this run's runs; with fewer than "
+            f"{loss_sessions.MIN_SESSIONS} paired sessions of this config on this machine, not "
+            "what varies between sessions."
+        )
+    return (
+        " Each interval is widened by its cause's between-session level in that cell, estimated "
+        f"from the paired sessions of this config on this machine ({levels.sessions}: this run "
+        f"and {len(levels.folders)} earlier; sessions: how many measured the cell), so it holds "
+        f"for another session too. A cell seen in fewer than {loss_sessions.MIN_SESSIONS}, or "
+        "beyond the usable cores, keeps its run's interval (sessions 0). The CSV keeps the "
+        "within-run intervals beside them (_run_ columns)."
+    )
+
+
 def loss_table(table: pd.DataFrame) -> Table:
     """The causes in pp, CPU inflation followed by its cold start and steady state (n/a where
     they cannot be measured), the residual and the POP metrics."""
     columns = list(zip(losses.LOSS_COLUMNS, losses.LOSSES.values(), strict=True))
     at = losses.LOSS_COLUMNS.index("loss_cpu_inflation_pp") + 1
     columns[at:at] = losses.SPLIT.items()
+    sessions = bool(table.get(loss_sessions.SESSIONS, pd.Series(dtype=float)).gt(0).any())
     head = [
         "strategy",
         "saving",
@@ -200,6 +219,7 @@ def loss_table(table: pd.DataFrame) -> Table:
         "E",
         "E run",
         "runs",
+        *(["sessions"] if sessions else []),
         *[label for _, label in columns],
         "residual",
         "load balance",
@@ -219,6 +239,7 @@ def loss_table(table: pd.DataFrame) -> Table:
                 fmt(r["efficiency"], "pct"),
                 fmt(r["efficiency_run"], "pct"),
                 str(int(r["runs_accounted"])),
+                *([str(int(r[loss_sessions.SESSIONS]))] if sessions else []),
                 *[cause_text(r, c) for c, _ in columns],
                 f"{r['closure_residual_pp']:+.2f}",
                 *[fmt(r[c]) for c in losses.POP],
@@ -245,6 +266,8 @@ def cause_text(row: pd.Series, column: str) -> str:
     if losses.holds_zero(row, column):
         return f"≈0 [{low:+.1f}, {high:+.1f}]"
     return f"{value:+.1f} ±{(high - low) / 2:.1f}"
+
+
 # Why CPU inflation's split is unavailable, per reason of losses.cpu_split.
 SPLIT_UNAVAILABLE = {
     losses.NO_PAIRED_TWIN: (
@@ -263,9 +286,15 @@ SPLIT_UNAVAILABLE = {
         "total CPU inflation is measured; more runs (repeats) measure the split too."
     ),
     losses.NOT_SEPARABLE: (
-        f"at least one part's interval is wider than ±{losses.SPLIT_WIDTH_PP:.0f} pp: their runs "
-        "trade points between the cold start and the steady state while the sum holds, so only "
-        "the sum, the total CPU inflation, is reported. More runs narrow both."
+        f"at least one part's interval is wider than ±{losses.SPLIT_WIDTH_PP:.0f} pp: runs (and "
+        "sessions, where the intervals hold them) trade points between the cold start and the "
+        "steady state while the sum holds, so only the sum, the total CPU inflation, is "
+        "reported. More runs narrow both."
+    ),
+    loss_sessions.NOT_ACROSS: (
+        "the earlier sessions of this config never measured the two parts apart, so nothing "
+        "says how far they move between sessions; only the sum, the total CPU inflation, is "
+        "reported."
     ),
 }
 
