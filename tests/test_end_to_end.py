@@ -416,6 +416,7 @@ def test_cell_timeout_kills_pool_workers(tmp_path, capsys):
         "order": "sequential",  # the plain path; paired rounds have tests of their own
         "warmup": 0,
         "cell_timeout_s": 7.0,  # past the child's start-up (seconds, when it imports torch)
+        "profile": False,  # profiling 2000x1000 images takes 16 s; tests/test_profile.py has it
     }
     cfg, run_dir, code = do_run(tmp_path, data)
     assert code == 1

@@ -158,6 +158,7 @@ def test_killed_worker_fails_the_run_not_the_sweep(tmp_path):
         repeats=1,
         augmentations_per_image=200,
         cell_timeout_s=90,
+        profile=False,  # the pipeline's profile is tests/test_profile.py's
     )
     out = tmp_path / "run"
     proc = start("run", str(cfg), "--out", str(out))

@@ -198,6 +198,7 @@ def test_a_killed_worker_fails_the_run_and_leaves_nothing_running(tmp_path, name
         "name": "kill", "kind": "strong", "images": {"count": 2, "size": [800, 400]},
         "augmentations_per_image": 60, "strategies": [name], "saving": [True],
         "workers": [2], "repeats": 1, "warmup": 0, "cell_timeout_s": 120,
+        "profile": False,  # the pipeline's profile is tests/test_profile.py's
     }
     path, out = tmp_path / "c.yaml", tmp_path / "run"
     path.write_text(yaml.safe_dump(config))
